@@ -1,0 +1,80 @@
+"""Training checkpoints (ARCHITECTURE.md "Checkpoint file"): atomic save, resume with checks."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import CheckpointError, load_file
+from ..meta import git_sha, versions
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def plain(obj):
+    """Config values as plain types only (so the file loads with weights_only=True)."""
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
+
+
+def save_checkpoint(path: str | Path, model, optimizer, epoch: int, config: dict, scaler=None, **extra) -> Path:
+    """Write {model, optimizer, scaler, epoch, config, meta, **extra} to a temp name, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = dict(model=unwrap(model).state_dict(), optimizer=optimizer.state_dict() if optimizer else {},
+                 scaler=scaler.state_dict() if scaler is not None else {}, epoch=int(epoch), config=plain(config),
+                 meta=dict(producer="mae-bench", versions=versions(), git_sha=git_sha()), **extra)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def resume_path(resume: str | None, output_dir: str | Path) -> Path | None:
+    """``auto`` -> ``output_dir/checkpoint-last.pth`` when it exists; a path must exist."""
+    if not resume:
+        return None
+    if resume == "auto":
+        p = Path(output_dir) / "checkpoint-last.pth"
+        return p if p.is_file() else None
+    p = Path(resume)
+    if not p.is_file():
+        raise CheckpointError(f"--resume {resume}: no such file")
+    return p
+
+
+def check_shapes(path, state: dict, model: torch.nn.Module) -> None:
+    own = unwrap(model).state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items()
+             if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"checkpoint {path} does not match the model: missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]}, shape mismatch {wrong[:5]}")
+
+
+def load_training_state(path: str | Path, model, optimizer=None, scaler=None) -> dict:
+    """Restore model / optimizer / scaler from a mae-bench checkpoint; returns the file dict."""
+    ckpt = load_file(path)
+    for key in ("model", "epoch"):
+        if key not in ckpt:
+            raise CheckpointError(f"checkpoint {path} has no '{key}' entry; not a mae-bench training checkpoint")
+    check_shapes(path, ckpt["model"], model)
+    unwrap(model).load_state_dict(ckpt["model"])
+    if optimizer is not None and ckpt.get("optimizer"):
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"checkpoint {path}: optimizer state does not fit ({e})") from None
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    return ckpt

@@ -1,0 +1,71 @@
+"""Distributed setup for torchrun (env://) and Slurm (srun) processes; single process otherwise."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as tdist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def _env_ranks() -> tuple[int, int, int] | None:
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
+    if "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:  # srun
+        os.environ.setdefault("MASTER_PORT", "29500")
+        if "MASTER_ADDR" not in os.environ:
+            raise RuntimeError("under srun set MASTER_ADDR (tools/slurm_pretrain.sh does) to the first node")
+        return int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"]), int(os.environ["SLURM_LOCALID"])
+    return None
+
+
+def init_distributed(device: str) -> DistInfo:
+    """Join the process group if launched by torchrun / srun: nccl on CUDA, gloo on CPU."""
+    ranks = _env_ranks()
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but no GPU is visible; use --device cpu")
+    if ranks is None:
+        return DistInfo(device=torch.device(device))
+    rank, world, local = ranks
+    if device.startswith("cuda"):
+        torch.cuda.set_device(local)
+        dev, backend = torch.device("cuda", local), "nccl"
+    else:
+        dev, backend = torch.device("cpu"), "gloo"
+    if not tdist.is_initialized():
+        tdist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
+    return DistInfo(rank, world, local, dev)
+
+
+def barrier() -> None:
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.barrier()
+
+
+def all_reduce_mean(value: float | torch.Tensor) -> float:
+    if not (tdist.is_available() and tdist.is_initialized()):
+        return float(value)
+    t = torch.as_tensor(float(value), dtype=torch.float64)
+    tdist.all_reduce(t)
+    return float(t) / tdist.get_world_size()
+
+
+def cleanup() -> None:
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()

@@ -1,0 +1,71 @@
+"""Parameter groups (weight decay, layer-wise lr decay) and the per-iteration lr schedule.
+
+``layer_id`` is the one pure function of a parameter name that every task (pretraining,
+ImageNet fine-tuning, the mmdet and mmseg optimizer constructors) uses for layer decay.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import torch.nn as nn
+
+# Names (after any prefix such as ``backbone.``) that never get weight decay, besides 1-D tensors.
+NO_WEIGHT_DECAY = ("pos_embed", "cls_token", "mask_token", "decoder_pos_embed", "rel_pos", "relative_position")
+
+
+def layer_id(name: str, num_layers: int, prefix: str = "") -> int:
+    """Layer index of a parameter for layer-wise lr decay (BEiT / MAE convention).
+
+    cls_token, pos_embed and patch_embed are layer 0; ``blocks.i.*`` is layer i + 1; everything
+    else (final norm, fc_norm, head, necks, decode heads) is layer ``num_layers + 1``.
+    ``num_layers`` is the number of transformer blocks; ``prefix`` (e.g. ``backbone.``) is stripped.
+    """
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix):]
+    elif prefix:
+        return num_layers + 1
+    if name in ("cls_token", "pos_embed", "mask_token") or name.startswith("patch_embed"):
+        return 0
+    m = re.match(r"(?:blocks|layers)\.(\d+)\.", name)
+    return int(m.group(1)) + 1 if m else num_layers + 1
+
+
+def layer_scale(name: str, num_layers: int, decay: float, prefix: str = "") -> float:
+    """lr multiplier decay ** (num_layers + 1 - layer_id)."""
+    return decay ** (num_layers + 1 - layer_id(name, num_layers, prefix))
+
+
+def no_weight_decay(name: str, param) -> bool:
+    return param.ndim <= 1 or name.endswith(".bias") or any(k in name for k in NO_WEIGHT_DECAY)
+
+
+def param_groups(model: nn.Module, weight_decay: float, layer_decay: float | None = None,
+                 num_layers: int | None = None) -> list[dict]:
+    """AdamW groups: no decay on norms, biases, position embeddings and tokens; optional layer decay.
+
+    Each group carries ``lr_scale`` (1.0 without layer decay) that the schedule multiplies in.
+    """
+    groups: dict[tuple, dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        wd = 0.0 if no_weight_decay(name, p) else weight_decay
+        scale = 1.0 if layer_decay is None else layer_scale(name, num_layers, layer_decay)
+        g = groups.setdefault((wd, scale), {"params": [], "weight_decay": wd, "lr_scale": scale, "names": []})
+        g["params"].append(p)
+        g["names"].append(name)
+    return [{k: v for k, v in g.items() if k != "names"} for g in groups.values()]
+
+
+def cosine_lr(epoch: float, lr: float, min_lr: float, warmup_epochs: float, epochs: float) -> float:
+    """Linear warmup then half-cycle cosine to ``min_lr``; ``epoch`` is fractional (per iteration)."""
+    if epoch < warmup_epochs:
+        return lr * epoch / warmup_epochs
+    t = (epoch - warmup_epochs) / max(epochs - warmup_epochs, 1e-8)
+    return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+
+def set_lr(optimizer, lr: float) -> None:
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)

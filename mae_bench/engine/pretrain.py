@@ -1,0 +1,195 @@
+"""MAE pretraining (and, through ``METHODS``, the equal-budget baselines) on the shared trainer.
+
+``PretrainConfig`` holds the official MAE recipe (REFERENCES.md) as defaults, with the official
+flag names; ``tools/pretrain.py`` fills it from a config file and the command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..data import build_imagefolder, pretrain_transform, write_dataset
+from ..models import create_mae
+from .checkpoint import load_training_state, resume_path
+from .dist import DistInfo, barrier, init_distributed
+from .hooks import CheckpointHook, Hook, LogHook
+from .optim import param_groups
+from .trainer import Schedule, Trainer
+from .vis import plot_loss_curve, save_reconstructions
+
+log = logging.getLogger("mae_bench.pretrain")
+
+
+@dataclass
+class PretrainConfig:
+    method: str = "mae"
+    model: str = "mae_vit_base_patch16"
+    input_size: int = 224
+    patch_size: int | None = None
+    mask_ratio: float = 0.75
+    norm_pix_loss: bool = False  # official flag default; the recipe configs turn it on
+    decoder_embed_dim: int | None = None
+    decoder_depth: int | None = None
+    decoder_num_heads: int | None = None
+    drop_path: float = 0.0
+    batch_size: int = 64  # per process
+    epochs: int = 800
+    accum_iter: int = 1
+    blr: float = 1.5e-4
+    lr: float | None = None  # absolute lr; default blr * effective batch / 256
+    min_lr: float = 0.0
+    weight_decay: float = 0.05
+    warmup_epochs: float = 40
+    clip_grad: float | None = None
+    data_path: str | None = None
+    synthetic_num: int = 512
+    output_dir: str = "./work_dirs/pretrain"
+    log_dir: str | None = None
+    resume: str = ""
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    seed: int = 0
+    num_workers: int = 4
+    pin_mem: bool = True
+    save_every: int = 20
+    vis_every: int = 20
+    skip_corrupt: bool = False
+    max_iters_per_epoch: int | None = None
+    tensorboard: bool = True
+
+    def effective_batch(self, world_size: int) -> int:
+        return self.batch_size * self.accum_iter * world_size
+
+    def absolute_lr(self, world_size: int) -> float:
+        return self.lr if self.lr is not None else self.blr * self.effective_batch(world_size) / 256
+
+    def amp(self) -> str:
+        if self.dtype != "auto":
+            return self.dtype
+        return "bf16" if self.device.startswith("cuda") else "fp32"
+
+
+@dataclass
+class Method:
+    """What a pretraining method adds to the shared loop."""
+    model: torch.nn.Module
+    step: Callable
+    hooks: list[Hook] = dataclasses.field(default_factory=list)
+    transform: Callable | None = None  # dataset transform; default: the MAE pretraining one
+
+
+def build_mae(cfg: PretrainConfig) -> Method:
+    model = create_mae(cfg.model, img_size=cfg.input_size, patch_size=cfg.patch_size, norm_pix_loss=cfg.norm_pix_loss,
+                       decoder_embed_dim=cfg.decoder_embed_dim, decoder_depth=cfg.decoder_depth,
+                       decoder_num_heads=cfg.decoder_num_heads, mask_ratio=cfg.mask_ratio,
+                       drop_path_rate=cfg.drop_path)
+
+    def step(model, batch):
+        imgs = batch[0].to(model_device(model), non_blocking=True)
+        loss, _, _ = model(imgs, mask_ratio=cfg.mask_ratio)
+        return loss, imgs.shape[0]
+
+    return Method(model=model, step=step)
+
+
+METHODS: dict[str, Callable[[PretrainConfig], Method]] = {"mae": build_mae}
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+class ReconstructionHook(Hook):
+    """PNG of reconstructions of a fixed batch every ``every`` epochs (and after the last)."""
+
+    def __init__(self, images: torch.Tensor, output_dir: str | Path, every: int, mask_ratio: float):
+        self.images, self.dir, self.every, self.mask_ratio = images, Path(output_dir) / "vis", every, mask_ratio
+
+    def after_epoch(self, trainer, stats: dict) -> None:
+        epoch = stats["epoch"] + 1
+        if trainer.dist.is_main and self.every and (epoch % self.every == 0 or epoch == trainer.epochs):
+            model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+            save_reconstructions(model, self.images.to(model_device(model)), self.dir / f"recon_epoch{epoch:04d}.png",
+                                 self.mask_ratio)
+
+
+def synthetic_data_path(cfg: PretrainConfig, dist: DistInfo) -> Path:
+    """Where the built-in synthetic set lives for this run; rank 0 writes it once, the rest wait."""
+    root = Path(cfg.output_dir) / "synthetic_imagefolder"
+    if dist.is_main and not (root / ".complete").exists():
+        write_dataset("imagefolder", root, cfg.synthetic_num, max(cfg.input_size, 64), cfg.seed)
+        (root / ".complete").touch()
+    barrier()
+    return root
+
+
+def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
+    data_path = cfg.data_path
+    if data_path is None:
+        data_path = synthetic_data_path(cfg, dist)
+        log.info("no --data_path given: using the built-in synthetic dataset (%d scenes) at %s",
+                 cfg.synthetic_num, data_path)
+    dataset = build_imagefolder(data_path, "train", transform, cfg.skip_corrupt)
+    if len(dataset) < cfg.batch_size * dist.world_size:
+        raise ValueError(f"{data_path}/train has {len(dataset)} images, fewer than one batch "
+                         f"({cfg.batch_size} x {dist.world_size} processes); lower --batch_size")
+    sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed)
+    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                      pin_memory=cfg.pin_mem and dist.device.type == "cuda", drop_last=True,
+                      persistent_workers=False)
+
+
+def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
+    """The first n images of the dataset, deterministically (reconstruction panel)."""
+    g = torch.get_rng_state()
+    torch.manual_seed(0)
+    imgs = torch.stack([loader.dataset[i][0] for i in range(min(n, len(loader.dataset)))])
+    torch.set_rng_state(g)
+    return imgs
+
+
+def run_pretrain(cfg: PretrainConfig) -> dict:
+    """Build everything from ``cfg`` and train; returns the final epoch stats (rank 0 writes files)."""
+    if cfg.method not in METHODS:
+        raise KeyError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
+    dist = init_distributed(cfg.device)
+    out = Path(cfg.output_dir)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank
+    method = METHODS[cfg.method](cfg)
+    model = method.model.to(dist.device)
+    loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size))
+    lr = cfg.absolute_lr(dist.world_size)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr, betas=(0.9, 0.95))
+    start_epoch = 0
+    ckpt = resume_path(cfg.resume, out)
+    if ckpt is not None:
+        start_epoch = int(load_training_state(ckpt, model, optimizer)["epoch"])
+        log.info("resumed from %s at epoch %d", ckpt, start_epoch)
+    if dist.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+    config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.effective_batch(
+        dist.world_size), abs_lr=lr)
+    hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks]
+    if cfg.method == "mae" and cfg.vis_every:
+        hooks.append(ReconstructionHook(fixed_images(loader), out, cfg.vis_every, cfg.mask_ratio))
+    trainer = Trainer(model, optimizer, loader, method.step, Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs),
+                      dist=dist, epochs=cfg.epochs, start_epoch=start_epoch, accum_iter=cfg.accum_iter, amp=cfg.amp(),
+                      clip_grad=cfg.clip_grad, seed=cfg.seed, hooks=hooks, max_iters=cfg.max_iters_per_epoch,
+                      desc=f"pretrain {cfg.method}")
+    if dist.is_main:
+        log.info("%s: %s, %d process(es), effective batch %d, lr %.3g, %s, %d iterations/epoch", cfg.method,
+                 cfg.model, dist.world_size, cfg.effective_batch(dist.world_size), lr, cfg.amp(),
+                 trainer.iters_per_epoch())
+    history = trainer.fit()
+    if dist.is_main and (out / "log.jsonl").exists():
+        plot_loss_curve(out / "log.jsonl", out / "loss_curve.png")
+    return history[-1] if history else {}

@@ -1,0 +1,80 @@
+"""Result records (one JSON file per run in ``results/runs/``): schema, writing and loading.
+
+Schema (ARCHITECTURE.md "Result record"); ``metrics`` holds task metrics such as AP_box,
+AP_mask, mIoU, top1, top5.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .meta import git_sha, sha256, versions
+
+RECORD_FIELDS = ("task", "dataset", "metrics", "model", "init", "pretrain_method", "pretrain_epochs", "ckpt",
+                 "ckpt_sha256", "config", "cfg_options", "seed", "world_size", "git_sha", "versions", "started",
+                 "finished", "wall_time_s")
+TASKS = ("coco", "ade20k", "finetune", "linprobe")
+PRETRAIN_METHODS = ("mae", "supervised", "mocov3", "dino", "beit", "random")
+
+
+class RecordError(ValueError):
+    pass
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def validate(record: dict) -> dict:
+    missing = [k for k in RECORD_FIELDS if k not in record]
+    if missing:
+        raise RecordError(f"result record lacks {missing}")
+    if record["task"] not in TASKS:
+        raise RecordError(f"record task {record['task']!r} not in {TASKS}")
+    bad = {k: v for k, v in record["metrics"].items() if not isinstance(v, (int, float)) or not math.isfinite(v)}
+    if bad:
+        raise RecordError(f"record metrics must be finite numbers, got {bad}")
+    return record
+
+
+def make_record(task: str, dataset: str, metrics: dict, *, model: str, init: str, pretrain_method: str,
+                pretrain_epochs: int | None, ckpt: str | None, config: str, cfg_options: dict | list | None,
+                seed: int, world_size: int, started: str, wall_time_s: float, **extra) -> dict:
+    """Fill the common fields (hash, git sha, versions, finish time) and validate."""
+    rec = dict(task=task, dataset=dataset, metrics={k: float(v) for k, v in metrics.items()}, model=model,
+               init=init, pretrain_method=pretrain_method, pretrain_epochs=pretrain_epochs, ckpt=ckpt,
+               ckpt_sha256=sha256(ckpt) if ckpt and Path(ckpt).is_file() else None, config=config,
+               cfg_options=cfg_options or {}, seed=seed, world_size=world_size, git_sha=git_sha(),
+               versions=versions(), started=started, finished=now_iso(), wall_time_s=float(wall_time_s))
+    rec.update(extra)
+    return validate(rec)
+
+
+def write_record(record: dict, runs_dir: str | Path = "results/runs", name: str | None = None) -> Path:
+    """Write atomically as ``<runs_dir>/<task>_<model>_<init>_<timestamp>.json``; returns the path."""
+    validate(record)
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        stamp = re.sub(r"[^0-9]", "", record["finished"])[:14]
+        name = f"{record['task']}_{record['model']}_{record['init']}_{stamp}"
+    path = runs_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_records(runs_dir: str | Path) -> list[dict]:
+    """Every valid record in ``runs_dir`` (sorted by name); a malformed file raises naming it."""
+    out = []
+    for p in sorted(Path(runs_dir).glob("*.json")):
+        try:
+            out.append(validate(json.loads(p.read_text())))
+        except (json.JSONDecodeError, RecordError) as e:
+            raise RecordError(f"bad result record {p}: {e}") from None
+    return out

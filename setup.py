@@ -1,0 +1,11 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="mae-bench",
+    version="0.1.0",
+    description="Masked Autoencoder pretraining and transfer benchmark",
+    packages=find_packages(include=["mae_bench", "mae_bench.*", "backbones", "backbones.*"]),
+    python_requires=">=3.9",
+    install_requires=["torch", "torchvision", "timm", "pandas", "mmengine", "mmcv", "mmdet", "mmsegmentation"],
+    entry_points={"console_scripts": ["mae-bench=mae_bench.cli:main"]},
+)

@@ -1,0 +1,1 @@
+"""mmdet / mmseg modules for transfer (loaded by configs through ``custom_imports``)."""

@@ -1,0 +1,112 @@
+"""Helpers shared by the OpenMMLab transfer tasks (COCO via mmdet, ADE20K via mmseg).
+
+Everything here is task-agnostic: ``--cfg-options`` parsing, applying the transfer flags to an
+mmengine ``Config``, letting mmengine resume under torch's ``weights_only`` default, picking
+metrics out of an mmengine ``test()`` result, and the record labels of a checkpoint.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import load_file
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Allow the plain types mmengine pickles into its checkpoints for ``torch.load(weights_only=True)``.
+
+    torch >= 2.6 loads with ``weights_only=True`` by default; mmengine 0.10 stores its message hub
+    (``HistoryBuffer`` of numpy arrays and scalars) in every checkpoint, so ``--resume`` fails
+    without this. Only these data types are allowed; nothing that runs code.
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray
+    dtype_classes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    torch.serialization.add_safe_globals([HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct,
+                                          multiarray.scalar, *dtype_classes])
+
+
+def _parse_value(text: str):
+    from mmengine.config import DictAction
+
+    return DictAction._parse_iterable(text)
+
+
+def parse_cfg_options(items: list[str] | None) -> dict:
+    """``["a.b=1", "c=[1,2]", "d=x,y"]`` -> ``{"a.b": 1, "c": [1, 2], "d": ["x", "y"]}`` (mmengine DictAction rules)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--cfg-options entry {item!r} is not KEY=VALUE")
+        key, val = item.split("=", 1)
+        out[key] = _parse_value(val)
+    return out
+
+
+def load_config(path: str | Path, cfg_options: dict | None = None):
+    """mmengine ``Config.fromfile`` with ``--cfg-options`` merged in; a missing file raises naming it."""
+    from mmengine.config import Config
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"config {path} does not exist")
+    cfg = Config.fromfile(str(path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def apply_run_args(cfg, work_dir: str | Path, launcher: str = "none", resume: bool = False, seed: int = 0,
+                   device: str | None = None) -> None:
+    """Set the work dir, launcher, resume flag and seed of an mmengine config in place."""
+    cfg.work_dir = str(work_dir)
+    cfg.launcher = launcher
+    cfg.resume = bool(resume)
+    if resume:
+        allow_mmengine_checkpoints()
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    if device == "cpu" and launcher != "none":
+        cfg.env_cfg = dict(cfg.get("env_cfg", {}), dist_cfg=dict(backend="gloo"))
+
+
+def train_and_test(cfg) -> tuple[dict, int, int]:
+    """Build the mmengine Runner, train, then evaluate the test split -> (metrics, rank, world size)."""
+    from mmengine.dist import get_dist_info
+    from mmengine.runner import Runner
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test() if cfg.get("test_dataloader") else runner.val()
+    rank, world = get_dist_info()
+    return dict(metrics or {}), rank, world
+
+
+def metrics_from(raw: dict, names: dict[str, str], scale: float = 1.0) -> dict[str, float]:
+    """Rename mmengine metric keys (``names``: record key -> mmengine key) and scale (e.g. 100 for percent).
+
+    A key the evaluator did not produce raises a KeyError listing what it produced.
+    """
+    missing = [v for v in names.values() if v not in raw]
+    if missing:
+        raise KeyError(f"evaluation produced no {missing}; got {sorted(raw)}")
+    return {k: float(raw[v]) * scale for k, v in names.items()}
+
+
+def checkpoint_labels(ckpt: str | None, init: str | None = None, method: str | None = None) -> dict:
+    """Record labels of a checkpoint: ``init``, ``pretrain_method``, ``pretrain_epochs``.
+
+    A mae-bench pretraining file carries its method and epochs in ``config``; for foreign files the
+    flags (``--init``, ``--pretrain-method``) or 'mae' are used. No checkpoint: random init.
+    """
+    if not ckpt or ckpt == "random":
+        return dict(init=init or "random", pretrain_method=method or "random", pretrain_epochs=None)
+    obj = load_file(ckpt)
+    config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
+    name = Path(ckpt).parent.name if Path(ckpt).stem.startswith("checkpoint") else Path(ckpt).stem
+    return dict(init=init or name, pretrain_method=method or config.get("method", "mae"),
+                pretrain_epochs=config.get("epochs"))

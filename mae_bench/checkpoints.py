@@ -3,11 +3,25 @@
 Every load path of the project (pretrain resume, transfer tasks, ``tools/convert_ckpt.py``) goes
 through ``load_file`` (``torch.load(weights_only=True)``: a pickle that would run code is refused)
 and, for foreign weights, ``load_encoder_state``. The target key names are the timm / official
-MAE ones of ARCHITECTURE.md. Formats register a detector and a converter in ``FORMATS``.
+MAE ones of ARCHITECTURE.md. Formats register a detector and a converter in ``FORMATS``, most
+specific first:
+
+| format | file layout (as its public code writes it) |
+| --- | --- |
+| ``mae-bench`` | ``{model, optimizer, epoch, config, meta: {producer: mae-bench}}``; encoder + decoder / heads |
+| ``mocov3`` | ``{state_dict: {module.base_encoder.*, module.momentum_encoder.*, module.predictor.*}}`` |
+| ``dino`` | ``{teacher: {backbone.*, head.*}, student: {module.backbone.*, ...}, args: Namespace}`` |
+| ``beit`` | ``{model}`` with ``attn.q_bias / v_bias``, ``gamma_1/2``, relative position tables |
+| ``mmpretrain`` | ``{meta, state_dict: {backbone.layers.N.ln1 / attn.qkv / ffn.layers.0.0 / ffn.layers.1, ...}}`` |
+| ``hf`` | Hugging Face ViT / ViTMAE: ``[vit.]embeddings.*``, ``encoder.layer.N.attention.attention.query`` |
+| ``mae-official`` | ``{model}`` with timm keys; ``_full`` files add the decoder |
+| ``timm`` | timm / DeiT: a plain timm state dict (or ``{model}``) with ``head.*`` |
 """
 from __future__ import annotations
 
+import argparse
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,6 +31,16 @@ import torch
 ENCODER_PREFIXES = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.")
 DECODER_PREFIXES = ("mask_token", "decoder_")
 HEAD_PREFIXES = ("head.", "fc_norm.")
+# heads of the baseline families (projection / prediction MLPs, momentum copies, DINO and BEiT heads):
+# never part of the encoder, ignored like decoder keys and listed in the report
+AUX_PREFIXES = ("projector.", "predictor.", "momentum_encoder.", "momentum_projector.", "dino_head.", "lm_head.",
+                "pooler.")
+# encoder extras some backbones have (BEiT relative position tables, layer scale): loaded where the target
+# model has the key with the same shape, otherwise dropped and listed in the report
+OPTIONAL_PATTERNS = (re.compile(r"blocks\.\d+\.attn\.relative_position_(bias_table|index)$"),
+                     re.compile(r"blocks\.\d+\.ls[12]\.gamma$"), re.compile(r"rel_pos_bias\..+"))
+# plain (non-code) types some public checkpoints pickle besides tensors (DINO saves its argparse ``args``)
+SAFE_GLOBALS = [argparse.Namespace]
 
 
 class CheckpointError(ValueError):
@@ -29,10 +53,10 @@ def load_file(path: str | Path, map_location: str = "cpu") -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file as load_st
-        return load_st(str(path), device=map_location)
+        return _load_safetensors(path, map_location)
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"refusing {path}: it is not a plain weights file (weights_only load failed: "
                               f"{str(e).splitlines()[0]})") from None
@@ -43,17 +67,35 @@ def load_file(path: str | Path, map_location: str = "cpu") -> dict:
     return obj
 
 
+def _load_safetensors(path: Path, map_location: str) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file as load_st
+
+    try:
+        return load_st(str(path), device=map_location)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read safetensors file {path}: {e}") from None
+
+
 @dataclass
 class Format:
     name: str
     detect: Callable[[dict], bool]  # raw file dict -> is this format?
-    convert: Callable[[dict], dict]  # raw file dict -> state dict in mae-bench key names (+ leftovers)
+    convert: Callable[..., dict]  # raw file dict (, branch=...) -> state dict in mae-bench key names (+ leftovers)
+
+
+class ConvertedState(dict):
+    """A converted state dict plus ``notes``: what the converter changed or filled in (for the report)."""
+
+    def __init__(self, *args, notes: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.notes = list(notes or [])
 
 
 FORMATS: list[Format] = []
 
 
-def register_format(name: str, detect: Callable[[dict], bool], convert: Callable[[dict], dict]) -> None:
+def register_format(name: str, detect: Callable[[dict], bool], convert: Callable[..., dict]) -> None:
     """Formats are tried in registration order; register specific formats before generic ones."""
     FORMATS.append(Format(name, detect, convert))
 
@@ -65,6 +107,13 @@ def _state(obj: dict) -> dict:
     return obj
 
 
+def _strip(prefix: str, sd: dict) -> dict:
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+# --- mae-bench, official MAE, timm / DeiT --------------------------------------------------------------------
+
+
 def _is_mae_bench(obj: dict) -> bool:
     return isinstance(obj.get("meta"), dict) and obj["meta"].get("producer") == "mae-bench" and "model" in obj
 
@@ -74,10 +123,177 @@ def _has_timm_keys(obj: dict) -> bool:
     return "patch_embed.proj.weight" in sd and any(k.startswith("blocks.0.attn.qkv") for k in sd)
 
 
-register_format("mae-bench", _is_mae_bench, lambda obj: dict(obj["model"]))
-# official MAE (encoder-only and _full: {'model': ...}) and timm / DeiT (plain or {'model': ...}) share
-# the timm key names; finer formats (MoCo v3, DINO, BEiT, ...) register in front of it.
-register_format("timm", _has_timm_keys, lambda obj: dict(_state(obj)))
+def _is_mae_official(obj: dict) -> bool:
+    """Official MAE pretraining files: ``{'model': ...}`` without a classifier (``_full`` adds the decoder)."""
+    sd = obj.get("model")
+    return isinstance(sd, dict) and _has_timm_keys(obj) and "head.weight" not in sd
+
+
+# --- MoCo v3 ----------------------------------------------------------------------------------------------------
+
+
+def _is_mocov3(obj: dict) -> bool:
+    sd = obj.get("state_dict")
+    return isinstance(sd, dict) and any(k.startswith(("module.base_encoder.", "base_encoder.")) for k in sd)
+
+
+def _convert_mocov3(obj: dict, branch: str = "base") -> ConvertedState:
+    """base_encoder (or ``branch='momentum'``) -> encoder; its ``head`` (projection MLP) -> ``projector.*``;
+    the other encoder -> ``momentum_encoder.*``; the prediction MLP -> ``predictor.*``."""
+    if branch not in ("base", "momentum"):
+        raise CheckpointError(f"MoCo v3 branch must be 'base' or 'momentum', got {branch!r}")
+    sd = {k.removeprefix("module."): v for k, v in obj["state_dict"].items()}
+    keep, other = ("base_encoder.", "momentum_encoder.") if branch == "base" else ("momentum_encoder.", "base_encoder.")
+    out = ConvertedState(notes=[f"MoCo v3 {branch} encoder"])
+    for k, v in _strip(keep, sd).items():
+        out["projector." + k[5:] if k.startswith("head.") else k] = v
+    out.update({"momentum_encoder." + k: v for k, v in _strip(other, sd).items()})
+    out.update({"predictor." + k: v for k, v in _strip("predictor.", sd).items()})
+    return out
+
+
+# --- DINO -------------------------------------------------------------------------------------------------------
+
+
+def _is_dino(obj: dict) -> bool:
+    return isinstance(obj.get("teacher"), dict) and isinstance(obj.get("student"), dict)
+
+
+def _convert_dino(obj: dict, branch: str = "teacher") -> ConvertedState:
+    """``teacher`` (default) or ``student`` backbone -> encoder; the DINO head -> ``dino_head.*``."""
+    if branch not in ("teacher", "student"):
+        raise CheckpointError(f"DINO branch must be 'teacher' or 'student', got {branch!r}")
+    sd = {k.removeprefix("module."): v for k, v in obj[branch].items()}
+    out = ConvertedState(_strip("backbone.", sd), notes=[f"DINO {branch}"])
+    out.update({"dino_head." + k: v for k, v in _strip("head.", sd).items()})
+    return out
+
+
+# --- BEiT -------------------------------------------------------------------------------------------------------
+
+
+def _is_beit(obj: dict) -> bool:
+    return any(k.endswith("attn.q_bias") for k in _state(obj))
+
+
+def _convert_beit(obj: dict) -> ConvertedState:
+    """q_bias / v_bias -> fused qkv bias with a zero k bias; gamma_1/2 -> ls1/ls2.gamma (timm names);
+    relative position tables kept under their names (optional keys); no absolute position embedding
+    (BEiT's default) -> zeros, with a note."""
+    sd = _state(obj)
+    out = ConvertedState()
+    for k, v in sd.items():
+        if k.endswith("attn.q_bias"):
+            base = k[: -len("q_bias")]
+            out[base + "qkv.bias"] = torch.cat([v, torch.zeros_like(v), sd[base + "v_bias"]])
+        elif k.endswith("attn.v_bias"):
+            continue
+        elif re.search(r"\.gamma_[12]$", k):
+            out[re.sub(r"gamma_([12])$", r"ls\1.gamma", k)] = v
+        else:
+            out[k] = v
+    if "pos_embed" not in out:
+        index = next((v for k, v in sd.items() if k.endswith("relative_position_index")), None)
+        if index is not None and "cls_token" in sd:
+            out["pos_embed"] = torch.zeros(1, index.shape[0], sd["cls_token"].shape[-1])
+            out.notes.append("no absolute pos_embed in the file (relative positions only): zeros")
+    return out
+
+
+# --- mmpretrain -------------------------------------------------------------------------------------------------
+
+MMPRETRAIN_RULES = [(re.compile(p), r) for p, r in (
+    (r"^patch_embed\.projection\.", "patch_embed.proj."),
+    (r"^layers\.(\d+)\.ln1\.", r"blocks.\1.norm1."),
+    (r"^layers\.(\d+)\.ln2\.", r"blocks.\1.norm2."),
+    (r"^layers\.(\d+)\.attn\.", r"blocks.\1.attn."),
+    (r"^layers\.(\d+)\.ffn\.layers\.0\.0\.", r"blocks.\1.mlp.fc1."),
+    (r"^layers\.(\d+)\.ffn\.layers\.1\.", r"blocks.\1.mlp.fc2."),
+    (r"^layers\.(\d+)\.(gamma|ls)1\.(weight|gamma)$", r"blocks.\1.ls1.gamma"),
+    (r"^layers\.(\d+)\.(gamma|ls)2\.(weight|gamma)$", r"blocks.\1.ls2.gamma"),
+    (r"^ln1\.", "norm."),
+)]
+
+
+def _is_mmpretrain(obj: dict) -> bool:
+    return any(k.startswith("backbone.layers.0.ln1") for k in _state(obj))
+
+
+def _convert_mmpretrain(obj: dict) -> ConvertedState:
+    """``backbone.*`` renamed to timm names; MAE's ``neck.*`` decoder -> ``decoder_*`` / ``mask_token``."""
+    sd = _state(obj)
+    out = ConvertedState()
+    for k, v in _strip("backbone.", sd).items():
+        for pattern, repl in MMPRETRAIN_RULES:
+            if pattern.search(k):
+                k = pattern.sub(repl, k)
+                break
+        out[k] = v
+    for k, v in _strip("neck.", sd).items():
+        out[k if k.startswith(DECODER_PREFIXES) else "decoder_" + k] = v
+    out.update({"head." + k.removeprefix("layers.head."): v for k, v in _strip("head.", sd).items()})
+    return out
+
+
+# --- Hugging Face ViT / ViTMAE ----------------------------------------------------------------------------------
+
+HF_RULES = [(re.compile(p), r) for p, r in (
+    (r"^embeddings\.cls_token$", "cls_token"),
+    (r"^embeddings\.position_embeddings$", "pos_embed"),
+    (r"^embeddings\.patch_embeddings\.projection\.", "patch_embed.proj."),
+    (r"^encoder\.layer\.(\d+)\.layernorm_before\.", r"blocks.\1.norm1."),
+    (r"^encoder\.layer\.(\d+)\.layernorm_after\.", r"blocks.\1.norm2."),
+    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"blocks.\1.attn.proj."),
+    (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"blocks.\1.mlp.fc1."),
+    (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"blocks.\1.mlp.fc2."),
+    (r"^layernorm\.", "norm."),
+    (r"^classifier\.", "head."),
+)]
+HF_QKV = re.compile(r"^encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.(weight|bias)$")
+
+
+def _hf_state(obj: dict) -> dict:
+    sd = _state(obj)
+    return {k.removeprefix("vit."): v for k, v in sd.items()}
+
+
+def _is_hf(obj: dict) -> bool:
+    return any(HF_QKV.match(k) for k in _hf_state(obj))
+
+
+def _convert_hf(obj: dict) -> ConvertedState:
+    """Separate query / key / value -> fused ``attn.qkv`` (q, k, v order); ViTMAE ``decoder.*`` -> decoder keys."""
+    sd = _hf_state(obj)
+    out, qkv = ConvertedState(), {}
+    for k, v in sd.items():
+        m = HF_QKV.match(k)
+        if m:
+            qkv.setdefault((m[1], m[3]), {})[m[2]] = v
+            continue
+        if k.startswith("decoder."):
+            k = k.removeprefix("decoder.")
+            out[k if k.startswith(DECODER_PREFIXES) else "decoder_" + k] = v
+            continue
+        for pattern, repl in HF_RULES:
+            if pattern.search(k):
+                k = pattern.sub(repl, k)
+                break
+        out[k] = v
+    for (layer, kind), parts in qkv.items():
+        if set(parts) != {"query", "key", "value"}:
+            raise CheckpointError(f"HF layer {layer} has {sorted(parts)} {kind}s; need query, key and value")
+        out[f"blocks.{layer}.attn.qkv.{kind}"] = torch.cat([parts["query"], parts["key"], parts["value"]])
+    return out
+
+
+register_format("mae-bench", _is_mae_bench, lambda obj: ConvertedState(obj["model"]))
+register_format("mocov3", _is_mocov3, _convert_mocov3)
+register_format("dino", _is_dino, _convert_dino)
+register_format("beit", _is_beit, _convert_beit)
+register_format("mmpretrain", _is_mmpretrain, _convert_mmpretrain)
+register_format("hf", _is_hf, _convert_hf)
+register_format("mae-official", _is_mae_official, lambda obj: ConvertedState(obj["model"]))
+register_format("timm", _has_timm_keys, lambda obj: ConvertedState(_state(obj)))
 
 
 def detect_format(obj: dict) -> str:
@@ -89,11 +305,18 @@ def detect_format(obj: dict) -> str:
                           f"{', '.join(f.name for f in FORMATS)}")
 
 
-def convert(obj: dict) -> tuple[str, dict]:
-    """-> (format name, state dict in mae-bench key names)."""
+def convert(obj: dict, branch: str | None = None) -> tuple[str, dict]:
+    """-> (format name, state dict in mae-bench key names; a ``ConvertedState`` with ``notes``).
+
+    ``branch`` picks the network of two-network files: DINO ``teacher`` (default) / ``student``,
+    MoCo v3 ``base`` (default) / ``momentum``.
+    """
     name = detect_format(obj)
     fmt = next(f for f in FORMATS if f.name == name)
-    return name, fmt.convert(obj)
+    if branch is not None and name not in ("dino", "mocov3"):
+        raise CheckpointError(f"branch={branch!r} given, but a {name} checkpoint holds one network")
+    state = fmt.convert(obj, branch) if branch is not None else fmt.convert(obj)
+    return name, state if isinstance(state, ConvertedState) else ConvertedState(state)
 
 
 @dataclass
@@ -104,10 +327,13 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)  # "key: file shape vs model shape"
     resampled: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # decoder / head / baseline-head keys of the file
+    dropped: list[str] = field(default_factory=list)  # optional encoder extras the model has no place for
+    notes: list[str] = field(default_factory=list)  # what the converter changed or filled in
 
     def summary(self) -> str:
         parts = [f"{self.source} ({self.format})"]
-        for label in ("missing", "unexpected", "mismatched", "resampled"):
+        for label in ("missing", "unexpected", "mismatched", "resampled", "dropped", "ignored", "notes"):
             keys = getattr(self, label)
             if keys:
                 parts.append(f"{label} {len(keys)}: {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
@@ -127,28 +353,27 @@ def _resample_if_needed(state: dict, model_state: dict, report: LoadReport) -> N
                     report.resampled.append(f"{key} {tuple(src.shape)} -> {tuple(dst.shape)}")
 
 
-def load_encoder_state(model: torch.nn.Module, path: str | Path, allowed_missing: Callable[[str], bool] = None,
-                       key_map: Callable[[str], str | None] = None) -> LoadReport:
-    """Load a checkpoint of any known format into ``model``'s encoder part.
+def is_optional(key: str) -> bool:
+    return any(p.search(key) for p in OPTIONAL_PATTERNS)
 
-    ``key_map`` turns a mae-bench encoder key into the model's key (or None to drop it);
-    ``allowed_missing(key)`` says which model keys may stay uninitialised (new in the task:
-    heads, necks, relative positions). Decoder and classification-head keys of the file are
-    ignored and reported; anything else left over, any missing key not allowed, or any shape
-    mismatch raises a CheckpointError naming the keys and shapes.
-    """
-    obj = load_file(path)
-    fmt, state = convert(obj)
-    report = LoadReport(str(path), fmt)
-    model_state = model.state_dict()
+
+def match_state(model_state: dict, state: dict, report: LoadReport, allowed_missing: Callable[[str], bool] = None,
+                key_map: Callable[[str], str | None] = None) -> dict:
+    """Map ``state`` (mae-bench names) onto ``model_state``'s keys, filling ``report``; raises on a misfit.
+
+    Returns the tensors to load (model key -> tensor)."""
     mapped = {}
     for k, v in state.items():
-        if not k.startswith(ENCODER_PREFIXES):
-            if not k.startswith(DECODER_PREFIXES + HEAD_PREFIXES):
-                report.unexpected.append(k)
-            continue
-        tk = key_map(k) if key_map else k
-        if tk is not None:
+        if is_optional(k):
+            tk = key_map(k) if key_map else k
+            if tk is not None and tk in model_state and tuple(model_state[tk].shape) == tuple(v.shape):
+                mapped[tk] = v
+            else:
+                report.dropped.append(k)
+        elif not k.startswith(ENCODER_PREFIXES):
+            (report.ignored if k.startswith(DECODER_PREFIXES + HEAD_PREFIXES + AUX_PREFIXES)
+             else report.unexpected).append(k)
+        elif (tk := key_map(k) if key_map else k) is not None:
             mapped[tk] = v
     _resample_if_needed(mapped, model_state, report)
     for k, v in mapped.items():
@@ -157,8 +382,46 @@ def load_encoder_state(model: torch.nn.Module, path: str | Path, allowed_missing
         elif tuple(v.shape) != tuple(model_state[k].shape):
             report.mismatched.append(f"{k}: file {tuple(v.shape)} vs model {tuple(model_state[k].shape)}")
     allowed = allowed_missing or (lambda k: False)
-    report.missing = [k for k in model_state if k not in mapped and not allowed(k)]
+    report.missing = [k for k in model_state if k not in mapped and not allowed(k) and not is_optional(k)]
     if report.unexpected or report.mismatched or report.missing:
         raise CheckpointError(f"checkpoint does not fit the model: {report.summary()}")
-    model.load_state_dict({k: v for k, v in mapped.items()}, strict=False)
+    return mapped
+
+
+def load_encoder_state(model: torch.nn.Module, path: str | Path, allowed_missing: Callable[[str], bool] = None,
+                       key_map: Callable[[str], str | None] = None, branch: str | None = None) -> LoadReport:
+    """Load a checkpoint of any known format into ``model``'s encoder part.
+
+    ``key_map`` turns a mae-bench encoder key into the model's key (or None to drop it);
+    ``allowed_missing(key)`` says which model keys may stay uninitialised (new in the task:
+    heads, necks, relative positions). Decoder, classification-head and baseline-head keys
+    (MoCo v3 projector / predictor / momentum encoder, DINO head) are ignored and listed in
+    ``report.ignored``; optional extras (BEiT relative position tables, layer scale) load where
+    the model has them and are listed in ``report.dropped`` otherwise; anything else left over,
+    any missing key not allowed, or any shape mismatch raises a CheckpointError naming the keys
+    and shapes. ``branch`` picks DINO teacher/student or MoCo v3 base/momentum.
+    """
+    obj = load_file(path)
+    try:
+        fmt, state = convert(obj, branch)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    report = LoadReport(str(path), fmt, notes=list(getattr(state, "notes", [])))
+    mapped = match_state(model.state_dict(), state, report, allowed_missing, key_map)
+    model.load_state_dict(mapped, strict=False)
     return report
+
+
+def encoder_for_state(state: dict) -> torch.nn.Module:
+    """A plain ``VisionTransformer`` shaped like the encoder keys of ``state`` (for checking a conversion)."""
+    from .models.vit import VisionTransformer
+
+    for key in ("cls_token", "pos_embed", "patch_embed.proj.weight"):
+        if key not in state:
+            raise CheckpointError(f"converted state has no {key!r}; cannot infer the encoder shape")
+    dim, patch = state["cls_token"].shape[-1], state["patch_embed.proj.weight"].shape[-1]
+    depth = 1 + max(int(m[1]) for k in state if (m := re.match(r"blocks\.(\d+)\.", k)))
+    side = int(round((state["pos_embed"].shape[1] - 1) ** 0.5))
+    mlp_ratio = state["blocks.0.mlp.fc1.weight"].shape[0] / dim if "blocks.0.mlp.fc1.weight" in state else 4.0
+    return VisionTransformer(img_size=side * patch, patch_size=patch, in_chans=state["patch_embed.proj.weight"].shape[1],
+                             embed_dim=dim, depth=depth, num_heads=1, mlp_ratio=mlp_ratio)

@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Convert a foreign ViT checkpoint (official MAE, timm/DeiT, MoCo v3, DINO, BEiT, mmpretrain, Hugging Face,
+mae-bench) to the encoder key names of ARCHITECTURE.md, with a strict key report.
+
+  python tools/convert_ckpt.py mae_pretrain_vit_base.pth work_dirs/mae_b.pth
+  python tools/convert_ckpt.py dino_checkpoint.pth dino_student.safetensors --to safetensors --branch student
+--to mae_bench: {'model', 'config', 'meta'} (what the transfer tasks read); timm: a plain state dict that
+loads into timm's VisionTransformer; safetensors: the same as a .safetensors file. Encoder keys (and a
+classification head when present) are written; decoder / projection / momentum keys are dropped and listed.
+Exit 2 with the file named when the input is unreadable, unsafe or not a complete ViT encoder.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from mae_bench.checkpoints import (ENCODER_PREFIXES, HEAD_PREFIXES, CheckpointError, LoadReport, convert,
+                                   encoder_for_state, is_optional, load_file, match_state)
+from mae_bench.meta import git_sha, versions
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--to", choices=("mae_bench", "timm", "safetensors"), default="mae_bench")
+    p.add_argument("--branch", default=None, help="DINO teacher|student, MoCo v3 base|momentum")
+    return p.parse_args(argv)
+
+
+def convert_file(src: str, branch: str | None) -> tuple[dict, LoadReport]:
+    """-> (encoder [+ head] state, report); raises CheckpointError when the encoder is incomplete."""
+    try:
+        fmt, state = convert(load_file(src), branch)
+        report = LoadReport(src, fmt, notes=list(state.notes))
+        match_state(encoder_for_state(state).state_dict(), state, report)
+    except CheckpointError as e:
+        raise CheckpointError(e if src in str(e) else f"{src}: {e}") from None
+    keep = {k: v.contiguous() for k, v in state.items() if k.startswith(ENCODER_PREFIXES + HEAD_PREFIXES)
+            or is_optional(k)}
+    return keep, report
+
+
+def write(state: dict, report: LoadReport, out: Path, to: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        if to == "safetensors":
+            from safetensors.torch import save_file
+            save_file(state, str(tmp), metadata={"format": report.format, "source": report.source})
+        elif to == "timm":
+            torch.save(state, tmp)
+        else:
+            torch.save(dict(model=state, config=dict(converted_from=report.source, format=report.format),
+                            meta=dict(producer="mae-bench", versions=versions(), git_sha=git_sha())), tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    try:
+        state, report = convert_file(args.input, args.branch)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    write(state, report, Path(args.output), args.to)
+    print(report.summary())
+    print(f"wrote {len(state)} tensors to {args.output} ({args.to})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Quick fine-tuning for tests and the demo: the mae_vit_tiny_patch16 encoder geometry (192-d, 12 blocks,
+3 heads, patch 16) at 64 px, 2 epochs of 3 iterations; the full recipe's pieces (RandAug, erasing,
+mixup/cutmix, layer decay, EMA off) at toy scale.
+
+Run: tools/transfer.py --task finetune --ckpt work_dirs/pretrain_quick/checkpoint-last.pth --device cpu
+     (no --data-root: a synthetic ImageFolder set is generated under the work dir)
+Expect: no accuracy target (6 synthetic classes, chance ~17%); a record with top1/top5. Seconds on a CPU.
+"""
+_base_ = ["./_base_.py"]
+model = "vit-t"
+input_size = 64
+epochs = 2
+warmup_epochs = 1
+blr = 5e-4
+layer_decay = 0.65
+drop_path = 0.1
+batch_size = 8
+effective_batch = None
+max_iters_per_epoch = 3
+synthetic_num = 128
+num_workers = 0
+tensorboard = True

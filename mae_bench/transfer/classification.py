@@ -1,0 +1,427 @@
+"""ImageNet fine-tuning, partial fine-tuning (``tune_blocks``) and linear probing on the shared trainer.
+
+``run(args)`` for ``--task finetune`` and ``--task linprobe``: config (``configs/finetune/*.py``,
+``configs/linprobe/*.py``) -> ImageFolder data (train/ with the recipe's augmentation, val/ with
+resize + centre crop) -> ``ViTClassifier`` with the encoder of ``--ckpt`` -> ``engine.Trainer``
+with hooks for evaluation (top-1/top-5 on val/ every epoch, every process its own shard, counts
+summed), best/last checkpoints, EMA, JSON-line log and TensorBoard -> a result record.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torchvision import transforms
+from torchvision.transforms import InterpolationMode
+from tqdm import tqdm
+
+from ..checkpoints import CheckpointError, load_encoder_state, load_file
+from ..config import ConfigError, build, load_config_file
+from ..data import (IMAGENET_MEAN, IMAGENET_STD, SHAPES, DataError, build_imagefolder, check_same_classes,
+                    eval_transform, write_dataset)
+from ..engine.checkpoint import load_training_state, resume_path, save_checkpoint, unwrap
+from ..engine.dist import DistInfo, barrier, cleanup, init_distributed
+from ..engine.hooks import CheckpointHook, Hook, LogHook
+from ..engine.optim import param_groups
+from ..engine.trainer import Schedule, Trainer
+from ..models.classifier import ViTClassifier, create_classifier
+from ..results import make_record, now_iso
+from .mm_common import checkpoint_labels, parse_cfg_options
+
+log = logging.getLogger("mae_bench.classification")
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+MODEL_SIZES = {"vit-t": "tiny", "vit-s": "small", "vit-b": "base", "vit-l": "large", "vit-h": "huge"}
+
+
+@dataclass
+class ClassificationConfig:
+    """Defaults = the official ViT-B fine-tuning recipe (REFERENCES.md); configs override them."""
+    model: str = "vit-b"  # vit-t / vit-s / vit-b / vit-l / vit-h
+    input_size: int = 224
+    patch_size: int | None = None
+    global_pool: bool = True  # False: cls token
+    head_type: str = "linear"  # linear | bn_linear (linear probe)
+    head_init_std: float = 2e-5
+    tune_blocks: int | None = None  # None: full fine-tuning; k: only the last k blocks + norms + head
+    train_norm: bool = True  # False: the final norm stays frozen with the encoder (linear probe)
+    drop_path: float = 0.1
+    optimizer: str = "adamw"  # adamw | lars
+    epochs: int = 100
+    batch_size: int = 64  # per process
+    effective_batch: int | None = 1024  # reached with accum_iter = effective_batch / (batch_size x processes)
+    accum_iter: int | None = None  # explicit accumulation; overrides effective_batch
+    blr: float = 5e-4
+    lr: float | None = None  # absolute lr; default blr x effective batch / 256
+    min_lr: float = 1e-6
+    weight_decay: float = 0.05
+    layer_decay: float | None = 0.65
+    warmup_epochs: float = 5
+    clip_grad: float | None = None
+    augment: str = "randaug"  # randaug (timm create_transform) | rrc (RandomResizedCrop + flip)
+    aa: str | None = "rand-m9-mstd0.5-inc1"
+    reprob: float = 0.25
+    remode: str = "pixel"
+    recount: int = 1
+    mixup: float = 0.8
+    cutmix: float = 1.0
+    mixup_prob: float = 1.0
+    mixup_switch_prob: float = 0.5
+    mixup_mode: str = "batch"
+    smoothing: float = 0.1
+    eval_crop_pct: float = 224 / 256  # eval: resize input_size / crop_pct (bicubic), centre crop
+    eval_batch_size: int | None = None  # default: batch_size
+    ema: bool = False
+    ema_decay: float = 0.9999
+    eval_only: bool = False  # evaluate the initialised model (e.g. --ckpt a fine-tuned checkpoint-best.pth)
+    dtype: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    num_workers: int = 8
+    pin_mem: bool = True
+    max_iters_per_epoch: int | None = None
+    synthetic_num: int = 512  # images of the built-in synthetic set (no --data-root)
+    dataset: str | None = None  # record label; default imagenet, or synthetic for the synthetic classes
+    save_every: int = 0
+    tensorboard: bool = True
+    seed: int = 0
+    device: str | None = None
+
+    def __post_init__(self):
+        checks = {"model": (self.model, MODEL_SIZES), "head_type": (self.head_type, ("linear", "bn_linear")),
+                  "optimizer": (self.optimizer, ("adamw", "lars")), "augment": (self.augment, ("randaug", "rrc")),
+                  "dtype": (self.dtype, ("auto", "fp32", "bf16", "fp16"))}
+        for key, (value, known) in checks.items():
+            if value not in known:
+                raise ConfigError(f"{key}={value!r} is not one of {', '.join(known)}")
+
+    def accum(self, world_size: int) -> int:
+        if self.accum_iter:
+            return self.accum_iter
+        if not self.effective_batch:
+            return 1
+        return max(1, math.ceil(self.effective_batch / (self.batch_size * world_size)))
+
+    def absolute_lr(self, world_size: int) -> float:
+        return self.lr if self.lr is not None else self.blr * self.batch_size * self.accum(world_size) * world_size / 256
+
+    def amp(self, device: torch.device) -> str:
+        return self.dtype if self.dtype != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def default_config(task: str, model: str | None) -> Path:
+    """``configs/<task>/<vit_b>.py`` for ``--model vit-b`` (``_base_.py`` for a size without a recipe);
+    ``configs/<task>/quick.py`` without ``--model``."""
+    if model is None:
+        return CONFIG_DIR / task / "quick.py"
+    if model not in MODEL_SIZES:
+        raise ConfigError(f"--model {model!r} is not one of {', '.join(MODEL_SIZES)}")
+    path = CONFIG_DIR / task / f"{model.replace('-', '_')}.py"
+    return path if path.is_file() else CONFIG_DIR / task / "_base_.py"
+
+
+def load_classification_config(args) -> tuple[ClassificationConfig, Path, dict]:
+    """dataclass defaults < config file < ``--cfg-options`` < explicit flags -> (config, file, cfg options)."""
+    path = Path(args.config) if args.config else default_config(args.task, args.model)
+    options = parse_cfg_options(args.cfg_options)
+    flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, tune_blocks=args.tune_blocks,
+                 global_pool=args.global_pool, device=args.device)
+    cli = {**options, **{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
+    return build(ClassificationConfig, load_config_file(path), cli, source=str(path)), path, options
+
+
+# ---------------------------------------------------------------- data
+
+
+def train_transform(cfg: ClassificationConfig):
+    """randaug: timm's fine-tuning pipeline (RandAug, random erasing, bicubic); rrc: RandomResizedCrop + flip."""
+    if cfg.augment == "rrc":
+        return transforms.Compose([
+            transforms.RandomResizedCrop(cfg.input_size, interpolation=InterpolationMode.BICUBIC),
+            transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    from timm.data import create_transform
+    return create_transform(cfg.input_size, is_training=True, color_jitter=None, auto_augment=cfg.aa,
+                            interpolation="bicubic", re_prob=cfg.reprob, re_mode=cfg.remode, re_count=cfg.recount,
+                            mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+def synthetic_root(cfg: ClassificationConfig, work_dir: Path, dist: DistInfo) -> Path:
+    """The built-in synthetic ImageFolder set under the work dir; rank 0 writes it once."""
+    root = work_dir / "synthetic_imagefolder"
+    if dist.is_main and not (root / ".complete").exists():
+        write_dataset("imagefolder", root, cfg.synthetic_num, max(cfg.input_size, 64), cfg.seed, progress=False)
+        (root / ".complete").touch()
+    barrier()
+    return root
+
+
+class ShardSampler(Sampler):
+    """Indices rank, rank + world, ...: every sample exactly once over all processes (no padding)."""
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1):
+        self.indices = list(range(rank, n, world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def build_loaders(cfg: ClassificationConfig, root: Path, dist: DistInfo) -> tuple[DataLoader, DataLoader, list[str]]:
+    train = build_imagefolder(root, "train", train_transform(cfg))
+    val = build_imagefolder(root, "val", eval_transform(cfg.input_size, cfg.eval_crop_pct))
+    check_same_classes(train, val)
+    if len(train) < cfg.batch_size * dist.world_size and not cfg.eval_only:
+        raise DataError(f"{root}/train has {len(train)} images, fewer than one batch "
+                        f"({cfg.batch_size} x {dist.world_size} processes); lower --batch_size")
+    pin = cfg.pin_mem and dist.device.type == "cuda"
+    sampler = DistributedSampler(train, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed)
+    train_loader = DataLoader(train, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                              pin_memory=pin, drop_last=True)
+    val_loader = DataLoader(val, batch_size=cfg.eval_batch_size or cfg.batch_size, num_workers=cfg.num_workers,
+                            sampler=ShardSampler(len(val), dist.rank, dist.world_size), pin_memory=pin)
+    return train_loader, val_loader, train.classes
+
+
+def dataset_label(cfg: ClassificationConfig, classes: list[str]) -> str:
+    return cfg.dataset or ("synthetic" if sorted(classes) == sorted(SHAPES) else "imagenet")
+
+
+# ---------------------------------------------------------------- model and optimiser
+
+
+def build_model(cfg: ClassificationConfig, num_classes: int) -> ViTClassifier:
+    return create_classifier(MODEL_SIZES[cfg.model], num_classes, head_init_std=cfg.head_init_std,
+                             img_size=cfg.input_size, patch_size=cfg.patch_size, drop_path_rate=cfg.drop_path,
+                             global_pool=cfg.global_pool, head_type=cfg.head_type, tune_blocks=cfg.tune_blocks,
+                             train_norm=cfg.train_norm)
+
+
+def is_classification_checkpoint(path: str) -> bool:
+    obj = load_file(path)
+    config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
+    return isinstance(obj.get("meta"), dict) and obj["meta"].get("producer") == "mae-bench" and \
+        config.get("task") in ("finetune", "linprobe")
+
+
+def load_init(model: ViTClassifier, ckpt: str | None) -> str:
+    """Encoder weights from a pretraining checkpoint of any known format (only head/fc_norm may be
+    missing; pos_embed resampled to this resolution), or a whole mae-bench classifier. -> summary."""
+    if not ckpt or ckpt == "random":
+        return "random init"
+    if is_classification_checkpoint(ckpt):
+        load_training_state(ckpt, model)
+        return f"{ckpt} (mae-bench classifier, all keys)"
+    drop_norm = (lambda k: None if k.startswith("norm.") else k) if model.global_pool else None
+    report = load_encoder_state(model, ckpt, allowed_missing=lambda k: k.startswith(("head.", "fc_norm.")),
+                                key_map=drop_norm)
+    return report.summary()
+
+
+def lars_groups(model: torch.nn.Module) -> list[dict]:
+    """LARS as in the official linear probe: trust-ratio scaling on >= 2-D weights only, no weight decay."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [dict(params=[p for p in params if p.ndim > 1], always_adapt=True),
+            dict(params=[p for p in params if p.ndim <= 1], always_adapt=False)]
+
+
+def build_optimizer(cfg: ClassificationConfig, model: ViTClassifier, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "lars":
+        from timm.optim import Lars
+        return Lars(lars_groups(model), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay, trust_coeff=0.001)
+    groups = param_groups(model, cfg.weight_decay, cfg.layer_decay, model.depth if cfg.layer_decay else None)
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def make_step(cfg: ClassificationConfig, num_classes: int, device: torch.device):
+    """Trainer step: mixup/cutmix + soft-target CE (label smoothing), or plain (smoothed) CE."""
+    mixup = None
+    if cfg.mixup > 0 or cfg.cutmix > 0:
+        from timm.data import Mixup
+        mixup = Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, prob=cfg.mixup_prob,
+                      switch_prob=cfg.mixup_switch_prob, mode=cfg.mixup_mode, label_smoothing=cfg.smoothing,
+                      num_classes=num_classes)
+    from timm.loss import SoftTargetCrossEntropy
+    soft_ce = SoftTargetCrossEntropy()
+
+    def step(model, batch):
+        imgs, targets = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+        if mixup is not None:
+            imgs, soft = mixup(imgs, targets)
+            return soft_ce(model(imgs), soft), imgs.shape[0]
+        return F.cross_entropy(model(imgs), targets, label_smoothing=cfg.smoothing), imgs.shape[0]
+
+    return step
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, amp: str = "fp32",
+             desc: str = "eval") -> dict:
+    """Top-1 / top-5 accuracy (%) and mean cross-entropy over the loader's samples on all processes.
+
+    Each process evaluates its own shard (``ShardSampler``: no padding); correct counts, loss sums
+    and sample counts are summed with all_reduce, so any number of processes gives the numbers of
+    one. ``model(images [N, 3, H, W]) -> logits [N, C]``.
+    """
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64)  # correct@1, correct@5, loss sum, count
+    ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp == "bf16" else torch.autocast(device.type,
+                                                                                                 enabled=False)
+    show = not (torch.distributed.is_initialized() and torch.distributed.get_rank() > 0)
+    for imgs, targets in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
+        imgs, targets = imgs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        with ctx:
+            logits = model(imgs)
+        logits = logits.float()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hit = top.eq(targets[:, None])
+        sums += torch.tensor([hit[:, 0].sum().item(), hit.any(dim=1).sum().item(),
+                              F.cross_entropy(logits, targets, reduction="sum").item(), len(targets)],
+                             dtype=torch.float64)
+    if torch.distributed.is_initialized():
+        torch.distributed.all_reduce(sums)
+    n = max(sums[3].item(), 1.0)
+    return dict(top1=100.0 * sums[0].item() / n, top5=100.0 * sums[1].item() / n, loss=sums[2].item() / n,
+                num_images=int(sums[3].item()))
+
+
+class EvalHook(Hook):
+    """After every epoch: top-1/top-5 on val/ (and of the EMA model) into the epoch stats; tracks the best
+    epoch and saves ``checkpoint-best.pth`` (rank 0). Goes before LogHook and CheckpointHook."""
+
+    def __init__(self, loader: DataLoader, amp: str, work_dir: Path, config: dict, ema=None):
+        self.loader, self.amp, self.work_dir, self.config, self.ema = loader, amp, work_dir, config, ema
+
+    def after_epoch(self, trainer, stats: dict) -> None:
+        device = trainer.dist.device
+        res = evaluate(trainer.model, self.loader, device, self.amp, desc=f"eval epoch {stats['epoch'] + 1}")
+        stats.update(top1=res["top1"], top5=res["top5"], val_loss=res["loss"])
+        if self.ema is not None:
+            ema = evaluate(self.ema.module, self.loader, device, self.amp, desc="eval ema")
+            stats.update(top1_ema=ema["top1"], top5_ema=ema["top5"])
+        best = trainer.state.get("best")
+        if best is None or res["top1"] > best["top1"]:
+            trainer.state["best"] = dict(epoch=stats["epoch"] + 1, top1=res["top1"], top5=res["top5"])
+            if trainer.dist.is_main:
+                save_checkpoint(self.work_dir / "checkpoint-best.pth", trainer.model, None, stats["epoch"] + 1,
+                                self.config, best=trainer.state["best"])
+        trainer.state["last_eval"] = res
+        if trainer.dist.is_main:
+            log.info("epoch %d: top-1 %.2f top-5 %.2f (best %.2f at epoch %d)", stats["epoch"] + 1, res["top1"],
+                     res["top5"], trainer.state["best"]["top1"], trainer.state["best"]["epoch"])
+
+
+class EmaHook(Hook):
+    """Update timm's ``ModelEmaV3`` after each optimiser step (every ``accum_iter`` iterations)."""
+
+    def __init__(self, ema):
+        self.ema = ema
+
+    def after_step(self, trainer) -> None:
+        it, n = trainer.state["iteration"], trainer.iters_per_epoch()
+        if (it + 1) % trainer.accum_iter == 0 or it + 1 == n:
+            self.ema.update(unwrap(trainer.model))
+
+
+# ---------------------------------------------------------------- run
+
+
+def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
+    """Data, model (initialised from --ckpt) on the device -> (train loader, val loader, classes, model, init summary)."""
+    root = Path(args.data_root) if args.data_root else synthetic_root(cfg, work_dir, dist)
+    if not root.is_dir():
+        raise DataError(f"--data-root {root} does not exist")
+    train_loader, val_loader, classes = build_loaders(cfg, root, dist)
+    torch.manual_seed(cfg.seed)  # same initial head on every process
+    model = build_model(cfg, len(classes))
+    summary = load_init(model, args.ckpt)
+    return train_loader, val_loader, classes, model.to(dist.device), summary
+
+
+def run(args) -> dict | None:
+    """Fine-tune or linearly probe ``args.ckpt``; returns the record on rank 0 (None on other ranks)."""
+    started, t0 = now_iso(), time.time()
+    cfg, cfg_path, options = load_classification_config(args)
+    if args.ckpt and args.ckpt != "random" and not Path(args.ckpt).is_file():
+        raise CheckpointError(f"--ckpt {args.ckpt} does not exist")
+    dist = init_distributed(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        return _run(args, cfg, cfg_path, options, dist, started, t0)
+    finally:
+        cleanup()
+
+
+def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: DistInfo, started: str,
+         t0: float) -> dict | None:
+    work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
+    train_loader, val_loader, classes, model, summary = prepare(args, cfg, dist, work_dir)
+    amp, accum, lr = cfg.amp(dist.device), cfg.accum(dist.world_size), cfg.absolute_lr(dist.world_size)
+    config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(cfg_path), world_size=dist.world_size,
+                                            effective_batch=cfg.batch_size * accum * dist.world_size, abs_lr=lr,
+                                            accum_iter=accum, classes=classes, ckpt=args.ckpt)
+    if dist.is_main:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        log.info("%s %s: init %s", args.task, cfg.model, summary)
+    optimizer = build_optimizer(cfg, model, lr)
+    ema = None
+    if cfg.ema:
+        from timm.utils import ModelEmaV3
+        ema = ModelEmaV3(model, decay=cfg.ema_decay)
+    start_epoch, state = 0, {}
+    ckpt = resume_path("auto", work_dir) if args.resume else None
+    if ckpt is not None:
+        saved = load_training_state(ckpt, model, optimizer)
+        start_epoch, state = int(saved["epoch"]), dict(best=saved.get("best"))
+        if ema is not None and saved.get("model_ema"):
+            ema.module.load_state_dict(saved["model_ema"])
+        log.info("resumed from %s at epoch %d", ckpt, start_epoch)
+    if dist.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+    extra = dict(best=lambda t: t.state.get("best"))
+    if ema is not None:
+        extra["model_ema"] = lambda t: ema.module.state_dict()
+    hooks = [EvalHook(val_loader, amp, work_dir, config, ema), LogHook(work_dir, cfg.tensorboard),
+             CheckpointHook(work_dir, config, cfg.save_every, **extra)] + ([EmaHook(ema)] if ema else [])
+    trainer = Trainer(model, optimizer, train_loader, make_step(cfg, len(classes), dist.device),
+                      Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs), dist=dist, epochs=cfg.epochs,
+                      start_epoch=start_epoch, accum_iter=accum, amp=amp, clip_grad=cfg.clip_grad, seed=cfg.seed,
+                      hooks=hooks, max_iters=cfg.max_iters_per_epoch, desc=args.task, state=state)
+    if dist.is_main:
+        log.info("%s: %s on %d classes, %d process(es), effective batch %d, lr %.3g, %s, %d iterations/epoch",
+                 args.task, cfg.model, len(classes), dist.world_size, config["effective_batch"], lr, amp,
+                 trainer.iters_per_epoch())
+    if cfg.eval_only:
+        last = evaluate(model, val_loader, dist.device, amp)
+        best = dict(epoch=None, top1=last["top1"], top5=last["top5"])
+    else:
+        trainer.fit()
+        last = trainer.state.get("last_eval") or evaluate(model, val_loader, dist.device, amp)
+        best = trainer.state["best"]
+    if not dist.is_main:
+        return None
+    return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir)
+
+
+def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir) -> dict:
+    """Record: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
+    labels = checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
+    metrics = dict(top1=best["top1"], top5=best["top5"], top1_last=last["top1"], top5_last=last["top5"],
+                   val_loss_last=last["loss"])
+    return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **labels,
+                       ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
+                       seed=cfg.seed, world_size=dist.world_size, started=started, wall_time_s=time.time() - t0,
+                       best_epoch=best["epoch"], num_val_images=last["num_images"], epochs=cfg.epochs,
+                       tune_blocks=cfg.tune_blocks, global_pool=cfg.global_pool, eval_only=cfg.eval_only,
+                       work_dir=str(work_dir))

@@ -156,6 +156,7 @@ def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
 
 def run_pretrain(cfg: PretrainConfig) -> dict:
     """Build everything from ``cfg`` and train; returns the final epoch stats (rank 0 writes files)."""
+    from .. import methods  # noqa: F401  (registers the supervised and mocov3 baselines in METHODS)
     if cfg.method not in METHODS:
         raise KeyError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
     dist = init_distributed(cfg.device)

@@ -13,7 +13,8 @@ from conftest import run_tool
 from mae_bench.checkpoints import load_file
 from mae_bench.engine.optim import param_groups
 from mae_bench.models.classifier import create_classifier
-from mae_bench.transfer.classification import ShardSampler, evaluate, load_init
+from mae_bench.transfer import TransferArgs, run_task
+from mae_bench.transfer.classification import ClassificationConfig, ShardSampler, build_optimizer, evaluate, load_init
 
 ENCODER = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.")
 
@@ -69,6 +70,24 @@ def test_evaluate_one_hot_logits_give_top1_100():
     assert evaluate(torch.nn.Identity(), wrong, torch.device("cpu"))["top1"] == 0.0
 
 
+def test_lars_step_matches_the_official_linear_probe_lars():
+    """Official MAE LARS: 2-D weights get update g * 0.001 * |w| / |g| (wd 0), 1-D ones plain g; momentum 0.9."""
+    torch.manual_seed(0)
+    model = create_classifier("tiny", 6, global_pool=False, head_type="bn_linear", tune_blocks=0, train_norm=False)
+    cfg = ClassificationConfig(optimizer="lars", weight_decay=0.0)
+    opt = build_optimizer(cfg, model, lr=0.5)
+    w, b = model.head[1].weight, model.head[1].bias
+    w.data.normal_(), b.data.normal_()
+    mu_w, mu_b = torch.zeros_like(w), torch.zeros_like(b)
+    for _ in range(2):
+        w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+        exp_w, exp_b = w.detach().clone(), b.detach().clone()
+        mu_w = 0.9 * mu_w + w.grad * (0.001 * w.norm() / w.grad.norm())
+        mu_b = 0.9 * mu_b + b.grad
+        opt.step()
+        assert torch.allclose(w, exp_w - 0.5 * mu_w, atol=1e-7) and torch.allclose(b, exp_b - 0.5 * mu_b, atol=1e-7)
+
+
 def transfer(task: str, ckpt, data, tmp: Path, *extra, check: bool = True):
     return run_tool("transfer.py", "--task", task, "--ckpt", ckpt, "--data-root", data, "--work-dir", tmp / "work",
                     "--runs-dir", tmp / "runs", "--device", "cpu", *extra, check=check)
@@ -85,8 +104,9 @@ def encoder_state(path: Path) -> dict:
 
 
 def test_finetune_quick_writes_record_checkpoints_and_resumes(tmp_path, synthetic_imagefolder, tiny_mae_ckpt):
-    transfer("finetune", tiny_mae_ckpt, synthetic_imagefolder, tmp_path)
+    transfer("finetune", tiny_mae_ckpt, synthetic_imagefolder, tmp_path, "--cfg-options", "ema=True", "ema_decay=0.5")
     rec = only_record(tmp_path / "runs")
+    assert 0 <= rec["metrics"]["top1_ema"] <= 100
     assert rec["task"] == "finetune" and rec["dataset"] == "synthetic" and rec["model"] == "vit-t"
     assert rec["pretrain_method"] == "mae" and rec["best_epoch"] in (1, 2) and rec["num_val_images"] == 12
     assert 0 <= rec["metrics"]["top1"] <= rec["metrics"]["top5"] <= 100
@@ -97,7 +117,9 @@ def test_finetune_quick_writes_record_checkpoints_and_resumes(tmp_path, syntheti
     before, after = encoder_state(tiny_mae_ckpt), encoder_state(work / "checkpoint-last.pth")
     assert "norm.weight" not in after  # global pooling drops the encoder's final norm (fc_norm instead)
     assert not torch.equal(before["blocks.11.mlp.fc2.weight"], after["blocks.11.mlp.fc2.weight"])
-    transfer("finetune", tiny_mae_ckpt, synthetic_imagefolder, tmp_path, "--resume", "--epochs", "3")
+    run_task(TransferArgs("finetune", str(tiny_mae_ckpt), data_root=str(synthetic_imagefolder), work_dir=str(work),
+                          runs_dir=str(tmp_path / "runs2"), device="cpu", resume=True, epochs=3,
+                          cfg_options=["ema=True", "ema_decay=0.5"]))  # in-process: the library entry point
     lines = [json.loads(x) for x in (work / "log.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [0, 1, 2]  # continued at epoch 2, did not start over
     assert load_file(work / "checkpoint-last.pth")["epoch"] == 3
@@ -119,12 +141,10 @@ def test_two_processes_give_the_same_accuracy_as_one(tmp_path, synthetic_imagefo
     data = tmp_path / "data"
     shutil.copytree(synthetic_imagefolder, data)
     sorted(data.glob("val/*/*.jpg"))[0].unlink()  # 11 val images: not divisible by 2
-    results = {}
-    for gpus in (1, 2):
-        out = tmp_path / f"g{gpus}"
-        transfer("finetune", tiny_mae_ckpt, data, out, "--gpus", gpus, "--cfg-options", "eval_only=True")
-        results[gpus] = only_record(out / "runs")
-    one, two = results[1], results[2]
+    transfer("finetune", tiny_mae_ckpt, data, tmp_path / "g2", "--gpus", 2, "--cfg-options", "eval_only=True")
+    run_task(TransferArgs("finetune", str(tiny_mae_ckpt), data_root=str(data), work_dir=str(tmp_path / "g1"),
+                          runs_dir=str(tmp_path / "g1" / "runs"), device="cpu", cfg_options=["eval_only=True"]))
+    one, two = only_record(tmp_path / "g1" / "runs"), only_record(tmp_path / "g2" / "runs")
     assert (one["world_size"], two["world_size"]) == (1, 2)
     assert one["num_val_images"] == two["num_val_images"] == 11
     assert one["metrics"]["top1"] == two["metrics"]["top1"] and one["metrics"]["top5"] == two["metrics"]["top5"]

@@ -304,12 +304,13 @@ class EvalHook(Hook):
         self.loader, self.amp, self.work_dir, self.config, self.ema = loader, amp, work_dir, config, ema
 
     def after_epoch(self, trainer, stats: dict) -> None:
-        device = trainer.dist.device
-        res = evaluate(trainer.model, self.loader, device, self.amp, desc=f"eval epoch {stats['epoch'] + 1}")
+        device = trainer.dist.device  # the unwrapped model: shards may have unequal batch counts (no DDP collectives)
+        res = evaluate(unwrap(trainer.model), self.loader, device, self.amp, desc=f"eval epoch {stats['epoch'] + 1}")
         stats.update(top1=res["top1"], top5=res["top5"], val_loss=res["loss"])
         if self.ema is not None:
             ema = evaluate(self.ema.module, self.loader, device, self.amp, desc="eval ema")
             stats.update(top1_ema=ema["top1"], top5_ema=ema["top5"])
+            trainer.state["last_eval_ema"] = ema
         best = trainer.state.get("best")
         if best is None or res["top1"] > best["top1"]:
             trainer.state["best"] = dict(epoch=stats["epoch"] + 1, top1=res["top1"], top5=res["top5"])
@@ -403,14 +404,16 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
                  args.task, cfg.model, len(classes), dist.world_size, config["effective_batch"], lr, amp,
                  trainer.iters_per_epoch())
     if cfg.eval_only:
-        last = evaluate(model, val_loader, dist.device, amp)
+        last = evaluate(unwrap(model), val_loader, dist.device, amp)
         best = dict(epoch=None, top1=last["top1"], top5=last["top5"])
     else:
         trainer.fit()
-        last = trainer.state.get("last_eval") or evaluate(model, val_loader, dist.device, amp)
-        best = trainer.state["best"]
+        last = trainer.state.get("last_eval") or evaluate(unwrap(model), val_loader, dist.device, amp)
+        best = trainer.state.get("best") or dict(epoch=start_epoch, top1=last["top1"], top5=last["top5"])
     if not dist.is_main:
         return None
+    if trainer.state.get("last_eval_ema"):
+        last = last | {f"{k}_ema": v for k, v in trainer.state["last_eval_ema"].items() if k in ("top1", "top5")}
     return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir)
 
 
@@ -419,6 +422,7 @@ def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0,
     labels = checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
     metrics = dict(top1=best["top1"], top5=best["top5"], top1_last=last["top1"], top5_last=last["top5"],
                    val_loss_last=last["loss"])
+    metrics.update({k: v for k, v in last.items() if k.endswith("_ema")})  # EMA model, last epoch
     return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **labels,
                        ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
                        seed=cfg.seed, world_size=dist.world_size, started=started, wall_time_s=time.time() - t0,

@@ -1,0 +1,161 @@
+"""ViT backbone for UperNet semantic segmentation (mmseg), built from ``mae_bench.models`` blocks.
+
+``MAEViTSeg`` returns the patch tokens of chosen blocks as maps ``[N, D, H/p, W/p]`` (ViT-B
+``out_indices=(3, 5, 7, 11)``, ViT-L ``(7, 11, 15, 23)``); mmseg's ``Feature2Pyramid`` neck turns
+them into strides 4, 8, 16, 32. As in the MAE paper's ADE20K recipe (BEiT's segmentation code):
+
+- every block gets a BEiT-style relative position bias, switched on only for transfer and
+  zero-initialised, so at the start the backbone computes exactly the pretrained encoder. The
+  table has ``(2Wh-1)(2Ww-1) + 3`` rows x heads: the cls token is kept (MAE pretrains with it),
+  and its three extra rows are cls->patch, patch->cls and cls->cls;
+- the absolute position embedding stays at the pretraining grid in the state dict (so the
+  checkpoint loads unchanged) and is resampled (bicubic) to the input's grid in ``forward``;
+- no final norm: features are the raw block outputs (the checkpoint's ``norm.*`` is dropped);
+- drop path rises linearly to ``drop_path_rate`` over the blocks.
+
+Loaded by configs through ``custom_imports=dict(imports=['backbones.vit_seg'])``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+
+from mae_bench.checkpoints import load_encoder_state
+from mae_bench.models.pos_embed import resample_pos_embed, sincos_pos_embed_2d
+from mae_bench.models.vit import Attention, Block, PatchEmbed, init_linear_and_norm
+
+
+def num_relative_distances(grid: tuple[int, int]) -> int:
+    """Rows of a BEiT relative position table for a ``grid`` of patches: (2h-1)(2w-1) + 3 (cls entries)."""
+    return (2 * grid[0] - 1) * (2 * grid[1] - 1) + 3
+
+
+@lru_cache(maxsize=16)
+def relative_position_index(grid: tuple[int, int]) -> torch.Tensor:
+    """Long [1 + L, 1 + L] (L = h*w, token 0 = cls): the table row each (query, key) pair reads.
+
+    Patch pairs read the row of their offset (dy, dx); the last three rows are
+    cls->patch (query cls), patch->cls (key cls) and cls->cls.
+    """
+    h, w = grid
+    coords = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")).flatten(1)  # [2, L]
+    rel = coords[:, :, None] - coords[:, None, :]  # [2, L, L]
+    idx = (rel[0] + h - 1) * (2 * w - 1) + (rel[1] + w - 1)
+    n = num_relative_distances(grid)
+    out = torch.zeros(h * w + 1, h * w + 1, dtype=torch.long)
+    out[1:, 1:] = idx
+    out[0, :] = n - 3
+    out[:, 0] = n - 2
+    out[0, 0] = n - 1
+    return out
+
+
+def resize_relative_table(table: torch.Tensor, src: tuple[int, int], dst: tuple[int, int]) -> torch.Tensor:
+    """[(2sh-1)(2sw-1)+3, heads] -> [(2dh-1)(2dw-1)+3, heads]: the offset part resampled bicubically."""
+    if tuple(src) == tuple(dst):
+        return table
+    heads = table.shape[1]
+    grid = table[:-3].T.reshape(1, heads, 2 * src[0] - 1, 2 * src[1] - 1)
+    grid = F.interpolate(grid, size=(2 * dst[0] - 1, 2 * dst[1] - 1), mode="bicubic", align_corners=False)
+    return torch.cat([grid.reshape(heads, -1).T, table[-3:]], dim=0)
+
+
+class RelPosAttention(Attention):
+    """``Attention`` plus a BEiT relative position bias, passed to it as the additive ``attn_bias``.
+
+    ``window`` is the patch grid the table is sized for (the training crop); another input grid
+    (e.g. a sliding-window crop cut short at an image border) resamples the table.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, window: tuple[int, int] = (14, 14)):
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias)
+        self.window = tuple(window)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(num_relative_distances(self.window), num_heads))
+
+    def relative_bias(self, grid: tuple[int, int]) -> torch.Tensor:
+        """[1, heads, 1 + L, 1 + L] bias for a ``grid`` of patches plus the cls token."""
+        table = resize_relative_table(self.relative_position_bias_table, self.window, grid)
+        index = relative_position_index(tuple(grid)).to(table.device)
+        return table[index].permute(2, 0, 1).unsqueeze(0)
+
+    def forward(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """x [B, 1 + L, C] with L = grid[0] * grid[1] -> [B, 1 + L, C]."""
+        return super().forward(x, attn_bias=self.relative_bias(grid or self.window))
+
+
+@MODELS.register_module()
+class MAEViTSeg(BaseModule):
+    """Plain ViT (timm / MAE key names) returning block outputs as feature maps for mmseg.
+
+    Args:
+        img_size: training crop; sizes the relative position tables (``(H/p, W/p)`` window).
+        pretrain_img_size: image size of pretraining; ``pos_embed`` keeps that grid.
+        patch_size, embed_dim, depth, num_heads, mlp_ratio: encoder geometry (must match the checkpoint).
+        out_indices: blocks whose outputs are returned, in order.
+        drop_path_rate: stochastic depth of the last block (linear from 0).
+        use_rel_pos_bias: add the zero-initialised relative position bias to every block.
+        pretrained: checkpoint of any format ``mae_bench.checkpoints`` knows; None or 'random' = random init.
+    """
+
+    def __init__(self, img_size: int | tuple[int, int] = 512, pretrain_img_size: int = 224, patch_size: int = 16,
+                 embed_dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
+                 out_indices: tuple[int, ...] = (3, 5, 7, 11), drop_path_rate: float = 0.1,
+                 use_rel_pos_bias: bool = True, pretrained: str | None = None, init_cfg: dict | None = None):
+        super().__init__(init_cfg=init_cfg)
+        if any(not 0 <= i < depth for i in out_indices):
+            raise ValueError(f"out_indices {tuple(out_indices)} must lie in 0..{depth - 1}")
+        self.embed_dim, self.depth, self.out_indices = embed_dim, depth, tuple(out_indices)
+        self.pretrained = pretrained
+        self.patch_embed = PatchEmbed(img_size, patch_size, 3, embed_dim)
+        self.pretrain_grid = (pretrain_img_size // patch_size,) * 2
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(sincos_pos_embed_2d(embed_dim, self.pretrain_grid, cls_token=True))
+        attn = dict(attn_class=RelPosAttention, window=self.patch_embed.grid_size) if use_rel_pos_bias else {}
+        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path=p, **attn) for p in dpr)
+        self.use_rel_pos_bias = use_rel_pos_bias
+        self._random_init()
+
+    def _random_init(self) -> None:
+        """The MAE encoder init (xavier linears, LayerNorm 1/0, cls N(0, .02)); relative tables stay zero."""
+        self.apply(init_linear_and_norm)
+        w = self.patch_embed.proj.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.patch_embed.proj.bias)
+        nn.init.normal_(self.cls_token, std=0.02)
+
+    def init_weights(self) -> None:
+        """Load the encoder from ``pretrained`` (only relative position tables may be missing)."""
+        super().init_weights()
+        if not self.pretrained or self.pretrained == "random":
+            return
+        report = load_encoder_state(self, self.pretrained, allowed_missing=lambda k: "relative_position" in k,
+                                    key_map=lambda k: None if k.startswith("norm.") else k)
+        print_log(f"MAEViTSeg loaded {report.summary()}", logger="current")
+
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """[N, 3, H, W] -> tokens [N, 1 + L, D] (cls first, position embedding added) and the grid (H/p, W/p)."""
+        p = self.patch_embed.patch_size
+        grid = (x.shape[2] // p, x.shape[3] // p)
+        pos = resample_pos_embed(self.pos_embed, grid)
+        tokens = self.patch_embed(x) + pos[:, 1:]
+        cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
+        return torch.cat([cls, tokens], dim=1), grid
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """[N, 3, H, W] (H, W multiples of the patch size) -> one [N, D, H/p, W/p] map per ``out_indices``."""
+        tokens, grid = self.embed(x)
+        kwargs = dict(grid=grid) if self.use_rel_pos_bias else {}
+        outs = []
+        for i, blk in enumerate(self.blocks):
+            tokens = blk(tokens, **kwargs)
+            if i in self.out_indices:
+                outs.append(tokens[:, 1:].transpose(1, 2).reshape(x.shape[0], self.embed_dim, *grid).contiguous())
+        return tuple(outs)
+

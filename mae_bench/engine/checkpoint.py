@@ -11,7 +11,12 @@ from ..meta import git_sha, versions
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
+    """The bare model inside DistributedDataParallel (``.module``) and torch.compile (``._orig_mod``)."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            return model
+        model = inner
 
 
 def plain(obj):

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data import build_imagefolder, pretrain_transform, write_dataset
 from ..models import create_mae
-from .checkpoint import load_training_state, resume_path
+from .checkpoint import load_training_state, resume_path, unwrap
 from .dist import DistInfo, barrier, init_distributed
 from .hooks import CheckpointHook, Hook, LogHook
 from .optim import param_groups
@@ -62,6 +62,7 @@ class PretrainConfig:
     skip_corrupt: bool = False
     max_iters_per_epoch: int | None = None
     tensorboard: bool = True
+    compile: bool = False  # torch.compile the model (GPU: ViT-B 38% -> 41% MFU on an H200, results/perf)
 
     def effective_batch(self, world_size: int) -> int:
         return self.batch_size * self.accum_iter * world_size
@@ -114,7 +115,7 @@ class ReconstructionHook(Hook):
     def after_epoch(self, trainer, stats: dict) -> None:
         epoch = stats["epoch"] + 1
         if trainer.dist.is_main and self.every and (epoch % self.every == 0 or epoch == trainer.epochs):
-            model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+            model = unwrap(trainer.model)
             save_reconstructions(model, self.images.to(model_device(model)), self.dir / f"recon_epoch{epoch:04d}.png",
                                  self.mask_ratio)
 
@@ -174,6 +175,8 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if ckpt is not None:
         start_epoch = int(load_training_state(ckpt, model, optimizer)["epoch"])
         log.info("resumed from %s at epoch %d", ckpt, start_epoch)
+    if cfg.compile:
+        model = torch.compile(model)
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)

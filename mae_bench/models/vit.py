@@ -119,7 +119,7 @@ class VisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         pos = sincos_pos_embed_2d(embed_dim, self.patch_embed.grid_size, cls_token=True)
         self.pos_embed = nn.Parameter(pos, requires_grad=False)  # fixed, but a state-dict key as in timm
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # stochastic depth rule
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path=p) for p in dpr)
         self.norm = LayerNorm(embed_dim)
 

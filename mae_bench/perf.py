@@ -1,0 +1,150 @@
+"""Training-step throughput of mae-bench's MAE against a reference MAE assembled from timm's Block.
+
+The reference follows the official MAE code path (conv patch embed of every patch, then gather;
+timm ``Block`` with qkv bias and LayerNorm eps 1e-6; the same decoder), so the ratio isolates
+mae-bench's implementation choices. FLOPs are analytic matmul FLOPs (2 x MACs), training = 3 x
+forward, counted as the model defines them (patch embed of all L patches, prediction of all tokens):
+ViT-B/16 at 224 px and mask 0.75 gives 58.7 GFLOP per image (REFERENCES.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn as nn
+from timm.models.vision_transformer import Block as TimmBlock
+from timm.layers import PatchEmbed as TimmPatchEmbed
+
+from .models.mae import MaskedAutoencoderViT, create_mae, gather_tokens, patchify, random_masking
+from .models.pos_embed import sincos_pos_embed_2d
+
+
+def _vit_forward_macs(dim: int, depth: int, tokens: int) -> float:
+    """qkv 3D^2 + proj D^2 + mlp 8D^2 per token, plus QK^T and AV (2 T^2 D) per block."""
+    return depth * (12 * dim * dim * tokens + 2 * tokens * tokens * dim)
+
+
+def mae_train_flops(model: MaskedAutoencoderViT, mask_ratio: float = 0.75) -> float:
+    """Matmul FLOPs of one training step per image (3 x forward)."""
+    length = model.patch_embed.num_patches
+    keep = int(length * (1 - mask_ratio))
+    d, dd = model.embed_dim, model.decoder_embed.out_features
+    p = model.patch_size
+    macs = length * 3 * p * p * d  # patch embedding (as counted for the official model: every patch)
+    macs += _vit_forward_macs(d, len(model.blocks), keep + 1)
+    macs += (keep + 1) * d * dd  # decoder_embed
+    macs += _vit_forward_macs(dd, len(model.decoder_blocks), length + 1)
+    macs += (length + 1) * dd * p * p * 3  # decoder_pred
+    return 3 * 2 * macs
+
+
+class ReferenceMAE(nn.Module):
+    """The official MAE forward written over timm's Block and PatchEmbed (benchmark reference only)."""
+
+    def __init__(self, like: MaskedAutoencoderViT):
+        super().__init__()
+        d, dd = like.embed_dim, like.decoder_embed.out_features
+        p, grid = like.patch_size, like.patch_embed.grid_size
+        heads, dheads = like.blocks[0].attn.num_heads, like.decoder_blocks[0].attn.num_heads
+        norm = partial(nn.LayerNorm, eps=1e-6)
+        self.p, self.norm_pix_loss = p, like.norm_pix_loss
+        self.patch_embed = TimmPatchEmbed(like.patch_embed.img_size, p, 3, d)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = nn.Parameter(sincos_pos_embed_2d(d, grid), requires_grad=False)
+        self.blocks = nn.ModuleList(TimmBlock(d, heads, 4.0, qkv_bias=True, norm_layer=norm) for _ in like.blocks)
+        self.norm = norm(d)
+        self.decoder_embed = nn.Linear(d, dd)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dd))
+        self.decoder_pos_embed = nn.Parameter(sincos_pos_embed_2d(dd, grid), requires_grad=False)
+        self.decoder_blocks = nn.ModuleList(
+            TimmBlock(dd, dheads, 4.0, qkv_bias=True, norm_layer=norm) for _ in like.decoder_blocks)
+        self.decoder_norm = norm(dd)
+        self.decoder_pred = nn.Linear(dd, p * p * 3)
+
+    def forward(self, imgs: torch.Tensor, mask_ratio: float = 0.75):
+        x = self.patch_embed(imgs) + self.pos_embed[:, 1:]
+        ids_keep, mask, ids_restore = random_masking(x.shape[0], x.shape[1], mask_ratio, device=x.device)
+        x = gather_tokens(x, ids_keep)
+        x = torch.cat([(self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1), x], dim=1)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.decoder_embed(self.norm(x))
+        tokens = torch.cat([x[:, 1:], self.mask_token.expand(x.shape[0], mask.shape[1] + 1 - x.shape[1], -1)], 1)
+        x = torch.cat([x[:, :1], gather_tokens(tokens, ids_restore)], dim=1) + self.decoder_pos_embed
+        for blk in self.decoder_blocks:
+            x = blk(x)
+        pred = self.decoder_pred(self.decoder_norm(x))[:, 1:]
+        target = patchify(imgs, self.p)
+        if self.norm_pix_loss:
+            target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
+        loss = ((pred.float() - target) ** 2).mean(-1)
+        return (loss * mask).sum() / mask.sum(), pred, mask
+
+
+@dataclass
+class StepTimer:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    imgs: torch.Tensor
+    dtype: torch.dtype | None
+
+    def step(self) -> None:
+        ctx = torch.autocast(self.imgs.device.type, dtype=self.dtype) if self.dtype else contextlib.nullcontext()
+        with ctx:
+            loss = self.model(self.imgs, mask_ratio=0.75)[0]
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def time(self, iters: int) -> float:
+        """Seconds per step over ``iters`` steps (device synchronised)."""
+        sync = torch.cuda.synchronize if self.imgs.is_cuda else (lambda: None)
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            self.step()
+        sync()
+        return (time.perf_counter() - t0) / iters
+
+
+def build_pair(name: str, batch_size: int, device: str, dtype: torch.dtype | None, img_size: int | None = None,
+               compile_model: bool = False, **overrides) -> dict[str, StepTimer]:
+    torch.manual_seed(0)
+    ours = create_mae(name, img_size=img_size, norm_pix_loss=True, **overrides).to(device)
+    ref = ReferenceMAE(ours).to(device)
+    imgs = torch.randn(batch_size, 3, *ours.patch_embed.img_size, device=device)
+    out = {}
+    for label, m in (("mae-bench", ours), ("timm-reference", ref)):
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=device.startswith("cuda"))
+        out[label] = StepTimer(torch.compile(m) if compile_model else m, opt, imgs, dtype)
+    out["_flops"] = mae_train_flops(ours)
+    return out
+
+
+def compare(name: str, batch_size: int, device: str = "cpu", dtype: str = "fp32", rounds: int = 5, iters: int = 3,
+            warmup: int = 2, img_size: int | None = None, compile_model: bool = False, **overrides) -> dict:
+    """Interleaved timing (A, B, A, B ...): median seconds per step of each, images/s, TFLOP/s, ratio."""
+    torch_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    pair = build_pair(name, batch_size, device, torch_dtype, img_size, compile_model, **overrides)
+    flops = pair.pop("_flops")
+    for t in pair.values():
+        for _ in range(warmup):
+            t.step()
+    times = {k: [] for k in pair}
+    for _ in range(rounds):
+        for k, t in pair.items():
+            times[k].append(t.time(iters))
+    result = dict(model=name, batch_size=batch_size, device=device, dtype=dtype, gflop_per_image=flops / 1e9,
+                  rounds=rounds, iters_per_round=iters, compile=compile_model)
+    for k, ts in times.items():
+        med = statistics.median(ts)
+        result[k] = dict(s_per_step=med, images_per_s=batch_size / med, tflops=flops * batch_size / med / 1e12,
+                         spread=(max(ts) - min(ts)) / med)
+    result["ratio"] = result["mae-bench"]["images_per_s"] / result["timm-reference"]["images_per_s"]
+    if device.startswith("cuda"):
+        result["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return result

@@ -1,4 +1,6 @@
-"""Result records (one JSON file per run in ``results/runs/``): schema, writing and loading.
+"""Result records (one JSON file per run in ``results/runs/``): schema, writing and loading; and the
+paper-style tables built from them with pandas (``build_cells``, ``wide_table``, ``write_tables``,
+used by ``tools/make_tables.py``).
 
 Schema (ARCHITECTURE.md "Result record"); ``metrics`` holds task metrics such as AP_box,
 AP_mask, mIoU, top1, top5.
@@ -11,8 +13,12 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .meta import git_sha, sha256, versions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RECORD_FIELDS = ("task", "dataset", "metrics", "model", "init", "pretrain_method", "pretrain_epochs", "ckpt",
                  "ckpt_sha256", "config", "cfg_options", "seed", "world_size", "git_sha", "versions", "started",
@@ -78,3 +84,268 @@ def load_records(runs_dir: str | Path) -> list[dict]:
         except (json.JSONDecodeError, RecordError) as e:
             raise RecordError(f"bad result record {p}: {e}") from None
     return out
+
+
+# ---------------------------------------------------------------- tables (pandas)
+#
+# One tidy frame of cells (table, row = source / dataset / method / init, column = model / metric label,
+# mean, std, n, delta) is built from the records and the published numbers; every output (Markdown,
+# LaTeX, CSV, bar charts) is a view of it.
+
+MODEL_ORDER = ("vit-t", "vit-s", "vit-b", "vit-l", "vit-h")
+METHOD_ORDER = ("supervised", "mocov3", "dino", "beit", "mae", "random")
+PROJECT_SOURCE = "mae-bench"
+ROW_KEYS = ["source", "dataset", "pretrain_method", "init"]
+COLUMN_KEYS = ["model", "column"]
+CELL_FIELDS = ["table", *ROW_KEYS, *COLUMN_KEYS, "mean", "std", "n", "delta"]
+
+
+def _column(task: str, metric: str, test_mode, tune_blocks) -> str | None:
+    """The table column a (task, metric, test mode, partial fine-tuning depth) belongs to; None = not tabled."""
+    mode = "" if test_mode in (None, "", "single_scale") or test_mode != test_mode else f" ({test_mode})"
+    if task == "coco" and metric in ("AP_box", "AP_mask"):
+        return metric + mode
+    if task == "ade20k" and metric == "mIoU":
+        return metric + mode
+    if task in ("finetune", "linprobe") and metric == "top1":
+        if task == "linprobe":
+            return "linear" + mode
+        blocks = tune_blocks if tune_blocks == tune_blocks else None  # NaN -> None
+        return ("fine-tune" if blocks is None else f"partial-{int(blocks)}") + mode
+    return None
+
+
+TABLE_OF_TASK = {"coco": "coco", "ade20k": "ade20k", "finetune": "imagenet", "linprobe": "imagenet"}
+TABLE_ORDER = ["coco", "ade20k", "imagenet"]
+TABLE_TITLES = {
+    "coco": "COCO object detection and instance segmentation, Mask R-CNN (MAE paper Table 4 layout): AP box / AP mask",
+    "ade20k": "ADE20K semantic segmentation, UperNet (MAE paper Table 5 layout): mIoU",
+    "imagenet": "ImageNet-1K top-1: fine-tuning, linear probing, partial fine-tuning (last k blocks)",
+    "summary": "Every task (column = task: metric)",
+}
+
+
+def records_frame(records: list[dict]) -> "pd.DataFrame":
+    """One row per (record, tabled metric): task, dataset, model, pretrain_method, init, column, value, seed."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        for metric, value in r["metrics"].items():
+            col = _column(r["task"], metric, r.get("test_mode"), r.get("tune_blocks"))
+            if col is not None:
+                rows.append(dict(task=r["task"], dataset=r["dataset"], model=r["model"], init=r["init"],
+                                 pretrain_method=r["pretrain_method"], column=col, value=float(value),
+                                 seed=r["seed"]))
+    return pd.DataFrame(rows, columns=["task", "dataset", "model", "init", "pretrain_method", "column", "value",
+                                       "seed"])
+
+
+def group_runs(frame: "pd.DataFrame") -> "pd.DataFrame":
+    """Repeated runs (same task, dataset, model, method, init, column) -> mean, std (sample, ddof 1), n."""
+    keys = ["task", "dataset", "model", "pretrain_method", "init", "column"]
+    if frame.empty:
+        return frame.reindex(columns=[*keys, "mean", "std", "n"])
+    out = frame.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count").reset_index()
+    out["n"] = out["n"].astype(int)
+    return out
+
+
+def load_reference(ref_dir: str | Path) -> "pd.DataFrame":
+    """Published numbers from ``ref_dir/*.csv`` (columns task, dataset, model, pretrain_method, metric,
+    value, source; optional test_mode, tune_blocks) as cells: n = 0 marks them as published."""
+    import pandas as pd
+
+    frames = []
+    for p in sorted(Path(ref_dir).glob("*.csv")):
+        df = pd.read_csv(p)
+        missing = {"task", "dataset", "model", "pretrain_method", "metric", "value", "source"} - set(df.columns)
+        if missing:
+            raise RecordError(f"reference file {p} lacks columns {sorted(missing)}")
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=CELL_FIELDS)
+    ref = pd.concat(frames, ignore_index=True)
+    for col in ("test_mode", "tune_blocks"):
+        if col not in ref:
+            ref[col] = None
+    ref["column"] = [_column(t, m, tm, tb) for t, m, tm, tb in
+                     zip(ref["task"], ref["metric"], ref["test_mode"], ref["tune_blocks"])]
+    ref = ref[ref["column"].notna()]
+    return pd.DataFrame(dict(table=ref["task"].map(TABLE_OF_TASK), source=ref["source"], dataset=ref["dataset"],
+                             pretrain_method=ref["pretrain_method"], init="published", model=ref["model"],
+                             column=ref["column"], mean=ref["value"].astype(float), std=float("nan"), n=0,
+                             delta=float("nan")))
+
+
+def project_cells(grouped: "pd.DataFrame") -> "pd.DataFrame":
+    """Grouped runs as cells, with ``delta`` = mean - the supervised mean of the same table column, model
+    and dataset (NaN when the project has no supervised run there)."""
+    import pandas as pd
+
+    if grouped.empty:
+        return pd.DataFrame(columns=CELL_FIELDS)
+    cells = grouped.assign(table=grouped["task"].map(TABLE_OF_TASK), source=PROJECT_SOURCE)
+    base = (cells[cells["pretrain_method"] == "supervised"].groupby(["table", "dataset", "model", "column"])["mean"]
+            .mean().rename("supervised_mean"))
+    cells = cells.join(base, on=["table", "dataset", "model", "column"])
+    cells["delta"] = cells["mean"] - cells["supervised_mean"]
+    return cells[CELL_FIELDS]
+
+
+def build_cells(records: list[dict], reference: "pd.DataFrame | None" = None) -> "pd.DataFrame":
+    """Published cells then the project's grouped runs, plus a ``summary`` copy of all of them."""
+    import pandas as pd
+
+    parts = [df for df in (reference, project_cells(group_runs(records_frame(records)))) if df is not None
+             and not df.empty]
+    cells = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CELL_FIELDS)
+    cells = cells.sort_values("table", key=lambda t: t.map(TABLE_ORDER.index), kind="stable", ignore_index=True)
+    summary = cells.assign(column=[f"{TASK_LABEL.get(t, t)}: {c}" for t, c in zip(cells["table"], cells["column"])],
+                           table="summary")
+    if not summary.empty:  # one summary row per (source, pretraining, init), listing the datasets it covers
+        summary["dataset"] = summary.groupby(["source", "pretrain_method", "init"])["dataset"].transform(
+            lambda s: ", ".join(dict.fromkeys(s)))
+    return pd.concat([cells, summary], ignore_index=True)
+
+
+TASK_LABEL = {"coco": "COCO", "ade20k": "ADE20K", "imagenet": "IN-1K"}
+
+
+def format_cell(mean: float, std: float, n: int, delta: float) -> str:
+    """'50.30' (published), '50.30 ± 0.20 (n=3) [+2.40]' (project; std only for n > 1, delta when known)."""
+    if mean != mean:
+        return "-"
+    if not n:  # published: as printed in the source (at least one decimal)
+        text = f"{mean:g}"
+        return text if "." in text else f"{mean:.1f}"
+    text = f"{mean:.2f}"
+    if n and n > 1:
+        text += f" ± {std:.2f} (n={n})"
+    elif n:
+        text += " (n=1)"
+    if delta == delta and n:
+        text += f" [{delta:+.2f}]"
+    return text
+
+
+def _order(values, preferred) -> list:
+    seen = list(dict.fromkeys(values))
+    return [v for v in preferred if v in seen] + [v for v in seen if v not in preferred]
+
+
+def wide_table(cells: "pd.DataFrame", table: str) -> "pd.DataFrame":
+    """Rows (source, dataset, pretraining, init) x columns (model, column) of formatted cells; '-' where empty."""
+    import pandas as pd
+
+    sub = cells[cells["table"] == table]
+    if sub.empty:
+        return pd.DataFrame()
+    sub = sub.assign(text=[format_cell(m, s, n, d) for m, s, n, d in zip(sub["mean"], sub["std"], sub["n"],
+                                                                          sub["delta"])])
+    wide = sub.pivot_table(index=ROW_KEYS, columns=COLUMN_KEYS, values="text", aggfunc="first", sort=False)
+    models, columns = _order(sub["model"], MODEL_ORDER), list(dict.fromkeys(sub["column"]))
+    pairs = sorted(set(zip(sub["model"], sub["column"])), key=lambda mc: (models.index(mc[0]), columns.index(mc[1])))
+    wide = wide.reindex(columns=pd.MultiIndex.from_tuples(pairs, names=COLUMN_KEYS)).fillna("-")
+    sources = list(dict.fromkeys(sub["source"]))  # published first, in the order of the reference files
+    rows = sorted(wide.index, key=lambda r: (r[0] == PROJECT_SOURCE, sources.index(r[0]), r[1],
+                                             _rank(r[2], METHOD_ORDER), r[3]))
+    return wide.loc[rows]
+
+
+def _rank(value, order) -> int:
+    return order.index(value) if value in order else len(order)
+
+
+def to_markdown(wide: "pd.DataFrame", title: str) -> str:
+    if wide.empty:
+        return f"### {title}\n\n(no numbers)\n"
+    head = [*ROW_KEYS, *(f"{m} {c}" for m, c in wide.columns)]
+    lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for idx, row in wide.iterrows():
+        lines.append("| " + " | ".join([*map(str, idx), *row.tolist()]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("±", r"$\pm$"), ("$\\pm$", r"$\pm$")):
+        text = text.replace(a, b)
+    return text
+
+
+def to_latex(wide: "pd.DataFrame", title: str) -> str:
+    """booktabs tabular: a model header spanning its metric columns, then the metric names."""
+    if wide.empty:
+        return f"% {title}: no numbers\n"
+    models = list(dict.fromkeys(m for m, _ in wide.columns))
+    span = {m: sum(1 for mm, _ in wide.columns if mm == m) for m in models}
+    lines = [f"% {title}", r"\begin{tabular}{" + "l" * len(ROW_KEYS) + "c" * len(wide.columns) + "}", r"\toprule",
+             " & " * (len(ROW_KEYS) - 1) + " & " + " & ".join(rf"\multicolumn{{{span[m]}}}{{c}}{{{_tex_escape(m)}}}"
+                                                               for m in models) + r" \\"]
+    first = len(ROW_KEYS) + 1
+    rules = []
+    for m in models:
+        rules.append(rf"\cmidrule(lr){{{first}-{first + span[m] - 1}}}")
+        first += span[m]
+    lines.append(" ".join(rules))
+    lines.append(" & ".join([*ROW_KEYS, *(c for _, c in wide.columns)]).replace("_", r"\_") + r" \\")
+    lines.append(r"\midrule")
+    for idx, row in wide.iterrows():
+        lines.append(" & ".join(_tex_escape(str(v)) for v in [*idx, *row.tolist()]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(cells: "pd.DataFrame", table: str, path: str | Path) -> Path | None:
+    """PNG bar chart of one table (matplotlib Agg): one group per (model, column), one bar per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wide = cells[cells["table"] == table]
+    if wide.empty:
+        return None
+    wide = wide.assign(group=wide["model"] + " " + wide["column"],
+                       row=wide["pretrain_method"] + " (" + wide["source"].str.slice(0, 28) + ")")
+    mean = wide.pivot_table(index="group", columns="row", values="mean", aggfunc="first", sort=False)
+    std = wide.pivot_table(index="group", columns="row", values="std", aggfunc="first", sort=False)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(mean) * max(1, len(mean.columns)) / 3), 4.5))
+    mean.plot.bar(ax=ax, yerr=std.reindex_like(mean).fillna(0), capsize=2, rot=0, width=0.85)
+    ax.set_title(TABLE_TITLES.get(table, table), fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_tables(cells: "pd.DataFrame", out_dir: str | Path, formats: tuple[str, ...] = ("md", "tex", "csv"),
+                 plots: bool = True) -> list[Path]:
+    """``out_dir/<table>.{md,tex,csv}`` for coco, ade20k, imagenet and summary, plus ``<table>.png``; the CSV
+    is the tidy cell list (mean, std, n, delta as numbers; published rows have n = 0)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    unknown = set(formats) - {"md", "tex", "csv"}
+    if unknown:
+        raise ValueError(f"--format: unknown {sorted(unknown)}; known: md, tex, csv")
+    written = []
+    for table in ("coco", "ade20k", "imagenet", "summary"):
+        wide, title = wide_table(cells, table), TABLE_TITLES[table]
+        texts = {"md": lambda: to_markdown(wide, title), "tex": lambda: to_latex(wide, title),
+                 "csv": lambda: cells[cells["table"] == table].to_csv(index=False)}
+        for fmt in formats:
+            written.append(_write_text(out_dir / f"{table}.{fmt}", texts[fmt]()))
+        if plots and table != "summary" and bar_chart(cells, table, out_dir / f"{table}.png"):
+            written.append(out_dir / f"{table}.png")
+    return written
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

@@ -274,4 +274,8 @@ def test_code_running_pickle_refused_everywhere(tmp_path, synthetic_imagefolder)
                     synthetic_imagefolder, "--output_dir", tmp_path / "pt", "--num_workers", 0, "--resume", evil,
                     "--max_iters_per_epoch", 1, "--no-tensorboard", "--vis_every", 0)
     assert proc.returncode == 2 and f"refusing {evil}" in proc.stderr, proc.stderr[-2000:]
+    proc = run_tool("transfer.py", "--task", "finetune", "--ckpt", evil, "--model", "vit-t", "--data-root",
+                    synthetic_imagefolder, "--work-dir", tmp_path / "ft", "--runs-dir", tmp_path / "runs")
+    assert proc.returncode == 2 and f"refusing {evil}" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
     assert not marker.exists()

@@ -36,7 +36,7 @@ class ViTClassifier(VisionTransformer):
         if head_type not in HEAD_TYPES:
             raise ValueError(f"unknown head_type {head_type!r}; known: {', '.join(HEAD_TYPES)}")
         if tune_blocks is not None and not 0 <= tune_blocks <= self.depth:
-            raise ValueError(f"--tune_blocks {tune_blocks} is outside 0..{self.depth} (the encoder has {self.depth} blocks)")
+            raise ValueError(f"--tune_blocks {tune_blocks} is outside 0..{self.depth} (the encoder's blocks)")
         self.global_pool = global_pool
         self.fc_norm = LayerNorm(self.embed_dim) if global_pool else nn.Identity()
         if global_pool:

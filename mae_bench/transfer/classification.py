@@ -24,8 +24,16 @@ from tqdm import tqdm
 
 from ..checkpoints import CheckpointError, load_encoder_state, load_file
 from ..config import ConfigError, build, load_config_file
-from ..data import (IMAGENET_MEAN, IMAGENET_STD, SHAPES, DataError, build_imagefolder, check_same_classes,
-                    eval_transform, write_dataset)
+from ..data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    SHAPES,
+    DataError,
+    build_imagefolder,
+    check_same_classes,
+    eval_transform,
+    write_dataset,
+)
 from ..engine.checkpoint import load_training_state, resume_path, save_checkpoint, unwrap
 from ..engine.dist import DistInfo, barrier, cleanup, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook
@@ -107,7 +115,9 @@ class ClassificationConfig:
         return max(1, math.ceil(self.effective_batch / (self.batch_size * world_size)))
 
     def absolute_lr(self, world_size: int) -> float:
-        return self.lr if self.lr is not None else self.blr * self.batch_size * self.accum(world_size) * world_size / 256
+        if self.lr is not None:
+            return self.lr
+        return self.blr * self.batch_size * self.accum(world_size) * world_size / 256
 
     def amp(self, device: torch.device) -> str:
         return self.dtype if self.dtype != "auto" else ("bf16" if device.type == "cuda" else "fp32")
@@ -129,7 +139,9 @@ def default_config(task: str, model: str | None) -> Path:
 
 def load_classification_config(args) -> tuple[ClassificationConfig, Path, dict]:
     """dataclass defaults < config file < ``--cfg-options`` < explicit flags -> (config, file, cfg options)."""
-    path = Path(args.config) if args.config else default_config(args.task, args.model)
+    path = Path(args.config) if args.config else default_config(args.task, args.model).relative_to(CONFIG_DIR.parent)
+    if not args.config and not path.is_file():
+        path = CONFIG_DIR.parent / path  # run from another directory
     options = parse_cfg_options(args.cfg_options)
     flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, tune_blocks=args.tune_blocks,
                  global_pool=args.global_pool, device=args.device)
@@ -145,7 +157,8 @@ def train_transform(cfg: ClassificationConfig):
     if cfg.augment == "rrc":
         return transforms.Compose([
             transforms.RandomResizedCrop(cfg.input_size, interpolation=InterpolationMode.BICUBIC),
-            transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+            transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     from timm.data import create_transform
     return create_transform(cfg.input_size, is_training=True, color_jitter=None, auto_augment=cfg.aa,
                             interpolation="bicubic", re_prob=cfg.reprob, re_mode=cfg.remode, re_count=cfg.recount,
@@ -205,11 +218,21 @@ def build_model(cfg: ClassificationConfig, num_classes: int) -> ViTClassifier:
                              train_norm=cfg.train_norm)
 
 
-def is_classification_checkpoint(path: str) -> bool:
-    obj = load_file(path)
+def classifier_config(obj: dict) -> dict | None:
+    """The config of a mae-bench fine-tuning / linear-probe checkpoint file, None for anything else."""
     config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
-    return isinstance(obj.get("meta"), dict) and obj["meta"].get("producer") == "mae-bench" and \
-        config.get("task") in ("finetune", "linprobe")
+    is_ours = isinstance(obj.get("meta"), dict) and obj["meta"].get("producer") == "mae-bench"
+    return config if is_ours and config.get("task") in ("finetune", "linprobe") else None
+
+
+def init_labels(args) -> dict:
+    """Record labels (init, pretrain_method, pretrain_epochs) of --ckpt; a mae-bench classifier passes on
+    the labels of the checkpoint it was trained from; --init / --pretrain-method win."""
+    labels = checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
+    saved = (classifier_config(load_file(args.ckpt)) or {}) if args.ckpt and args.ckpt != "random" else {}
+    labels.update(saved.get("init_labels") or {})
+    labels.update({k: v for k, v in (("init", args.init), ("pretrain_method", args.pretrain_method)) if v})
+    return labels
 
 
 def load_init(model: ViTClassifier, ckpt: str | None) -> str:
@@ -217,7 +240,7 @@ def load_init(model: ViTClassifier, ckpt: str | None) -> str:
     missing; pos_embed resampled to this resolution), or a whole mae-bench classifier. -> summary."""
     if not ckpt or ckpt == "random":
         return "random init"
-    if is_classification_checkpoint(ckpt):
+    if classifier_config(load_file(ckpt)) is not None:
         load_training_state(ckpt, model)
         return f"{ckpt} (mae-bench classifier, all keys)"
     drop_norm = (lambda k: None if k.startswith("norm.") else k) if model.global_pool else None
@@ -339,7 +362,7 @@ class EmaHook(Hook):
 
 
 def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
-    """Data, model (initialised from --ckpt) on the device -> (train loader, val loader, classes, model, init summary)."""
+    """Data and the model initialised from --ckpt -> (train loader, val loader, classes, model on device, summary)."""
     root = Path(args.data_root) if args.data_root else synthetic_root(cfg, work_dir, dist)
     if not root.is_dir():
         raise DataError(f"--data-root {root} does not exist")
@@ -370,7 +393,8 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
     amp, accum, lr = cfg.amp(dist.device), cfg.accum(dist.world_size), cfg.absolute_lr(dist.world_size)
     config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(cfg_path), world_size=dist.world_size,
                                             effective_batch=cfg.batch_size * accum * dist.world_size, abs_lr=lr,
-                                            accum_iter=accum, classes=classes, ckpt=args.ckpt)
+                                            accum_iter=accum, classes=classes, ckpt=args.ckpt,
+                                            init_labels=init_labels(args))
     if dist.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
         log.info("%s %s: init %s", args.task, cfg.model, summary)
@@ -414,12 +438,12 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
         return None
     if trainer.state.get("last_eval_ema"):
         last = last | {f"{k}_ema": v for k, v in trainer.state["last_eval_ema"].items() if k in ("top1", "top5")}
-    return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir)
+    return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir,
+                  config["init_labels"])
 
 
-def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir) -> dict:
+def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir, labels) -> dict:
     """Record: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
-    labels = checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
     metrics = dict(top1=best["top1"], top5=best["top5"], top1_last=last["top1"], top5_last=last["top5"],
                    val_loss_last=last["loss"])
     metrics.update({k: v for k, v in last.items() if k.endswith("_ema")})  # EMA model, last epoch

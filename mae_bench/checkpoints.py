@@ -61,7 +61,8 @@ def load_file(path: str | Path, map_location: str = "cpu") -> dict:
         raise CheckpointError(f"refusing {path}: it is not a plain weights file (weights_only load failed: "
                               f"{str(e).splitlines()[0]})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({str(e).splitlines()[0]})") from None
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({first})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
@@ -202,16 +203,17 @@ def _convert_beit(obj: dict) -> ConvertedState:
 
 # --- mmpretrain -------------------------------------------------------------------------------------------------
 
-MMPRETRAIN_RULES = [(re.compile(p), r) for p, r in (
+MMPRETRAIN_RULES = [(re.compile(p), r) for p, r in (  # first match wins
     (r"^patch_embed\.projection\.", "patch_embed.proj."),
+    (r"^layers\.(\d+)\.attn\.gamma1\.weight$", r"blocks.\1.ls1.gamma"),  # layer scale (LayerScale.weight)
+    (r"^layers\.(\d+)\.ffn\.gamma2\.weight$", r"blocks.\1.ls2.gamma"),
     (r"^layers\.(\d+)\.ln1\.", r"blocks.\1.norm1."),
     (r"^layers\.(\d+)\.ln2\.", r"blocks.\1.norm2."),
     (r"^layers\.(\d+)\.attn\.", r"blocks.\1.attn."),
     (r"^layers\.(\d+)\.ffn\.layers\.0\.0\.", r"blocks.\1.mlp.fc1."),
     (r"^layers\.(\d+)\.ffn\.layers\.1\.", r"blocks.\1.mlp.fc2."),
-    (r"^layers\.(\d+)\.(gamma|ls)1\.(weight|gamma)$", r"blocks.\1.ls1.gamma"),
-    (r"^layers\.(\d+)\.(gamma|ls)2\.(weight|gamma)$", r"blocks.\1.ls2.gamma"),
-    (r"^ln1\.", "norm."),
+    (r"^ln1\.", "norm."),  # final norm
+    (r"^ln2\.", "fc_norm."),  # norm after average pooling (out_type='avg_featmap')
 )]
 
 
@@ -423,5 +425,6 @@ def encoder_for_state(state: dict) -> torch.nn.Module:
     depth = 1 + max(int(m[1]) for k in state if (m := re.match(r"blocks\.(\d+)\.", k)))
     side = int(round((state["pos_embed"].shape[1] - 1) ** 0.5))
     mlp_ratio = state["blocks.0.mlp.fc1.weight"].shape[0] / dim if "blocks.0.mlp.fc1.weight" in state else 4.0
-    return VisionTransformer(img_size=side * patch, patch_size=patch, in_chans=state["patch_embed.proj.weight"].shape[1],
-                             embed_dim=dim, depth=depth, num_heads=1, mlp_ratio=mlp_ratio)
+    in_chans = state["patch_embed.proj.weight"].shape[1]
+    return VisionTransformer(img_size=side * patch, patch_size=patch, in_chans=in_chans, embed_dim=dim, depth=depth,
+                             num_heads=1, mlp_ratio=mlp_ratio)

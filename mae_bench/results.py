@@ -125,7 +125,7 @@ TABLE_TITLES = {
 }
 
 
-def records_frame(records: list[dict]) -> "pd.DataFrame":
+def records_frame(records: list[dict]) -> pd.DataFrame:
     """One row per (record, tabled metric): task, dataset, model, pretrain_method, init, column, value, seed."""
     import pandas as pd
 
@@ -141,7 +141,7 @@ def records_frame(records: list[dict]) -> "pd.DataFrame":
                                        "seed"])
 
 
-def group_runs(frame: "pd.DataFrame") -> "pd.DataFrame":
+def group_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """Repeated runs (same task, dataset, model, method, init, column) -> mean, std (sample, ddof 1), n."""
     keys = ["task", "dataset", "model", "pretrain_method", "init", "column"]
     if frame.empty:
@@ -151,7 +151,7 @@ def group_runs(frame: "pd.DataFrame") -> "pd.DataFrame":
     return out
 
 
-def load_reference(ref_dir: str | Path) -> "pd.DataFrame":
+def load_reference(ref_dir: str | Path) -> pd.DataFrame:
     """Published numbers from ``ref_dir/*.csv`` (columns task, dataset, model, pretrain_method, metric,
     value, source; optional test_mode, tune_blocks) as cells: n = 0 marks them as published."""
     import pandas as pd
@@ -178,7 +178,7 @@ def load_reference(ref_dir: str | Path) -> "pd.DataFrame":
                              delta=float("nan")))
 
 
-def project_cells(grouped: "pd.DataFrame") -> "pd.DataFrame":
+def project_cells(grouped: pd.DataFrame) -> pd.DataFrame:
     """Grouped runs as cells, with ``delta`` = mean - the supervised mean of the same table column, model
     and dataset (NaN when the project has no supervised run there)."""
     import pandas as pd
@@ -193,7 +193,7 @@ def project_cells(grouped: "pd.DataFrame") -> "pd.DataFrame":
     return cells[CELL_FIELDS]
 
 
-def build_cells(records: list[dict], reference: "pd.DataFrame | None" = None) -> "pd.DataFrame":
+def build_cells(records: list[dict], reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """Published cells then the project's grouped runs, plus a ``summary`` copy of all of them."""
     import pandas as pd
 
@@ -234,7 +234,7 @@ def _order(values, preferred) -> list:
     return [v for v in preferred if v in seen] + [v for v in seen if v not in preferred]
 
 
-def wide_table(cells: "pd.DataFrame", table: str) -> "pd.DataFrame":
+def wide_table(cells: pd.DataFrame, table: str) -> pd.DataFrame:
     """Rows (source, dataset, pretraining, init) x columns (model, column) of formatted cells; '-' where empty."""
     import pandas as pd
 
@@ -257,7 +257,7 @@ def _rank(value, order) -> int:
     return order.index(value) if value in order else len(order)
 
 
-def to_markdown(wide: "pd.DataFrame", title: str) -> str:
+def to_markdown(wide: pd.DataFrame, title: str) -> str:
     if wide.empty:
         return f"### {title}\n\n(no numbers)\n"
     head = [*ROW_KEYS, *(f"{m} {c}" for m, c in wide.columns)]
@@ -274,7 +274,7 @@ def _tex_escape(text: str) -> str:
     return text
 
 
-def to_latex(wide: "pd.DataFrame", title: str) -> str:
+def to_latex(wide: pd.DataFrame, title: str) -> str:
     """booktabs tabular: a model header spanning its metric columns, then the metric names."""
     if wide.empty:
         return f"% {title}: no numbers\n"
@@ -297,7 +297,7 @@ def to_latex(wide: "pd.DataFrame", title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bar_chart(cells: "pd.DataFrame", table: str, path: str | Path) -> Path | None:
+def bar_chart(cells: pd.DataFrame, table: str, path: str | Path) -> Path | None:
     """PNG bar chart of one table (matplotlib Agg): one group per (model, column), one bar per row."""
     import matplotlib
 
@@ -323,25 +323,30 @@ def bar_chart(cells: "pd.DataFrame", table: str, path: str | Path) -> Path | Non
     return path
 
 
-def write_tables(cells: "pd.DataFrame", out_dir: str | Path, formats: tuple[str, ...] = ("md", "tex", "csv"),
+def write_tables(cells: pd.DataFrame, out_dir: str | Path, formats: tuple[str, ...] = ("md", "tex", "csv"),
                  plots: bool = True) -> list[Path]:
     """``out_dir/<table>.{md,tex,csv}`` for coco, ade20k, imagenet and summary, plus ``<table>.png``; the CSV
     is the tidy cell list (mean, std, n, delta as numbers; published rows have n = 0)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     unknown = set(formats) - {"md", "tex", "csv"}
     if unknown:
         raise ValueError(f"--format: unknown {sorted(unknown)}; known: md, tex, csv")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for table in ("coco", "ade20k", "imagenet", "summary"):
-        wide, title = wide_table(cells, table), TABLE_TITLES[table]
-        texts = {"md": lambda: to_markdown(wide, title), "tex": lambda: to_latex(wide, title),
-                 "csv": lambda: cells[cells["table"] == table].to_csv(index=False)}
         for fmt in formats:
-            written.append(_write_text(out_dir / f"{table}.{fmt}", texts[fmt]()))
+            written.append(_write_text(out_dir / f"{table}.{fmt}", render(cells, table, fmt)))
         if plots and table != "summary" and bar_chart(cells, table, out_dir / f"{table}.png"):
             written.append(out_dir / f"{table}.png")
     return written
+
+
+def render(cells: pd.DataFrame, table: str, fmt: str) -> str:
+    """One table as Markdown (``md``), booktabs LaTeX (``tex``) or its tidy cell list (``csv``)."""
+    if fmt == "csv":
+        return cells[cells["table"] == table].to_csv(index=False)
+    wide = wide_table(cells, table)
+    return to_markdown(wide, TABLE_TITLES[table]) if fmt == "md" else to_latex(wide, TABLE_TITLES[table])
 
 
 def _write_text(path: Path, text: str) -> Path:

@@ -10,7 +10,6 @@ solarise 0 / 0.2, flip). The checkpoint's ``model`` holds the timm-named base en
 """
 from __future__ import annotations
 
-import copy
 import math
 import os
 

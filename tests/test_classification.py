@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_tool
+from conftest import REPO, run_tool
 from torch.utils.data import DataLoader, TensorDataset
 
 from mae_bench.checkpoints import load_file
+from mae_bench.config import build, load_config_file
 from mae_bench.engine.optim import param_groups
 from mae_bench.models.classifier import create_classifier
 from mae_bench.transfer import TransferArgs, run_task
@@ -27,6 +28,28 @@ def reference_layer_id(name: str) -> int:
     if name.startswith("blocks."):
         return int(name.split(".")[1]) + 1
     return 13
+
+
+RECIPES = {  # REFERENCES.md: (epochs, base lr, layer decay, drop path)
+    "vit_b": (100, 5e-4, 0.65, 0.1), "vit_l": (50, 1e-3, 0.75, 0.2), "vit_h": (50, 1e-3, 0.75, 0.3)}
+
+
+@pytest.mark.parametrize("task", ["finetune", "linprobe"])
+def test_every_config_builds_with_the_reference_recipe(task):
+    for path in sorted((REPO / "configs" / task).glob("*.py")):
+        cfg = build(ClassificationConfig, load_config_file(path), source=str(path))
+        if path.stem in RECIPES and task == "finetune":
+            assert (cfg.epochs, cfg.blr, cfg.layer_decay, cfg.drop_path) == RECIPES[path.stem], path
+            assert (cfg.effective_batch, cfg.warmup_epochs, cfg.weight_decay, cfg.min_lr) == (1024, 5, 0.05, 1e-6)
+            assert (cfg.aa, cfg.reprob, cfg.mixup, cfg.cutmix, cfg.smoothing) == (
+                "rand-m9-mstd0.5-inc1", 0.25, 0.8, 1.0, 0.1)
+        if path.stem in RECIPES and task == "linprobe":
+            assert (cfg.optimizer, cfg.blr, cfg.effective_batch, cfg.epochs, cfg.warmup_epochs, cfg.weight_decay) == (
+                "lars", 0.1, 16384, 90, 10, 0.0)
+            assert (cfg.head_type, cfg.head_init_std, cfg.global_pool, cfg.tune_blocks, cfg.augment) == (
+                "bn_linear", 0.01, False, 0, "rrc")
+        if path.stem in RECIPES:
+            assert cfg.model == path.stem.replace("_", "-") and cfg.input_size == 224
 
 
 def test_layer_decay_scales_of_vit_b_on_every_parameter():

@@ -9,6 +9,7 @@ summed), best/last checkpoints, EMA, JSON-line log and TensorBoard -> a result r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -225,11 +226,17 @@ def classifier_config(obj: dict) -> dict | None:
     return config if is_ours and config.get("task") in ("finetune", "linprobe") else None
 
 
+@functools.lru_cache(maxsize=4)
+def checkpoint_classifier_config(path: str) -> dict | None:
+    """``classifier_config`` of a checkpoint file (read once per path)."""
+    return classifier_config(load_file(path))
+
+
 def init_labels(args) -> dict:
     """Record labels (init, pretrain_method, pretrain_epochs) of --ckpt; a mae-bench classifier passes on
     the labels of the checkpoint it was trained from; --init / --pretrain-method win."""
     labels = checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
-    saved = (classifier_config(load_file(args.ckpt)) or {}) if args.ckpt and args.ckpt != "random" else {}
+    saved = (checkpoint_classifier_config(args.ckpt) or {}) if args.ckpt and args.ckpt != "random" else {}
     labels.update(saved.get("init_labels") or {})
     labels.update({k: v for k, v in (("init", args.init), ("pretrain_method", args.pretrain_method)) if v})
     return labels
@@ -240,7 +247,7 @@ def load_init(model: ViTClassifier, ckpt: str | None) -> str:
     missing; pos_embed resampled to this resolution), or a whole mae-bench classifier. -> summary."""
     if not ckpt or ckpt == "random":
         return "random init"
-    if classifier_config(load_file(ckpt)) is not None:
+    if checkpoint_classifier_config(ckpt) is not None:
         load_training_state(ckpt, model)
         return f"{ckpt} (mae-bench classifier, all keys)"
     drop_norm = (lambda k: None if k.startswith("norm.") else k) if model.global_pool else None

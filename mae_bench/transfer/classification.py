@@ -196,12 +196,12 @@ def build_loaders(cfg: ClassificationConfig, root: Path, dist: DistInfo) -> tupl
     if len(train) < cfg.batch_size * dist.world_size and not cfg.eval_only:
         raise DataError(f"{root}/train has {len(train)} images, fewer than one batch "
                         f"({cfg.batch_size} x {dist.world_size} processes); lower --batch_size")
-    pin = cfg.pin_mem and dist.device.type == "cuda"
+    kw = dict(num_workers=cfg.num_workers, pin_memory=cfg.pin_mem and dist.device.type == "cuda",
+              persistent_workers=cfg.num_workers > 0)
     sampler = DistributedSampler(train, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed)
-    train_loader = DataLoader(train, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                              pin_memory=pin, drop_last=True)
-    val_loader = DataLoader(val, batch_size=cfg.eval_batch_size or cfg.batch_size, num_workers=cfg.num_workers,
-                            sampler=ShardSampler(len(val), dist.rank, dist.world_size), pin_memory=pin)
+    train_loader = DataLoader(train, batch_size=cfg.batch_size, sampler=sampler, drop_last=True, **kw)
+    val_loader = DataLoader(val, batch_size=cfg.eval_batch_size or cfg.batch_size,
+                            sampler=ShardSampler(len(val), dist.rank, dist.world_size), **kw)
     return train_loader, val_loader, train.classes
 
 

@@ -8,7 +8,8 @@ import torch
 from mae_bench.checkpoints import load_encoder_state, load_file
 from mae_bench.methods.mocov3 import MoCoV3, cosine_momentum, infonce
 from mae_bench.models import VisionTransformer, create_vit
-from conftest import run_tool
+from mae_bench.results import load_records
+from conftest import REPO, run_tool
 
 TINY = ["--device", "cpu", "--model", "mae_vit_tiny_patch16", "--input_size", 64, "--batch_size", 4, "--epochs", 1,
         "--warmup_epochs", 1, "--max_iters_per_epoch", 2, "--num_workers", 0, "--no-tensorboard", "--save_every", 0]
@@ -39,6 +40,18 @@ def test_checkpoint_feeds_transfer(baseline_ckpt):
         check_mocov3_momentum_and_frozen_patch_projection(ckpt["model"])
 
 
+def test_checkpoint_through_transfer_tool(baseline_ckpt, synthetic_imagefolder, tmp_path):
+    """The real transfer entry point (linear probe, quick config) takes the file and labels the record."""
+    method, path = baseline_ckpt
+    runs = tmp_path / "runs"
+    run_tool("transfer.py", "--task", "linprobe", "--config", REPO / "configs/linprobe/quick.py", "--ckpt", path,
+             "--device", "cpu", "--data-root", synthetic_imagefolder, "--work-dir", tmp_path / "lp", "--runs-dir",
+             runs, check=True)
+    (record,) = load_records(runs)
+    assert record["pretrain_method"] == method and record["task"] == "linprobe"
+    assert 0 <= record["metrics"]["top1"] <= 100
+
+
 def check_mocov3_momentum_and_frozen_patch_projection(sd: dict) -> None:
     torch.manual_seed(0)  # run_pretrain seeds 0 before building the model
     init = MoCoV3(img_size=64, embed_dim=192, depth=12, num_heads=3).state_dict()
@@ -61,3 +74,12 @@ def test_create_vit_matches_baseline_encoder_keys():
     moco_keys = {k for k in MoCoV3(img_size=64, embed_dim=192, depth=12, num_heads=3).state_dict()
                  if not k.startswith(("projector.", "predictor.", "momentum_"))}
     assert moco_keys == vit_keys
+
+
+@pytest.mark.parametrize("method", ["supervised", "mocov3"])
+def test_baseline_configs_build(method):
+    from mae_bench.config import build, load_config_file
+    from mae_bench.engine.pretrain import PretrainConfig
+
+    cfg = build(PretrainConfig, load_config_file(REPO / f"configs/pretrain/{method}_vit_base_800e.py"))
+    assert cfg.method == method and cfg.model == "mae_vit_base_patch16" and cfg.epochs == 800

@@ -368,6 +368,28 @@ class EmaHook(Hook):
 # ---------------------------------------------------------------- run
 
 
+def restore(work_dir: Path, model: ViTClassifier, optimizer, ema) -> tuple[int, dict]:
+    """--resume: model, optimiser, EMA and best-so-far from ``work_dir/checkpoint-last.pth`` if it exists."""
+    ckpt = resume_path("auto", work_dir)
+    if ckpt is None:
+        return 0, {}
+    saved = load_training_state(ckpt, model, optimizer)
+    if ema is not None and saved.get("model_ema"):
+        ema.module.load_state_dict(saved["model_ema"])
+    log.info("resumed from %s at epoch %d", ckpt, saved["epoch"])
+    return int(saved["epoch"]), dict(best=saved.get("best"))
+
+
+def make_hooks(cfg: ClassificationConfig, val_loader: DataLoader, amp: str, work_dir: Path, config: dict,
+               ema) -> list[Hook]:
+    """Evaluation first (it adds top1/top5 to the epoch stats), then log, checkpoints (with best and EMA), EMA."""
+    extra = dict(best=lambda t: t.state.get("best"))
+    if ema is not None:
+        extra["model_ema"] = lambda t: ema.module.state_dict()
+    return [EvalHook(val_loader, amp, work_dir, config, ema), LogHook(work_dir, cfg.tensorboard),
+            CheckpointHook(work_dir, config, cfg.save_every, **extra)] + ([EmaHook(ema)] if ema else [])
+
+
 def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
     """Data and the model initialised from --ckpt -> (train loader, val loader, classes, model on device, summary)."""
     root = Path(args.data_root) if args.data_root else synthetic_root(cfg, work_dir, dist)
@@ -410,22 +432,11 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
     if cfg.ema:
         from timm.utils import ModelEmaV3
         ema = ModelEmaV3(model, decay=cfg.ema_decay)
-    start_epoch, state = 0, {}
-    ckpt = resume_path("auto", work_dir) if args.resume else None
-    if ckpt is not None:
-        saved = load_training_state(ckpt, model, optimizer)
-        start_epoch, state = int(saved["epoch"]), dict(best=saved.get("best"))
-        if ema is not None and saved.get("model_ema"):
-            ema.module.load_state_dict(saved["model_ema"])
-        log.info("resumed from %s at epoch %d", ckpt, start_epoch)
+    start_epoch, state = restore(work_dir, model, optimizer, ema) if args.resume else (0, {})
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-    extra = dict(best=lambda t: t.state.get("best"))
-    if ema is not None:
-        extra["model_ema"] = lambda t: ema.module.state_dict()
-    hooks = [EvalHook(val_loader, amp, work_dir, config, ema), LogHook(work_dir, cfg.tensorboard),
-             CheckpointHook(work_dir, config, cfg.save_every, **extra)] + ([EmaHook(ema)] if ema else [])
+    hooks = make_hooks(cfg, val_loader, amp, work_dir, config, ema)
     trainer = Trainer(model, optimizer, train_loader, make_step(cfg, len(classes), dist.device),
                       Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs), dist=dist, epochs=cfg.epochs,
                       start_epoch=start_epoch, accum_iter=accum, amp=amp, clip_grad=cfg.clip_grad, seed=cfg.seed,

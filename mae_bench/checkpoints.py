@@ -355,6 +355,26 @@ def _resample_if_needed(state: dict, model_state: dict, report: LoadReport) -> N
                     report.resampled.append(f"{key} {tuple(src.shape)} -> {tuple(dst.shape)}")
 
 
+def _square_side(rows: int) -> int | None:
+    """Side s of a BEiT relative table with (2s-1)^2 + 3 rows (offsets + 3 cls entries), else None."""
+    d = int(round((rows - 3) ** 0.5))
+    return (d + 1) // 2 if d * d == rows - 3 and d % 2 else None
+
+
+def _fit_relative_table(key: str, table: torch.Tensor, target: torch.Tensor, report: LoadReport) -> torch.Tensor:
+    """A BEiT relative position table for another window: the offset part resampled bicubically, as BEiT's own
+    fine-tuning code does; the 3 cls rows kept. Returns ``table`` unchanged when it cannot be fitted."""
+    src, dst = _square_side(table.shape[0]), _square_side(target.shape[0])
+    if (table.ndim != 2 or target.ndim != 2 or table.shape[1] != target.shape[1] or src is None or dst is None
+            or not key.endswith("relative_position_bias_table")):
+        return table
+    heads = table.shape[1]
+    grid = table[:-3].T.reshape(1, heads, 2 * src - 1, 2 * src - 1)
+    grid = torch.nn.functional.interpolate(grid, size=(2 * dst - 1, 2 * dst - 1), mode="bicubic", align_corners=False)
+    report.resampled.append(f"{key} {tuple(table.shape)} -> {tuple(target.shape)}")
+    return torch.cat([grid.reshape(heads, -1).T, table[-3:]])
+
+
 def is_optional(key: str) -> bool:
     return any(p.search(key) for p in OPTIONAL_PATTERNS)
 
@@ -368,6 +388,8 @@ def match_state(model_state: dict, state: dict, report: LoadReport, allowed_miss
     for k, v in state.items():
         if is_optional(k):
             tk = key_map(k) if key_map else k
+            if tk is not None and tk in model_state and tuple(model_state[tk].shape) != tuple(v.shape):
+                v = _fit_relative_table(k, v, model_state[tk], report)
             if tk is not None and tk in model_state and tuple(model_state[tk].shape) == tuple(v.shape):
                 mapped[tk] = v
             else:
@@ -399,7 +421,8 @@ def load_encoder_state(model: torch.nn.Module, path: str | Path, allowed_missing
     heads, necks, relative positions). Decoder, classification-head and baseline-head keys
     (MoCo v3 projector / predictor / momentum encoder, DINO head) are ignored and listed in
     ``report.ignored``; optional extras (BEiT relative position tables, layer scale) load where
-    the model has them and are listed in ``report.dropped`` otherwise; anything else left over,
+    the model has them (a relative table resampled to the model's window) and are listed in
+    ``report.dropped`` otherwise; ``pos_embed`` is resampled to the model's grid; anything else left over,
     any missing key not allowed, or any shape mismatch raises a CheckpointError naming the keys
     and shapes. ``branch`` picks DINO teacher/student or MoCo v3 base/momentum.
     """

@@ -280,3 +280,31 @@ def test_code_running_pickle_refused_everywhere(tmp_path, synthetic_imagefolder)
     assert proc.returncode == 2 and f"refusing {evil}" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
     assert not marker.exists()
+
+
+class RelPosViT(VisionTransformer):
+    """A target backbone that has BEiT's per-block relative position tables (window = its patch grid)."""
+
+    def __init__(self, img_size: int):
+        super().__init__(img_size=img_size, embed_dim=DIM, depth=DEPTH, num_heads=HEADS)
+        side = 2 * self.patch_embed.grid_size[0] - 1
+        for blk in self.blocks:
+            blk.attn.relative_position_bias_table = torch.nn.Parameter(torch.zeros(side * side + 3, HEADS))
+
+
+def test_beit_relative_tables_kept_where_supported(ref, tmp_path):
+    _, sd = ref
+    ckpt = beit(sd)
+    for i in range(DEPTH):  # 2x2 grid at 32 px -> 3x3 offsets + 3 cls rows
+        ckpt["model"][f"blocks.{i}.attn.relative_position_bias_table"] = torch.randn(12, HEADS)
+    torch.save(ckpt, tmp_path / "beit.pth")
+    same = RelPosViT(IMG)
+    report = load_encoder_state(same, tmp_path / "beit.pth")
+    torch.testing.assert_close(same.blocks[1].attn.relative_position_bias_table,
+                               ckpt["model"]["blocks.1.attn.relative_position_bias_table"])
+    assert len(report.dropped) == DEPTH * 3  # gammas and the index buffer: no place for them
+    bigger = RelPosViT(64)  # 4x4 grid: the 3x3 offset table is resampled to 7x7, the 3 cls rows kept
+    report = load_encoder_state(bigger, tmp_path / "beit.pth")
+    table = bigger.blocks[0].attn.relative_position_bias_table
+    assert table.shape == (52, HEADS) and any("relative_position_bias_table" in r for r in report.resampled)
+    torch.testing.assert_close(table[-3:], ckpt["model"]["blocks.0.attn.relative_position_bias_table"][-3:])

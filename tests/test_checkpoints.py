@@ -278,6 +278,9 @@ def test_code_running_pickle_refused_everywhere(tmp_path, synthetic_imagefolder)
     proc = run_tool("transfer.py", "--task", "finetune", "--ckpt", evil, "--model", "vit-t", "--data-root",
                     synthetic_imagefolder, "--work-dir", tmp_path / "ft", "--runs-dir", tmp_path / "runs")
     assert proc.returncode == 2 and f"refusing {evil}" in proc.stderr, proc.stderr[-2000:]
+    proc = run_tool("transfer.py", "--task", "ade20k", "--ckpt", evil, "--device", "cpu", "--work-dir",
+                    tmp_path / "seg", "--runs-dir", tmp_path / "runs")
+    assert proc.returncode == 2 and f"refusing {evil}" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
     assert not marker.exists()
 

@@ -70,7 +70,7 @@ def apply_run_args(cfg, work_dir: str | Path, launcher: str = "none", resume: bo
     if resume:
         allow_mmengine_checkpoints()
     cfg.randomness = dict(seed=seed, deterministic=False)
-    if device == "cpu" and launcher != "none":
+    if launcher != "none" and (device == "cpu" or not torch.cuda.is_available()):
         cfg.env_cfg = dict(cfg.get("env_cfg", {}), dist_cfg=dict(backend="gloo"))
 
 

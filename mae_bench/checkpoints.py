@@ -266,7 +266,7 @@ def _is_hf(obj: dict) -> bool:
 def _convert_hf(obj: dict) -> ConvertedState:
     """Separate query / key / value -> fused ``attn.qkv`` (q, k, v order); ViTMAE ``decoder.*`` -> decoder keys."""
     sd = _hf_state(obj)
-    out, qkv = ConvertedState(), {}
+    out, qkv = ConvertedState(notes=["HF ViT LayerNorm eps is 1e-12 (config); the encoder uses 1e-6"]), {}
     for k, v in sd.items():
         m = HF_QKV.match(k)
         if m:

@@ -69,7 +69,8 @@ def main(argv=None) -> int:
         return 2
     write(state, report, Path(args.output), args.to)
     print(report.summary())
-    print(f"wrote {len(state)} tensors to {args.output} ({args.to})")
+    heads = sum(k.startswith(HEAD_PREFIXES) for k in state)
+    print(f"wrote {len(state)} tensors to {args.output} ({args.to}; classification head kept: {heads} tensors)")
     return 0
 
 

@@ -151,27 +151,64 @@ def group_runs(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_reference(ref_dir: str | Path) -> pd.DataFrame:
-    """Published numbers from ``ref_dir/*.csv`` (columns task, dataset, model, pretrain_method, metric,
-    value, source; optional test_mode, tune_blocks) as cells: n = 0 marks them as published."""
+REF_STANDARD = ("task", "dataset", "model", "pretrain_method", "metric", "value", "source", "test_mode", "tune_blocks")
+REF_METRICS = ("AP_box", "AP_mask", "mIoU", "top1", "top5")
+DEFAULT_DATASET = {"coco": "coco2017", "ade20k": "ade20k", "finetune": "imagenet", "linprobe": "imagenet"}
+
+
+def read_reference(path: str | Path) -> pd.DataFrame:
+    """One reference CSV in long form (task, dataset, model, pretrain_method, metric, value, source, test_mode,
+    tune_blocks). Also accepted: one column per metric (AP_box, AP_mask, ...) instead of metric / value, no
+    dataset column (the task's benchmark), and descriptive columns such as ``detector``: their values are
+    appended to the source label (a Cascade detector also marks the table column)."""
     import pandas as pd
 
-    frames = []
-    for p in sorted(Path(ref_dir).glob("*.csv")):
-        df = pd.read_csv(p)
-        missing = {"task", "dataset", "model", "pretrain_method", "metric", "value", "source"} - set(df.columns)
-        if missing:
-            raise RecordError(f"reference file {p} lacks columns {sorted(missing)}")
+    df = pd.read_csv(path)
+    missing = {"task", "model", "pretrain_method", "source"} - set(df.columns)
+    if not {"metric", "value"} <= set(df.columns):
+        metrics = [c for c in df.columns if c in REF_METRICS]
+        if not metrics:
+            missing |= {"metric", "value"}
+        else:
+            df = df.melt(id_vars=[c for c in df.columns if c not in metrics], value_vars=metrics, var_name="metric",
+                         value_name="value").dropna(subset=["value"])
+    if missing:
+        raise RecordError(f"reference file {path} lacks columns {sorted(missing)}")
+    df = df.copy()
+    if "dataset" not in df:
+        df["dataset"] = df["task"].map(DEFAULT_DATASET)
+    for col in ("test_mode", "tune_blocks"):
+        if col not in df:
+            df[col] = None
+    if "detector" in df:
+        cascade = df["detector"].astype(str).str.contains("cascade", case=False)
+        df["test_mode"] = df["test_mode"].where(~cascade, "Cascade")
+    for col in (c for c in df.columns if c not in REF_STANDARD):
+        df["source"] = df["source"] + " [" + df[col].astype(str) + "]"
+    return df[list(REF_STANDARD)]
+
+
+def load_reference(ref_dir: str | Path) -> pd.DataFrame:
+    """Published numbers from ``ref_dir/*.csv`` (see ``read_reference``) as cells: n = 0 marks them as published.
+    A row (source, dataset, pretraining) whose every number an earlier file (name order) already holds for
+    the same task, dataset, method, model and column is a duplicate citation and is left out."""
+    import pandas as pd
+
+    frames, seen = [], set()
+    for path in sorted(Path(ref_dir).glob("*.csv")):
+        df = read_reference(path)
+        df["column"] = [_column(t, m, tm, tb) for t, m, tm, tb in
+                        zip(df["task"], df["metric"], df["test_mode"], df["tune_blocks"])]
+        df = df[df["column"].notna()]
+        keys = [tuple(k) for k in df[["task", "dataset", "pretrain_method", "model", "column", "value"]].values]
+        df = df.assign(_key=keys)
+        dup = df.groupby(["source", "dataset", "pretrain_method"])["_key"].transform(lambda ks: set(ks) <= seen)
+        df = df[~dup.astype(bool)]
+        seen.update(df["_key"])
         frames.append(df)
     if not frames:
         return pd.DataFrame(columns=CELL_FIELDS)
     ref = pd.concat(frames, ignore_index=True)
-    for col in ("test_mode", "tune_blocks"):
-        if col not in ref:
-            ref[col] = None
-    ref["column"] = [_column(t, m, tm, tb) for t, m, tm, tb in
-                     zip(ref["task"], ref["metric"], ref["test_mode"], ref["tune_blocks"])]
-    ref = ref[ref["column"].notna()]
     return pd.DataFrame(dict(table=ref["task"].map(TABLE_OF_TASK), source=ref["source"], dataset=ref["dataset"],
                              pretrain_method=ref["pretrain_method"], init="published", model=ref["model"],
                              column=ref["column"], mean=ref["value"].astype(float), std=float("nan"), n=0,

@@ -101,3 +101,20 @@ def test_bad_record_named(tmp_path):
     (tmp_path / "runs" / "broken.json").write_text('{"task": "coco"}')
     proc = run_tool("make_tables.py", "--runs", tmp_path / "runs", "--out", tmp_path / "out")
     assert proc.returncode == 2 and "broken.json" in proc.stderr and not (tmp_path / "out").exists()
+    proc = run_tool("make_tables.py", "--runs", tmp_path / "typo", "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "typo: no such folder" in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_reference_layouts_and_duplicate_citations(tmp_path):
+    from mae_bench.results import load_reference
+
+    (tmp_path / "a.csv").write_text("task,dataset,model,pretrain_method,metric,value,source\n"
+                                    "coco,coco2017,vit-b,mae,AP_box,50.3,paper\ncoco,coco2017,vit-b,mae,AP_mask,44.9,paper\n")
+    (tmp_path / "b.csv").write_text("task,detector,model,pretrain_method,AP_box,AP_mask,source\n"
+                                    "coco,Mask R-CNN,vit-b,mae,50.3,44.9,again\n"
+                                    "coco,Cascade Mask R-CNN,vit-b,mae,54.0,46.7,vitdet\n")
+    ref = load_reference(tmp_path)
+    assert sorted(ref["source"].unique()) == ["paper", "vitdet [Cascade Mask R-CNN]"]  # 'again' duplicates 'paper'
+    cascade = ref[ref["source"] == "vitdet [Cascade Mask R-CNN]"].set_index("column")["mean"]
+    assert cascade.to_dict() == {"AP_box (Cascade)": 54.0, "AP_mask (Cascade)": 46.7}
+    assert set(ref["dataset"]) == {"coco2017"} and (ref["n"] == 0).all()

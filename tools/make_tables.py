@@ -10,6 +10,7 @@ carry [delta] to its supervised row of the same model and dataset; a missing cel
 """
 import argparse
 import sys
+from pathlib import Path
 
 from mae_bench.results import RecordError, build_cells, load_records, load_reference, write_tables
 
@@ -27,6 +28,9 @@ def parse(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse(argv)
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    if not Path(args.runs).is_dir():
+        print(f"error: --runs {args.runs}: no such folder (tools/transfer.py writes records there)", file=sys.stderr)
+        return 2
     try:
         records = load_records(args.runs)
         cells = build_cells(records, load_reference(args.reference))

@@ -8,6 +8,7 @@
 --gpus N > 1 starts N processes with torchrun (launcher pytorch); --launcher slurm inside an allocation.
 """
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def relaunch_with_torchrun(argv: list[str], gpus: int) -> int:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     a = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if a.gpus > 1 and a.launcher == "none":
         return relaunch_with_torchrun(argv, a.gpus)
     try:

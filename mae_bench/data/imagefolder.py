@@ -1,0 +1,106 @@
+"""ImageFolder datasets (ImageNet layout) with clear errors for missing, empty or corrupt data."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision import datasets, transforms
+from torchvision.transforms import InterpolationMode
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+log = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """Bad dataset input; the message names the folder or file."""
+
+
+def pretrain_transform(input_size: int) -> transforms.Compose:
+    """MAE pretraining augmentation: RandomResizedCrop(scale 0.2-1, bicubic) + flip + normalise."""
+    return transforms.Compose([
+        transforms.RandomResizedCrop(input_size, scale=(0.2, 1.0), interpolation=InterpolationMode.BICUBIC),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+def eval_transform(input_size: int, crop_pct: float = 224 / 256) -> transforms.Compose:
+    """Resize the short side to input_size / crop_pct (bicubic), centre crop, normalise."""
+    return transforms.Compose([
+        transforms.Resize(int(round(input_size / crop_pct)), interpolation=InterpolationMode.BICUBIC),
+        transforms.CenterCrop(input_size),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+class CheckedImageFolder(datasets.ImageFolder):
+    """torchvision ImageFolder whose loader names the file it cannot read.
+
+    With ``skip_corrupt`` a bad file is replaced by the next readable sample and counted in
+    ``self.num_skipped`` (per process).
+    """
+
+    def __init__(self, root: str | Path, transform=None, skip_corrupt: bool = False):
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError(f"data folder {root} does not exist")
+        try:
+            super().__init__(str(root), transform=transform)
+        except (FileNotFoundError, RuntimeError) as e:
+            raise DataError(f"data folder {root} holds no images in class subfolders ({e})") from None
+        self.skip_corrupt = skip_corrupt
+        self.num_skipped = 0
+
+    def _load(self, index: int):
+        path, target = self.samples[index]
+        try:
+            with open(path, "rb") as f:
+                img = Image.open(f)
+                img = img.convert("RGB")
+        except (OSError, UnidentifiedImageError, SyntaxError) as e:
+            raise DataError(f"cannot read image {path}: {e}") from None
+        return img, target
+
+    def __getitem__(self, index: int):
+        for attempt in range(len(self.samples)):
+            try:
+                img, target = self._load((index + attempt) % len(self.samples))
+                break
+            except DataError as e:
+                if not self.skip_corrupt:
+                    raise DataError(f"{e} (pass --skip_corrupt to skip unreadable files)") from None
+                self.num_skipped += 1
+                log.warning("skipping %s (%d skipped so far in this process)", e, self.num_skipped)
+        else:
+            raise DataError(f"no readable image in {self.root}")
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, target
+
+
+def build_imagefolder(data_path: str | Path, split: str, transform, skip_corrupt: bool = False) -> CheckedImageFolder:
+    """``data_path/split`` as a dataset; ``split`` is ``train`` or ``val``."""
+    root = Path(data_path) / split
+    if not Path(data_path).is_dir():
+        raise DataError(f"--data_path {data_path} does not exist")
+    if not root.is_dir():
+        raise DataError(f"{root} is missing: expected the ImageNet layout {data_path}/{split}/<class>/*.jpg")
+    return CheckedImageFolder(root, transform=transform, skip_corrupt=skip_corrupt)
+
+
+def check_same_classes(train: datasets.ImageFolder, val: datasets.ImageFolder) -> None:
+    if train.classes != val.classes:
+        only_t = sorted(set(train.classes) - set(val.classes))
+        only_v = sorted(set(val.classes) - set(train.classes))
+        raise DataError(f"class folders of {train.root} and {val.root} differ: only in train {only_t[:5]}, "
+                        f"only in val {only_v[:5]}")
+
+
+def collate_images(batch) -> tuple[torch.Tensor, torch.Tensor]:
+    imgs, targets = zip(*batch)
+    return torch.stack(imgs), torch.tensor(targets)

@@ -1,0 +1,31 @@
+# mae-bench: `make demo` runs the benchmark on the built-in synthetic data; `make test` runs the tests.
+# Both create .venv with the whole stack on first use (tools/setup_env.sh; mmcv is built once and cached).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+QUICK ?= 0
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast benchmark tables clean
+
+setup:
+	@bash tools/setup_env.sh
+
+demo: setup
+	PYTHONPATH=$(CURDIR) $(PY) tools/demo.py --out results/demo $(if $(filter 1,$(QUICK)),--quick,)
+
+test: setup
+	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=2 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+benchmark: setup
+	PYTHONPATH=$(CURDIR) $(PY) tools/benchmark.py --model mae_vit_base_patch16 --batch_size 8 --device cpu --dtype fp32 --out results/perf/benchmark_cpu.jsonl
+	PYTHONPATH=$(CURDIR) $(PY) tools/benchmark.py --model mae_vit_base_patch16 --batch_size 8 --device cpu --dtype bf16 --out results/perf/benchmark_cpu.jsonl
+
+tables: setup
+	PYTHONPATH=$(CURDIR) $(PY) tools/make_tables.py --runs results/runs --out results/tables
+
+clean:
+	rm -rf work_dirs results/demo/work

@@ -335,23 +335,35 @@ def to_latex(wide: pd.DataFrame, title: str) -> str:
 
 
 def bar_chart(cells: pd.DataFrame, table: str, path: str | Path) -> Path | None:
-    """PNG bar chart of one table (matplotlib Agg): one group per (model, column), one bar per row."""
+    """PNG bar chart of one table (matplotlib Agg): a group of bars per (model, column), one bar per row that
+    has a number there (colour = row, consistent across groups), std as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    wide = cells[cells["table"] == table]
-    if wide.empty:
+    sub = cells[cells["table"] == table]
+    if sub.empty:
         return None
-    wide = wide.assign(group=wide["model"] + " " + wide["column"],
-                       row=wide["pretrain_method"] + " (" + wide["source"].str.slice(0, 28) + ")")
-    mean = wide.pivot_table(index="group", columns="row", values="mean", aggfunc="first", sort=False)
-    std = wide.pivot_table(index="group", columns="row", values="std", aggfunc="first", sort=False)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(mean) * max(1, len(mean.columns)) / 3), 4.5))
-    mean.plot.bar(ax=ax, yerr=std.reindex_like(mean).fillna(0), capsize=2, rot=0, width=0.85)
-    ax.set_title(TABLE_TITLES.get(table, table), fontsize=9)
-    ax.legend(fontsize=6, ncol=2)
+    sub = sub.assign(group=sub["model"] + "\n" + sub["column"].str.replace(" (", "\n(", regex=False),
+                     row=sub["pretrain_method"] + " (" + sub["source"].str.slice(0, 40) + ")")
+    rows = list(dict.fromkeys(sub["row"]))
+    colours = {r: plt.get_cmap("tab20")(i % 20) for i, r in enumerate(rows)}
+    fig, ax = plt.subplots(figsize=(min(20, max(10, 0.22 * len(sub) + 5)), 5))
+    x, ticks, width, labelled = 0.0, [], 0.8, set()
+    models, columns = _order(sub["model"], MODEL_ORDER), list(dict.fromkeys(sub["column"]))
+    sub = sub.assign(_m=sub["model"].map(models.index), _c=sub["column"].map(columns.index))
+    sub = sub.sort_values(["_m", "_c"], kind="stable")
+    for group, gsub in sub.groupby("group", sort=False):
+        for j, (row, mean, std) in enumerate(zip(gsub["row"], gsub["mean"], gsub["std"])):
+            ax.bar(x + j * width, mean, width, yerr=0 if std != std else std, capsize=2, color=colours[row],
+                   label=None if row in labelled else row)
+            labelled.add(row)
+        ticks.append((x + (len(gsub) - 1) * width / 2, group))
+        x += max(len(gsub), 2) * width + 1.0
+    ax.set_xticks([t for t, _ in ticks], [g for _, g in ticks], fontsize=6)
+    fig.suptitle(TABLE_TITLES.get(table, table), fontsize=9)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

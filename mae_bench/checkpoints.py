@@ -58,14 +58,22 @@ def load_file(path: str | Path, map_location: str = "cpu") -> dict:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"refusing {path}: it is not a plain weights file (weights_only load failed: "
-                              f"{str(e).splitlines()[0]})") from None
+        raise CheckpointError(f"refusing {path}: it is not a plain weights file; loading it would run code or build "
+                              f"objects other than tensors ({_unpickler_reason(e)})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({first})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
+
+
+def _unpickler_reason(e: Exception) -> str:
+    """The line of torch's weights_only error that names the refused global, e.g. 'Unsupported global: exec'."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    hit = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else type(e).__name__)
+    hit = hit.replace("WeightsUnpickler error: ", "")
+    return re.sub(r"\x1b\[[0-9;]*m", "", hit).split(". Please use")[0]
 
 
 def _load_safetensors(path: Path, map_location: str) -> dict:

@@ -220,15 +220,17 @@ def test_pos_embed_resampled_and_bad_shapes_named(ref, tmp_path):
 def test_convert_ckpt_tool(ref, tmp_path, to):
     timm_model, sd = ref
     src = tmp_path / "hf.pth"
-    torch.save(hf_vitmae(sd), src)
+    torch.save(hf_vitmae(sd) | {"classifier.weight": rand(10, DIM), "classifier.bias": rand(10)}, src)
     out = tmp_path / ("out.safetensors" if to == "safetensors" else "out.pth")
-    proc = run_tool("convert_ckpt.py", src, out, "--to", to, check=True)
-    assert "(hf)" in proc.stdout and "ignored 3" in proc.stdout
+    proc = run_tool("convert_ckpt.py", src, out, "--to", to, *(["--drop-head"] if to == "safetensors" else []),
+                    check=True)
+    assert "(hf)" in proc.stdout and "ignored 5" in proc.stdout
     ours = VisionTransformer(img_size=IMG, embed_dim=DIM, depth=DEPTH, num_heads=HEADS).eval()
     assert load_encoder_state(ours, out).format == ("mae-bench" if to == "mae_bench" else "timm")
     x = torch.randn(1, 3, IMG, IMG)
     torch.testing.assert_close(features(ours, x), features(timm_model, x), rtol=1e-4, atol=1e-4)
-    if to == "safetensors":  # the plain state dict (--to timm / safetensors) loads strictly into timm
+    assert ("head.weight" in load_file(out).get("model", {})) == (to == "mae_bench")
+    if to == "safetensors":  # with --drop-head the plain state dict loads strictly into timm (num_classes=0)
         fresh = timm.create_model("vit_tiny_patch16_224", num_classes=0, img_size=IMG, depth=DEPTH).eval()
         fresh.load_state_dict(load_file(out))
         torch.testing.assert_close(features(fresh, x), features(timm_model, x))

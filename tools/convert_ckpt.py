@@ -6,7 +6,8 @@ mae-bench) to the encoder key names of ARCHITECTURE.md, with a strict key report
   python tools/convert_ckpt.py dino_checkpoint.pth dino_student.safetensors --to safetensors --branch student
 --to mae_bench: {'model', 'config', 'meta'} (what the transfer tasks read); timm: a plain state dict that
 loads into timm's VisionTransformer; safetensors: the same as a .safetensors file. Encoder keys (and a
-classification head when present) are written; decoder / projection / momentum keys are dropped and listed.
+classification head when present, unless --drop-head) are written; decoder / projection / momentum keys are
+dropped and listed.
 Exit 2 with the file named when the input is unreadable, unsafe or not a complete ViT encoder.
 """
 import argparse
@@ -27,10 +28,12 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("output")
     p.add_argument("--to", choices=("mae_bench", "timm", "safetensors"), default="mae_bench")
     p.add_argument("--branch", default=None, help="DINO teacher|student, MoCo v3 base|momentum")
+    p.add_argument("--drop-head", action="store_true",
+                   help="encoder keys only (loads strictly into timm.create_model(..., num_classes=0))")
     return p.parse_args(argv)
 
 
-def convert_file(src: str, branch: str | None) -> tuple[dict, LoadReport]:
+def convert_file(src: str, branch: str | None, drop_head: bool = False) -> tuple[dict, LoadReport]:
     """-> (encoder [+ head] state, report); raises CheckpointError when the encoder is incomplete."""
     try:
         fmt, state = convert(load_file(src), branch)
@@ -38,8 +41,8 @@ def convert_file(src: str, branch: str | None) -> tuple[dict, LoadReport]:
         match_state(encoder_for_state(state).state_dict(), state, report)
     except CheckpointError as e:
         raise CheckpointError(e if src in str(e) else f"{src}: {e}") from None
-    keep = {k: v.contiguous() for k, v in state.items() if k.startswith(ENCODER_PREFIXES + HEAD_PREFIXES)
-            or is_optional(k)}
+    prefixes = ENCODER_PREFIXES if drop_head else ENCODER_PREFIXES + HEAD_PREFIXES
+    keep = {k: v.contiguous() for k, v in state.items() if k.startswith(prefixes) or is_optional(k)}
     return keep, report
 
 
@@ -63,7 +66,7 @@ def write(state: dict, report: LoadReport, out: Path, to: str) -> None:
 def main(argv=None) -> int:
     args = parse(argv)
     try:
-        state, report = convert_file(args.input, args.branch)
+        state, report = convert_file(args.input, args.branch, args.drop_head)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

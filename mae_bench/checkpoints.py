@@ -104,9 +104,12 @@ class ConvertedState(dict):
 FORMATS: list[Format] = []
 
 
-def register_format(name: str, detect: Callable[[dict], bool], convert: Callable[..., dict]) -> None:
-    """Formats are tried in registration order; register specific formats before generic ones."""
-    FORMATS.append(Format(name, detect, convert))
+def register_format(name: str, detect: Callable[[dict], bool], convert: Callable[..., dict],
+                    before: str | None = None) -> None:
+    """Formats are tried in order; ``before='timm'`` puts a new specific format in front of the generic ones."""
+    fmt = Format(name, detect, convert)
+    names = [f.name for f in FORMATS]
+    FORMATS.insert(names.index(before) if before in names else len(FORMATS), fmt)
 
 
 def _state(obj: dict) -> dict:

@@ -14,12 +14,16 @@ from ..checkpoints import load_file
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Allow the plain types mmengine pickles into its checkpoints for ``torch.load(weights_only=True)``.
+    """Allow what mmengine pickles into its own checkpoints for ``torch.load(weights_only=True)``.
 
     torch >= 2.6 loads with ``weights_only=True`` by default; mmengine 0.10 stores its message hub
-    (``HistoryBuffer`` of numpy arrays and scalars) in every checkpoint, so ``--resume`` fails
-    without this. Only these data types are allowed; nothing that runs code.
+    (``HistoryBuffer`` of numpy arrays and scalars, plus the class's statistic functions, which pickle
+    protocol 2 writes as ``getattr(HistoryBuffer, 'min')``) and the MultiStepLR ``Counter`` in every
+    checkpoint, so ``--resume`` fails without this. ``getattr`` only looks attributes up: torch's
+    unpickler still calls nothing outside the allow-list. Called for ``--resume`` only.
     """
+    from collections import Counter
+
     import numpy as np
     from mmengine.logging import HistoryBuffer
 
@@ -28,8 +32,8 @@ def allow_mmengine_checkpoints() -> None:
     except ImportError:  # numpy < 2
         from numpy.core import multiarray
     dtype_classes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
-    torch.serialization.add_safe_globals([HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct,
-                                          multiarray.scalar, *dtype_classes])
+    torch.serialization.add_safe_globals([HistoryBuffer, getattr, Counter, np.ndarray, np.dtype,
+                                          multiarray._reconstruct, multiarray.scalar, *dtype_classes])
 
 
 def _parse_value(text: str):

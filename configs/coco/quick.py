@@ -1,0 +1,59 @@
+"""Quick COCO config for tests and the demo: the ViT-B recipe shrunk to the tiny MAE encoder and 128 px images.
+
+Run (CPU, about a minute; the synthetic COCO set is generated under the work dir):
+    tools/transfer.py --task coco --ckpt work_dirs/tiny/checkpoint-last.pth --device cpu
+Encoder geometry of ``mae_vit_tiny_patch16`` at 64 px pretraining (192-d, 12 blocks, 3 heads, patch 16),
+so any tiny mae-bench pretraining checkpoint plugs in. 128 px LSJ, window 4 on the 8x8 map, 8 iterations.
+Expected: finite box / mask AP (a smoke test, not a score); no GPU needed.
+"""
+_base_ = ["./mask_rcnn_vit_b.py"]
+
+image_size = (128, 128)
+width = 64
+model = dict(
+    data_preprocessor=dict(batch_augments=[dict(type="BatchFixedSizePad", size=image_size, pad_mask=True)]),
+    backbone=dict(embed_dim=192, depth=12, num_heads=3, img_size=image_size[0], pretrain_img_size=64, window=4,
+                  drop_path_rate=0.0),
+    neck=dict(in_channels=192, out_channels=width),
+    rpn_head=dict(in_channels=width, feat_channels=width),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=width),
+        bbox_head=dict(in_channels=width, conv_out_channels=width, fc_out_channels=128),
+        mask_roi_extractor=dict(out_channels=width),
+        mask_head=dict(in_channels=width, conv_out_channels=width),
+    ),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=100), rcnn=dict(sampler=dict(num=64))),
+    test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=50), rcnn=dict(max_per_img=20)),
+)
+
+train_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="RandomResize", scale=image_size, ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type="RandomCrop", crop_type="absolute_range", crop_size=image_size, recompute_bbox=True,
+         allow_negative_crop=True),
+    dict(type="FilterAnnotations", min_gt_bbox_wh=(1e-2, 1e-2)),
+    dict(type="Pad", size=image_size, pad_val=dict(img=(114, 114, 114))),
+    dict(type="PackDetInputs"),
+]
+test_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(type="Resize", scale=image_size, keep_ratio=True),
+    dict(type="Pad", size=image_size, pad_val=dict(img=(114, 114, 114))),
+    dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
+    dict(type="PackDetInputs", meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor")),
+]
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+optim_wrapper = dict(type="OptimWrapper", optimizer=dict(lr=2e-4))
+max_iters = 8
+param_scheduler = [
+    dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=2),
+    dict(type="MultiStepLR", begin=0, end=max_iters, by_epoch=False, milestones=[6], gamma=0.1),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=4, max_keep_ckpts=1))
+synthetic = dict(num=20, size=128)  # the set tools/transfer.py generates when no --data-root is given

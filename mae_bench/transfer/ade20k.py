@@ -1,0 +1,152 @@
+"""ADE20K semantic segmentation transfer: UperNet on the pretrained ViT through the real mmseg Runner.
+
+``run(args)`` builds the config (default ``configs/ade20k/quick.py``), points the backbone at the
+checkpoint and the datasets at ``--data-root`` (or at a synthetic ADE20K-layout set it writes under
+the work dir), checks the input before any training (annotation folders, label range, the
+checkpoint against the backbone), trains, evaluates with mmseg's ``IoUMetric`` (sliding window;
+``--ms-flip``: mmseg's multi-scale + flip test-time augmentation) and returns the result record.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+from ..data.ade20k import check_labels
+from ..data.writers import write_dataset
+from ..results import make_record, now_iso
+from . import TransferArgs, TransferError
+from .mm_common import apply_run_args, checkpoint_labels, load_config, metrics_from, parse_cfg_options
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO / "configs" / "ade20k" / "quick.py"
+SYNTHETIC_SCENES = 40  # 32 training, 8 validation
+METRICS = {"mIoU": "mIoU", "aAcc": "aAcc", "mAcc": "mAcc"}  # IoUMetric reports percent already
+MODEL_NAMES = {192: "vit-t", 384: "vit-s", 768: "vit-b", 1024: "vit-l", 1280: "vit-h"}
+LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+
+
+def _datasets(cfg) -> list:
+    """The dataset configs of the train / val / test loaders present in ``cfg`` (unwrapping RepeatDataset)."""
+    out = []
+    for name in LOADERS:
+        loader = cfg.get(name)
+        if loader:
+            ds = loader["dataset"]
+            out.append(ds.get("dataset", ds))
+    return out
+
+
+def write_synthetic(cfg, root: Path, seed: int) -> None:
+    """Write (once) the synthetic scenes in ADE20K layout at ``root`` (``scene_size`` px from the config)."""
+    if not (root / "annotations" / "validation").is_dir():
+        write_dataset("ade20k", root, SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)), seed, progress=False)
+
+
+def set_data_root(cfg, root: str | Path) -> None:
+    for ds in _datasets(cfg):
+        ds["data_root"] = str(root)
+
+
+def check_data(cfg) -> None:
+    """Every loader's image and annotation folders exist and labels lie in 0..num_classes (0 = ignore).
+
+    Raises TransferError naming the missing folder or the file with a bad value.
+    """
+    num_classes = int(cfg.model.decode_head.num_classes)
+    for ds in _datasets(cfg):
+        prefix = ds.get("data_prefix", {})
+        for key in ("img_path", "seg_map_path"):
+            folder = Path(ds["data_root"]) / prefix.get(key, "")
+            if not folder.is_dir():
+                raise TransferError(f"{'annotation' if key == 'seg_map_path' else 'image'} folder {folder} "
+                                    f"does not exist (--data-root {ds['data_root']})")
+        try:
+            check_labels(Path(ds["data_root"]) / prefix["seg_map_path"], num_classes)
+        except (FileNotFoundError, ValueError) as e:
+            raise TransferError(str(e)) from e
+
+
+def check_checkpoint(cfg, ckpt: str | None) -> None:
+    """Build the backbone alone and load ``ckpt`` into it, so a wrong file fails before any training."""
+    if ckpt is None:
+        return
+    if not Path(ckpt).is_file():
+        raise FileNotFoundError(f"--ckpt {ckpt} does not exist")
+    from mmengine.utils import import_modules_from_strings
+    from mmseg.registry import MODELS
+
+    import_modules_from_strings(**cfg.get("custom_imports", dict(imports=[])))
+    backbone = MODELS.build(dict(cfg.model.backbone, pretrained=ckpt, drop_path_rate=0.0))
+    backbone.init_weights()  # CheckpointError (a ValueError) naming keys and shapes
+
+
+def tta_config(cfg, checkpoint: str):
+    """Test-only config of mmseg's multi-scale + flip TTA (``SegTTAModel`` over ``tta_pipeline``)."""
+    tta = copy.deepcopy(cfg)
+    tta.model = dict(cfg.get("tta_model", dict(type="SegTTAModel")), module=cfg.model)
+    tta.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    tta.load_from, tta.resume = checkpoint, False
+    for key in ("train_dataloader", "train_cfg", "optim_wrapper", "param_scheduler", "val_dataloader", "val_cfg",
+                "val_evaluator"):
+        tta[key] = None
+    return tta
+
+
+def train_and_evaluate(cfg, ms_flip: bool) -> tuple[dict, int, int]:
+    """Train, test single scale; with ``ms_flip`` test the final weights again with TTA -> (metrics, rank, world)."""
+    from mmengine.dist import get_dist_info
+    from mmengine.runner import Runner
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = dict(runner.test())
+    if ms_flip:
+        last = Path(cfg.work_dir) / "last_checkpoint"
+        ss = metrics
+        metrics = dict(Runner.from_cfg(tta_config(cfg, last.read_text().strip())).test())
+        metrics["mIoU_ss"] = ss["mIoU"]
+    rank, world = get_dist_info()
+    return metrics, rank, world
+
+
+def prepare(args: TransferArgs, config: Path, work_dir: Path):
+    """The run's mmengine Config with checkpoint, data root and ``--cfg-options`` applied, all input checked."""
+    cfg = load_config(config)
+    cfg.model.backbone.pretrained = None if args.ckpt in (None, "", "random") else args.ckpt
+    synthetic = work_dir / "data" / "synthetic_ade20k"
+    set_data_root(cfg, args.data_root or synthetic)
+    cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
+    if args.ms_flip and not cfg.get("tta_pipeline"):
+        raise TransferError(f"--ms-flip: config {config} has no tta_pipeline")
+    check_checkpoint(cfg, cfg.model.backbone.pretrained)
+    if not args.data_root:
+        write_synthetic(cfg, synthetic, args.seed)
+    check_data(cfg)
+    apply_run_args(cfg, work_dir, args.launcher, args.resume, args.seed, args.device)
+    return cfg
+
+
+def run(args: TransferArgs) -> dict | None:
+    """Fine-tune and evaluate on ADE20K (or the synthetic set); the record on rank 0, None elsewhere."""
+    started, t0 = now_iso(), time.time()
+    config = Path(args.config or DEFAULT_CONFIG)
+    ckpt = None if args.ckpt in (None, "", "random") else args.ckpt
+    if ckpt and not Path(ckpt).is_file():
+        raise FileNotFoundError(f"--ckpt {ckpt} does not exist")
+    labels = checkpoint_labels(ckpt, args.init, args.pretrain_method)
+    work_dir = Path(args.work_dir or f"work_dirs/ade20k/{config.stem}_{labels['init']}")
+    cfg = prepare(args, config, work_dir)
+    raw, rank, world = train_and_evaluate(cfg, args.ms_flip)
+    if rank != 0:
+        return None
+    metrics = {k: round(v, 4) for k, v in metrics_from(raw, METRICS).items()}  # IoUMetric rounds to 0.01
+    if "mIoU_ss" in raw:
+        metrics["mIoU_ss"] = round(float(raw["mIoU_ss"]), 4)
+    dataset = "ade20k" if args.data_root else "synthetic_ade20k"
+    model = MODEL_NAMES.get(int(cfg.model.backbone.embed_dim), f"vit-{cfg.model.backbone.embed_dim}d")
+    config_name = str(config.resolve().relative_to(REPO)) if config.resolve().is_relative_to(REPO) else str(config)
+    return make_record(task="ade20k", dataset=dataset, metrics=metrics, model=model, ckpt=ckpt, config=config_name,
+                       cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed, world_size=world,
+                       started=started, wall_time_s=time.time() - t0,
+                       test_mode="ms_flip" if args.ms_flip else "single_scale", **labels)

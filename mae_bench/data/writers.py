@@ -43,7 +43,22 @@ def write_imagefolder(out: str | Path, num: int, size: int, seed: int = 0, progr
     return out
 
 
+MARKER = "MAE_BENCH_SYNTHETIC"
+
+
 def write_dataset(fmt: str, out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True) -> Path:
+    """Write ``num`` scenes in format ``fmt``; a marker file tells later readers the set is synthetic."""
     if fmt not in WRITERS:
         raise KeyError(f"unknown --format {fmt!r}; known: {', '.join(WRITERS)}")
-    return WRITERS[fmt](out, num, size, seed, progress=progress)
+    root = Path(WRITERS[fmt](out, num, size, seed, progress=progress))
+    (root / MARKER).write_text(f"format={fmt} num={num} size={size} seed={seed}\n")
+    return root
+
+
+def dataset_label(root: str | Path | None, real_name: str) -> str:
+    """Record label of a dataset root: ``synthetic_<format>`` for mae-bench's scenes, else ``real_name``."""
+    marker = Path(root) / MARKER if root else None
+    if marker is None or not marker.is_file():
+        return real_name
+    fields = dict(kv.split("=", 1) for kv in marker.read_text().split())
+    return f"synthetic_{fields.get('format', 'scenes')}"

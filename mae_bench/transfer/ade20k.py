@@ -9,6 +9,7 @@ checkpoint against the backbone), trains, evaluates with mmseg's ``IoUMetric`` (
 from __future__ import annotations
 
 import copy
+import os
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from ..data.ade20k import check_labels
 from ..data.writers import write_dataset
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
-from .mm_common import apply_run_args, checkpoint_labels, load_config, metrics_from, parse_cfg_options
+from .mm_common import (allow_mmengine_checkpoints, apply_run_args, checkpoint_labels, load_config, metrics_from,
+                        parse_cfg_options, start_cpu_distributed)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "ade20k" / "quick.py"
@@ -37,10 +39,23 @@ def _datasets(cfg) -> list:
     return out
 
 
-def write_synthetic(cfg, root: Path, seed: int) -> None:
-    """Write (once) the synthetic scenes in ADE20K layout at ``root`` (``scene_size`` px from the config)."""
-    if not (root / "annotations" / "validation").is_dir():
+def write_synthetic(cfg, root: Path, seed: int, timeout_s: float = 600.0) -> None:
+    """Write (once) the synthetic scenes in ADE20K layout at ``root`` (``scene_size`` px from the config).
+
+    Under torchrun only local rank 0 writes; the other processes wait for its ``.complete`` marker.
+    """
+    done = root / ".complete"
+    if done.is_file():
+        return
+    if int(os.environ.get("LOCAL_RANK", 0)) == 0:
         write_dataset("ade20k", root, SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)), seed, progress=False)
+        done.write_text(f"{SYNTHETIC_SCENES} scenes, seed {seed}\n")
+        return
+    deadline = time.time() + timeout_s
+    while not done.is_file():
+        if time.time() > deadline:
+            raise TransferError(f"synthetic set {root} not written by local rank 0 within {timeout_s:.0f} s")
+        time.sleep(0.5)
 
 
 def set_data_root(cfg, root: str | Path) -> None:
@@ -98,12 +113,14 @@ def train_and_evaluate(cfg, ms_flip: bool) -> tuple[dict, int, int]:
     from mmengine.dist import get_dist_info
     from mmengine.runner import Runner
 
+    start_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = dict(runner.test())
     if ms_flip:
         last = Path(cfg.work_dir) / "last_checkpoint"
         ss = metrics
+        allow_mmengine_checkpoints()  # the TTA runner loads mmengine's checkpoint with weights_only=True
         metrics = dict(Runner.from_cfg(tta_config(cfg, last.read_text().strip())).test())
         metrics["mIoU_ss"] = ss["mIoU"]
     rank, world = get_dist_info()

@@ -78,11 +78,29 @@ def apply_run_args(cfg, work_dir: str | Path, launcher: str = "none", resume: bo
         cfg.env_cfg = dict(cfg.get("env_cfg", {}), dist_cfg=dict(backend="gloo"))
 
 
+def start_cpu_distributed(cfg) -> None:
+    """Multi-process runs without CUDA (torchrun + gloo): start the process group before mmengine's Runner.
+
+    mmengine 0.10's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper passes
+    ``device_ids=[LOCAL_RANK]``; both fail for CPU modules. The Runner skips ``init_dist`` when a
+    process group exists, and ``model_wrapper_cfg`` with ``device_ids=None`` wraps a CPU model.
+    """
+    if cfg.get("launcher", "none") == "none" or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", broadcast_buffers=False, device_ids=None,
+                                 find_unused_parameters=cfg.get("find_unused_parameters", False))
+
+
 def train_and_test(cfg) -> tuple[dict, int, int]:
     """Build the mmengine Runner, train, then evaluate the test split -> (metrics, rank, world size)."""
     from mmengine.dist import get_dist_info
     from mmengine.runner import Runner
 
+    start_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test() if cfg.get("test_dataloader") else runner.val()

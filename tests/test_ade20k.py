@@ -61,6 +61,12 @@ def test_quick_transfer_writes_record(tiny_mae_ckpt, tmp_path):
     assert rec["pretrain_method"] == "mae" and rec["ckpt_sha256"]
     log = "\n".join(p.read_text() for p in (tmp_path / "work").rglob("*.log"))
     assert "MAEViTSeg loaded" in log and "Iter(train) [4/4]" in log
+    from mae_bench.transfer.mm_common import allow_mmengine_checkpoints
+
+    allow_mmengine_checkpoints()
+    state = torch.load(tmp_path / "work" / "iter_4.pth", map_location="cpu", weights_only=True)["state_dict"]
+    tables = [v for k, v in state.items() if k.endswith("attn.relative_position_bias_table")]
+    assert len(tables) == 12 and all(t.abs().sum() > 0 for t in tables)  # zero-initialised, then trained
 
 
 def _eval(cfg, predict) -> dict:

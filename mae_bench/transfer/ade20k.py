@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..data.ade20k import check_labels
-from ..data.writers import write_dataset
+from ..data.writers import MARKER, dataset_label, write_dataset
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
 from .mm_common import (allow_mmengine_checkpoints, apply_run_args, checkpoint_labels, load_config, metrics_from,
@@ -42,14 +42,14 @@ def _datasets(cfg) -> list:
 def write_synthetic(cfg, root: Path, seed: int, timeout_s: float = 600.0) -> None:
     """Write (once) the synthetic scenes in ADE20K layout at ``root`` (``scene_size`` px from the config).
 
-    Under torchrun only local rank 0 writes; the other processes wait for its ``.complete`` marker.
+    Under torchrun only local rank 0 writes; the other processes wait for the marker ``write_dataset``
+    leaves when it has finished.
     """
-    done = root / ".complete"
+    done = root / MARKER
     if done.is_file():
         return
     if int(os.environ.get("LOCAL_RANK", 0)) == 0:
         write_dataset("ade20k", root, SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)), seed, progress=False)
-        done.write_text(f"{SYNTHETIC_SCENES} scenes, seed {seed}\n")
         return
     deadline = time.time() + timeout_s
     while not done.is_file():
@@ -160,7 +160,7 @@ def run(args: TransferArgs) -> dict | None:
     metrics = {k: round(v, 4) for k, v in metrics_from(raw, METRICS).items()}  # IoUMetric rounds to 0.01
     if "mIoU_ss" in raw:
         metrics["mIoU_ss"] = round(float(raw["mIoU_ss"]), 4)
-    dataset = "ade20k" if args.data_root else "synthetic_ade20k"
+    dataset = dataset_label(_datasets(cfg)[0]["data_root"], "ade20k")
     model = MODEL_NAMES.get(int(cfg.model.backbone.embed_dim), f"vit-{cfg.model.backbone.embed_dim}d")
     config_name = str(config.resolve().relative_to(REPO)) if config.resolve().is_relative_to(REPO) else str(config)
     return make_record(task="ade20k", dataset=dataset, metrics=metrics, model=model, ckpt=ckpt, config=config_name,

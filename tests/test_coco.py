@@ -77,6 +77,12 @@ def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
         assert math.isfinite(rec["metrics"][key]) and 0.0 <= rec["metrics"][key] <= 100.0, (key, rec["metrics"])
     assert (work / "iter_8.pth").is_file()  # mmengine's checkpoint of the run
 
+    # --resume continues from iter_8 (mmengine checkpoint read with torch.load(weights_only=True))
+    proc = run_tool("transfer.py", "--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", work, "--runs-dir", runs,
+                    "--device", "cpu", "--resume", "--cfg-options", "train_cfg.max_iters=10", check=True)
+    assert "resumed epoch: 0, iter: 8" in proc.stdout + proc.stderr
+    assert (work / "iter_10.pth").is_file() and len(list(runs.glob("*.json"))) == 2
+
 
 def _quick_eval_cfg(root: Path):
     from mmengine.config import Config

@@ -6,33 +6,17 @@ erasing 0.25, Mixup 0.8 / CutMix 1.0 (switch prob 0.5) with label smoothing 0.1 
 """
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
 from timm.data import Mixup, create_transform
 from timm.loss import SoftTargetCrossEntropy
 
 from ..data import IMAGENET_MEAN, IMAGENET_STD
 from ..engine.pretrain import Method, PretrainConfig, model_device
-from ..models.vit import VisionTransformer, init_linear_and_norm
+from ..models.classifier import ViTClassifier
+from ..models.vit import init_linear_and_norm
 from .common import encoder_kwargs, num_classes
 
 MIXUP, CUTMIX, SWITCH_PROB, SMOOTHING = 0.8, 1.0, 0.5, 0.1
 RAND_AUGMENT, RE_PROB = "rand-m9-mstd0.5-inc1", 0.25
-
-
-class ViTClassifier(VisionTransformer):
-    """ViT encoder + linear head on the final-normed cls token (DeiT / timm ``global_pool='token'``)."""
-
-    def __init__(self, num_classes: int, **vit_kwargs):
-        super().__init__(**vit_kwargs)
-        self.head = nn.Linear(self.embed_dim, num_classes)
-        self.apply(init_linear_and_norm)
-        self.init_encoder_weights()
-        nn.init.trunc_normal_(self.head.weight, std=0.02)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] -> logits [N, num_classes]."""
-        return self.head(self.forward_features(x)[:, 0])
 
 
 def supervised_transform(input_size: int):
@@ -44,7 +28,10 @@ def supervised_transform(input_size: int):
 
 def build_supervised(cfg: PretrainConfig) -> Method:
     n_cls = num_classes(cfg)
-    model = ViTClassifier(n_cls, **encoder_kwargs(cfg))
+    model = ViTClassifier(n_cls, global_pool=False, **encoder_kwargs(cfg))  # cls token + head, as DeiT
+    model.apply(init_linear_and_norm)
+    model.init_encoder_weights()
+    model.init_head(std=0.02)
     mixup = Mixup(mixup_alpha=MIXUP, cutmix_alpha=CUTMIX, switch_prob=SWITCH_PROB, mode="batch",
                   label_smoothing=SMOOTHING, num_classes=n_cls)
     criterion = SoftTargetCrossEntropy()

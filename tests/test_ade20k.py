@@ -47,20 +47,21 @@ def test_writer_layout(ade_root):
 
 
 def test_quick_transfer_writes_record(tiny_mae_ckpt, tmp_path):
-    """A real mmseg training run + sliding-window evaluation on the CPU through tools/transfer.py."""
+    """A real mmseg training run, sliding-window test and multi-scale + flip TTA (one image) on the CPU."""
     runs = tmp_path / "runs"
     proc = run_tool("transfer.py", "--task", "ade20k", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work",
-                    "--runs-dir", runs, "--device", "cpu", "--cfg-options", "train_cfg.max_iters=4",
-                    check=True)
+                    "--runs-dir", runs, "--device", "cpu", "--ms-flip", "--cfg-options", "train_cfg.max_iters=4",
+                    "test_dataloader.dataset.indices=1", check=True)
     records = list(runs.glob("*.json"))
     assert len(records) == 1, proc.stdout[-2000:]
     rec = json.loads(records[0].read_text())
     assert rec["task"] == "ade20k" and rec["dataset"] == "synthetic_ade20k" and rec["model"] == "vit-t"
-    assert set(rec["metrics"]) == {"mIoU", "aAcc", "mAcc"}
+    assert set(rec["metrics"]) == {"mIoU", "aAcc", "mAcc", "mIoU_ss"} and rec["test_mode"] == "ms_flip"
     assert all(math.isfinite(v) and 0 <= v <= 100 for v in rec["metrics"].values())
     assert rec["pretrain_method"] == "mae" and rec["ckpt_sha256"]
     log = "\n".join(p.read_text() for p in (tmp_path / "work").rglob("*.log"))
     assert "MAEViTSeg loaded" in log and "Iter(train) [4/4]" in log
+    assert f"Load checkpoint from {tmp_path / 'work' / 'iter_4.pth'}" in log  # the TTA model tests the trained weights
     from mae_bench.transfer.mm_common import allow_mmengine_checkpoints
 
     allow_mmengine_checkpoints()

@@ -70,7 +70,7 @@ def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
     (path,) = runs.glob("*.json")
     rec = json.loads(path.read_text())
     assert set(RECORD_FIELDS) <= set(rec)
-    assert (rec["task"], rec["dataset"], rec["model"], rec["pretrain_method"]) == ("coco", "synthetic-coco", "vit-t",
+    assert (rec["task"], rec["dataset"], rec["model"], rec["pretrain_method"]) == ("coco", "synthetic_coco", "vit-t",
                                                                                  "mae")
     assert rec["ckpt_sha256"] and rec["world_size"] == 1 and rec["config"].endswith("configs/coco/quick.py")
     for key in ("AP_box", "AP_mask", "AP50_box", "AP75_box", "APm_box", "AP50_mask", "AP75_mask", "APm_mask"):
@@ -82,6 +82,16 @@ def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
                     "--device", "cpu", "--resume", "--cfg-options", "train_cfg.max_iters=10", check=True)
     assert "resumed epoch: 0, iter: 8" in proc.stdout + proc.stderr
     assert (work / "iter_10.pth").is_file() and len(list(runs.glob("*.json"))) == 2
+
+
+def test_transfer_coco_two_processes_torchrun(tiny_mae_ckpt, tmp_path):
+    """--gpus 2 on the CPU: torchrun with two gloo processes, one record from rank 0 with world_size 2."""
+    runs = tmp_path / "runs"
+    run_tool("transfer.py", "--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work", "--runs-dir",
+             runs, "--device", "cpu", "--gpus", 2, check=True, OMP_NUM_THREADS="1")
+    (path,) = runs.glob("*.json")
+    rec = json.loads(path.read_text())
+    assert rec["world_size"] == 2 and math.isfinite(rec["metrics"]["AP_box"]) and math.isfinite(rec["metrics"]["AP_mask"])
 
 
 def _quick_eval_cfg(root: Path):

@@ -12,10 +12,11 @@ import json
 import time
 from pathlib import Path
 
-from ..data import write_dataset
+from ..data.writers import dataset_label
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
-from .mm_common import apply_run_args, checkpoint_labels, load_config, parse_cfg_options, train_and_test
+from .mm_common import (apply_run_args, checkpoint_labels, load_config, parse_cfg_options, train_and_test,
+                        write_synthetic_once)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = "configs/coco/quick.py"
@@ -46,11 +47,9 @@ def dataset_cfgs(cfg) -> list:
 
 
 def synthetic_coco(root: Path, cfg) -> Path:
-    """Generate the synthetic COCO-layout set (size from the config's ``synthetic`` key) unless present."""
+    """Generate (once) the synthetic COCO-layout set; scene count and size from the config's ``synthetic`` key."""
     spec = dict(num=40, size=256, seed=0) | dict(cfg.get("synthetic", {}))
-    if not (root / "annotations" / "instances_val2017.json").is_file():
-        write_dataset("coco", root, spec["num"], spec["size"], spec["seed"], progress=False)
-    return root
+    return write_synthetic_once("coco", root, spec["num"], spec["size"], spec["seed"])
 
 
 def read_classes(ann_file: Path) -> tuple[str, ...]:
@@ -125,19 +124,19 @@ def run(args: TransferArgs) -> dict | None:
     cfg_path = resolve_config(args.config)
     options = parse_cfg_options(args.cfg_options)
     cfg = load_config(cfg_path, options)
-    work_dir = Path(args.work_dir or Path("work_dirs") / "coco" / cfg_path.stem)
+    ckpt = None if args.ckpt in (None, "", "random") else args.ckpt
+    labels = checkpoint_labels(ckpt, args.init, args.pretrain_method)
+    work_dir = Path(args.work_dir or Path("work_dirs") / "coco" / f"{cfg_path.stem}_{labels['init']}")
     root = Path(args.data_root) if args.data_root else synthetic_coco(work_dir / "synthetic_coco", cfg)
     set_num_classes(cfg, len(point_data(cfg, root)))
-    ckpt = None if args.ckpt in (None, "", "random") else args.ckpt
     cfg.model.backbone.checkpoint = ckpt
-    labels = checkpoint_labels(ckpt, args.init, args.pretrain_method)
     apply_run_args(cfg, work_dir, args.launcher, args.resume, args.seed, args.device)
     check_backbone(cfg)
     raw, rank, world = train_and_test(cfg)
     if rank != 0:
         return None
     return make_record(
-        "coco", "coco2017" if args.data_root else "synthetic-coco", coco_metrics(raw),
+        "coco", dataset_label(root, "coco2017"), coco_metrics(raw),
         model=MODEL_NAMES.get(cfg.model.backbone.embed_dim, f"vit-{cfg.model.backbone.embed_dim}d"),
         ckpt=ckpt, config=str(cfg_path), cfg_options=options, seed=args.seed, world_size=world, started=started,
         wall_time_s=time.time() - t0, work_dir=str(work_dir), data_root=str(root), **labels)

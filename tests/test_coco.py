@@ -55,6 +55,25 @@ def test_small_windows_change_the_features(tiny_mae_ckpt):
         assert not torch.allclose(bb(x)[0], plain_encoder_map(tiny_mae_ckpt, x), atol=1e-3)
 
 
+def test_relative_positions_match_explicit_attention():
+    """Global block with non-zero tables: softmax(q k^T / sqrt(d) + q.R_h[i_y - j_y] + q.R_w[i_x - j_x]) v, written out."""
+    from backbones.vitdet import WindowRelPosAttention
+
+    torch.manual_seed(0)
+    h, w, d, heads = 3, 4, 8, 2
+    attn = WindowRelPosAttention(d * heads, heads, rel_pos_size=(h, w))
+    with torch.no_grad():
+        attn.rel_pos_h.normal_(), attn.rel_pos_w.normal_()
+    x = torch.randn(1, h, w, d * heads)
+    q, k, v = attn.split_heads(x.reshape(1, h * w, -1))
+    ys, xs = torch.arange(h).repeat_interleave(w), torch.arange(w).repeat(h)  # token -> (y, x), row-major
+    r_h = attn.rel_pos_h[ys[:, None] - ys[None, :] + h - 1]  # [N, N, d]
+    r_w = attn.rel_pos_w[xs[:, None] - xs[None, :] + w - 1]
+    logits = q @ k.transpose(-1, -2) / d**0.5 + torch.einsum("bhnc,nmc->bhnm", q, r_h + r_w)
+    ref = attn.proj((logits.softmax(-1) @ v).transpose(1, 2).reshape(1, h * w, -1)).reshape(1, h, w, -1)
+    torch.testing.assert_close(attn(x), ref, rtol=1e-4, atol=1e-5)
+
+
 def test_window_partition_roundtrip_with_padding():
     x = torch.randn(2, 5, 7, 8)
     win, pad_hw = window_partition(x, 3)

@@ -18,6 +18,13 @@ from mae_bench.results import RECORD_FIELDS
 
 from backbones.vitdet import MAEViTDet, window_partition, window_unpartition  # noqa: E402
 
+
+def transfer(*args, check: bool = False):
+    """tools/transfer.py as a subprocess with one OpenMP thread: the tiny model gains nothing from more, and
+    spinning OpenMP threads on a loaded 2-core machine made the same run 8x slower."""
+    return run_tool("transfer.py", *args, check=check, OMP_NUM_THREADS="1")
+
+
 TINY = dict(embed_dim=192, depth=12, num_heads=3, patch_size=16, pretrain_img_size=64, drop_path_rate=0.0)
 
 
@@ -84,7 +91,7 @@ def test_window_partition_roundtrip_with_padding():
 def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
     """A real mmdet Mask R-CNN run (8 iterations, CPU) + CocoMetric evaluation through tools/transfer.py."""
     runs, work = tmp_path / "runs", tmp_path / "work"
-    run_tool("transfer.py", "--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", work, "--runs-dir", runs,
+    transfer("--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", work, "--runs-dir", runs,
              "--device", "cpu", check=True)
     (path,) = runs.glob("*.json")
     rec = json.loads(path.read_text())
@@ -97,7 +104,7 @@ def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
     assert (work / "iter_8.pth").is_file()  # mmengine's checkpoint of the run
 
     # --resume continues from iter_8 (mmengine checkpoint read with torch.load(weights_only=True))
-    proc = run_tool("transfer.py", "--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", work, "--runs-dir", runs,
+    proc = transfer("--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", work, "--runs-dir", runs,
                     "--device", "cpu", "--resume", "--cfg-options", "train_cfg.max_iters=10", check=True)
     assert "resumed epoch: 0, iter: 8" in proc.stdout + proc.stderr
     assert (work / "iter_10.pth").is_file() and len(list(runs.glob("*.json"))) == 2
@@ -106,8 +113,8 @@ def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
 def test_transfer_coco_two_processes_torchrun(tiny_mae_ckpt, tmp_path):
     """--gpus 2 on the CPU: torchrun with two gloo processes, one record from rank 0 with world_size 2."""
     runs = tmp_path / "runs"
-    run_tool("transfer.py", "--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work", "--runs-dir",
-             runs, "--device", "cpu", "--gpus", 2, check=True, OMP_NUM_THREADS="1")
+    transfer("--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work", "--runs-dir",
+             runs, "--device", "cpu", "--gpus", 2, check=True)
     (path,) = runs.glob("*.json")
     rec = json.loads(path.read_text())
     assert rec["world_size"] == 2
@@ -176,7 +183,7 @@ def test_missing_annotation_file_fails_cleanly(tmp_path, tiny_mae_ckpt):
     root = write_dataset("coco", tmp_path / "coco", 4, 64, progress=False)
     (root / "annotations" / "instances_val2017.json").unlink()
     runs = tmp_path / "runs"
-    proc = run_tool("transfer.py", "--task", "coco", "--ckpt", tiny_mae_ckpt, "--data-root", root, "--work-dir",
+    proc = transfer("--task", "coco", "--ckpt", tiny_mae_ckpt, "--data-root", root, "--work-dir",
                     tmp_path / "work", "--runs-dir", runs, "--device", "cpu")
     _assert_failed(proc, runs, "instances_val2017.json", "does not exist")
 
@@ -186,7 +193,7 @@ def test_checkpoint_of_other_width_fails_before_training(tmp_path):
     ckpt = tmp_path / "mae_small.pth"
     torch.save({"model": create_mae("mae_vit_small_patch16", img_size=64).state_dict()}, ckpt)
     runs, work = tmp_path / "runs", tmp_path / "work"
-    proc = run_tool("transfer.py", "--task", "coco", "--ckpt", ckpt, "--work-dir", work, "--runs-dir", runs,
+    proc = transfer("--task", "coco", "--ckpt", ckpt, "--work-dir", work, "--runs-dir", runs,
                     "--device", "cpu")
     _assert_failed(proc, runs, "mismatched", "blocks.0.attn.qkv.weight", "(1152, 384)", str(ckpt))
     assert not list(work.glob("iter_*.pth")), "training must not start"
@@ -194,5 +201,5 @@ def test_checkpoint_of_other_width_fails_before_training(tmp_path):
 
 def test_unknown_task_fails_cleanly(tmp_path):
     runs = tmp_path / "runs"
-    proc = run_tool("transfer.py", "--task", "cocoo", "--ckpt", "random", "--runs-dir", runs)
+    proc = transfer("--task", "cocoo", "--ckpt", "random", "--runs-dir", runs)
     _assert_failed(proc, runs, "unknown --task 'cocoo'", "coco")

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from backbones.vitdet import MAEViTDet, window_partition, window_unpartition
 from conftest import run_tool
 from mae_bench.checkpoints import load_encoder_state
 from mae_bench.data import write_dataset
 from mae_bench.models import create_mae, create_vit
 from mae_bench.results import RECORD_FIELDS
-
-from backbones.vitdet import MAEViTDet, window_partition, window_unpartition  # noqa: E402
 
 
 def transfer(*args, check: bool = False):

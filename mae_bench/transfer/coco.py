@@ -34,6 +34,12 @@ def resolve_config(path: str | None) -> Path:
     return REPO / p if (REPO / p).is_file() else p
 
 
+def config_name(path: Path) -> str:
+    """The config as recorded: relative to the repository when it lives there."""
+    full = path.resolve()
+    return str(full.relative_to(REPO)) if full.is_relative_to(REPO) else str(path)
+
+
 def dataset_cfgs(cfg) -> list:
     """The innermost dataset dicts of the train / val / test dataloaders (through wrappers like RepeatDataset)."""
     out = []
@@ -138,5 +144,5 @@ def run(args: TransferArgs) -> dict | None:
     return make_record(
         "coco", dataset_label(root, "coco2017"), coco_metrics(raw),
         model=MODEL_NAMES.get(cfg.model.backbone.embed_dim, f"vit-{cfg.model.backbone.embed_dim}d"),
-        ckpt=ckpt, config=str(cfg_path), cfg_options=options, seed=args.seed, world_size=world, started=started,
+        ckpt=ckpt, config=config_name(cfg_path), cfg_options=options, seed=args.seed, world_size=world, started=started,
         wall_time_s=time.time() - t0, work_dir=str(work_dir), data_root=str(root), **labels)

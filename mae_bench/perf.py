@@ -1,8 +1,9 @@
 """Training-step throughput of mae-bench's MAE against a reference MAE assembled from timm's Block.
 
 The reference follows the official MAE code path (conv patch embed of every patch, then gather;
-timm ``Block`` with qkv bias and LayerNorm eps 1e-6; the same decoder), so the ratio isolates
-mae-bench's implementation choices. FLOPs are analytic matmul FLOPs (2 x MACs), training = 3 x
+timm ``Block`` with qkv bias and LayerNorm eps 1e-6; the same decoder), and its optimiser is the official
+one (timm weight-decay groups, default AdamW); ``same_optimizer`` gives both sides mae-bench's fused
+AdamW to compare the models alone. FLOPs are analytic matmul FLOPs (2 x MACs), training = 3 x
 forward, counted as the model defines them (patch embed of all L patches, prediction of all tokens):
 ViT-B/16 at 224 px and mask 0.75 gives 58.7 GFLOP per image (REFERENCES.md).
 """
@@ -18,7 +19,9 @@ import torch
 import torch.nn as nn
 from timm.models.vision_transformer import Block as TimmBlock
 from timm.layers import PatchEmbed as TimmPatchEmbed
+from timm.optim import param_groups_weight_decay
 
+from .engine.optim import adamw, param_groups
 from .models.mae import MaskedAutoencoderViT, create_mae, gather_tokens, patchify, random_masking
 from .models.pos_embed import sincos_pos_embed_2d
 
@@ -111,25 +114,36 @@ class StepTimer:
         return (time.perf_counter() - t0) / iters
 
 
+def optimizer_of(label: str, model: nn.Module, same_optimizer: bool) -> torch.optim.Optimizer:
+    """Each side's training-step optimiser as its code base builds it: mae-bench's parameter groups and
+    fused AdamW; the official MAE's timm weight-decay groups and default (for-each / per-tensor) AdamW.
+    ``same_optimizer`` gives both mae-bench's, to compare the models alone."""
+    if label == "mae-bench" or same_optimizer:
+        return adamw(param_groups(model, 0.05), lr=1.5e-4, betas=(0.9, 0.95))
+    return torch.optim.AdamW(param_groups_weight_decay(model, 0.05), lr=1.5e-4, betas=(0.9, 0.95))
+
+
 def build_pair(name: str, batch_size: int, device: str, dtype: torch.dtype | None, img_size: int | None = None,
-               compile_model: bool = False, **overrides) -> dict[str, StepTimer]:
+               compile_model: bool = False, same_optimizer: bool = False, **overrides) -> dict[str, StepTimer]:
     torch.manual_seed(0)
     ours = create_mae(name, img_size=img_size, norm_pix_loss=True, **overrides).to(device)
     ref = ReferenceMAE(ours).to(device)
     imgs = torch.randn(batch_size, 3, *ours.patch_embed.img_size, device=device)
     out = {}
     for label, m in (("mae-bench", ours), ("timm-reference", ref)):
-        opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=device.startswith("cuda"))
-        out[label] = StepTimer(torch.compile(m) if compile_model else m, opt, imgs, dtype)
+        out[label] = StepTimer(torch.compile(m) if compile_model else m, optimizer_of(label, m, same_optimizer), imgs,
+                               dtype)
     out["_flops"] = mae_train_flops(ours)
     return out
 
 
 def compare(name: str, batch_size: int, device: str = "cpu", dtype: str = "fp32", rounds: int = 5, iters: int = 3,
-            warmup: int = 2, img_size: int | None = None, compile_model: bool = False, **overrides) -> dict:
-    """Interleaved timing (A, B, A, B ...): median seconds per step of each, images/s, TFLOP/s, ratio."""
+            warmup: int = 2, img_size: int | None = None, compile_model: bool = False, same_optimizer: bool = False,
+            **overrides) -> dict:
+    """Interleaved timing (A, B, A, B ...): median seconds per step of each, images/s, TFLOP/s, and the
+    ratio mae-bench / reference speed as the median over rounds of the paired ratio."""
     torch_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
-    pair = build_pair(name, batch_size, device, torch_dtype, img_size, compile_model, **overrides)
+    pair = build_pair(name, batch_size, device, torch_dtype, img_size, compile_model, same_optimizer, **overrides)
     flops = pair.pop("_flops")
     for t in pair.values():
         for _ in range(warmup):
@@ -139,12 +153,14 @@ def compare(name: str, batch_size: int, device: str = "cpu", dtype: str = "fp32"
         for k, t in pair.items():
             times[k].append(t.time(iters))
     result = dict(model=name, batch_size=batch_size, device=device, dtype=dtype, gflop_per_image=flops / 1e9,
-                  rounds=rounds, iters_per_round=iters, compile=compile_model)
+                  rounds=rounds, iters_per_round=iters, compile=compile_model, same_optimizer=same_optimizer)
     for k, ts in times.items():
         med = statistics.median(ts)
         result[k] = dict(s_per_step=med, images_per_s=batch_size / med, tflops=flops * batch_size / med / 1e12,
                          spread=(max(ts) - min(ts)) / med)
-    result["ratio"] = result["mae-bench"]["images_per_s"] / result["timm-reference"]["images_per_s"]
+    # paired per round (A and B timed back to back), so load from other processes cancels out
+    result["paired_ratios"] = [r / o for o, r in zip(times["mae-bench"], times["timm-reference"])]
+    result["ratio"] = statistics.median(result["paired_ratios"])
     if device.startswith("cuda"):
         result["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return result

@@ -31,13 +31,16 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--compile", action="store_true", help="torch.compile both models")
+    p.add_argument("--same_optimizer", action="store_true",
+                   help="give the reference mae-bench's fused AdamW too (compare the models alone)")
     p.add_argument("--peak", type=float, default=None, help="peak TFLOP/s for MFU (H200 bf16: ~790 measured)")
     p.add_argument("--out", default="results/perf/benchmark.jsonl")
     a = p.parse_args(argv)
     if a.model not in MODEL_NAMES:
         print(f"error: unknown --model {a.model!r}; known: {', '.join(MODEL_NAMES)}", file=sys.stderr)
         return 2
-    r = compare(a.model, a.batch_size, a.device, a.dtype, a.rounds, a.iters, a.warmup, a.input_size, a.compile)
+    r = compare(a.model, a.batch_size, a.device, a.dtype, a.rounds, a.iters, a.warmup, a.input_size, a.compile,
+                a.same_optimizer)
     r["host"] = torch.cuda.get_device_name() if a.device.startswith("cuda") else platform.processor() or "cpu"
     r["threads"] = torch.get_num_threads()
     r["torch"] = torch.__version__

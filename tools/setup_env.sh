@@ -42,7 +42,7 @@ if ! ls "$WHEELS"/mmcv-*.whl >/dev/null 2>&1; then
   mkdir -p "$WHEELS.tmp"
   (cd "$SRC" && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     "$OLDPWD/$VENV/bin/python" -m pip wheel -q --no-build-isolation --no-deps . -w "$WHEELS.tmp")
-  "$VENV/bin/python" -m pip install -q 'setuptools>=77' 2>/dev/null
+  "$VENV/bin/python" -m pip install -q 'setuptools>=77,<81' 2>/dev/null  # <81 still has pkg_resources (mmengine's mmdet::/mmseg:: bases)
   rm -rf "$WHEELS" && mv "$WHEELS.tmp" "$WHEELS" && rm -rf "$BUILD"
 fi
 echo "[setup] mmcv (cached wheel), mmdet, mmsegmentation, mae-bench"

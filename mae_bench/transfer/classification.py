@@ -38,7 +38,7 @@ from ..data import (
 from ..engine.checkpoint import load_training_state, resume_path, save_checkpoint, unwrap
 from ..engine.dist import DistInfo, barrier, cleanup, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook
-from ..engine.optim import param_groups
+from ..engine.optim import adamw, param_groups
 from ..engine.trainer import Schedule, Trainer
 from ..models.classifier import ViTClassifier, create_classifier
 from ..results import make_record, now_iso
@@ -268,7 +268,7 @@ def build_optimizer(cfg: ClassificationConfig, model: ViTClassifier, lr: float) 
         from timm.optim import Lars
         return Lars(lars_groups(model), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay, trust_coeff=0.001)
     groups = param_groups(model, cfg.weight_decay, cfg.layer_decay, model.depth if cfg.layer_decay else None)
-    return torch.optim.AdamW(groups, lr=lr)
+    return adamw(groups, lr=lr)
 
 
 def make_step(cfg: ClassificationConfig, num_classes: int, device: torch.device):

@@ -26,12 +26,14 @@ class Size:
 
 
 QUICK = Size(imagefolder=160, coco=24, ade20k=24, pretrain_epochs=2)
-FULL = Size(imagefolder=1200, coco=120, ade20k=160, pretrain_epochs=24, transfer_options={
-    "coco": ["--cfg-options", "max_iters=150", "train_cfg.max_iters=150", "param_scheduler.1.end=150",
-             "param_scheduler.1.milestones=[120]"],
-    "ade20k": ["--cfg-options", "train_cfg.max_iters=200", "param_scheduler.1.end=200"],
-    "finetune": ["--epochs", "6", "--cfg-options", "max_iters_per_epoch=None", "warmup_epochs=1"],
-    "linprobe": ["--epochs", "6", "--cfg-options", "max_iters_per_epoch=None", "warmup_epochs=1"],
+_CLS = ["--cfg-options", "max_iters_per_epoch=None", "warmup_epochs=1", "tensorboard=False"]
+FULL = Size(imagefolder=1000, coco=100, ade20k=120, pretrain_epochs=16, transfer_options={
+    "coco": ["--cfg-options", "max_iters=100", "train_cfg.max_iters=100", "train_cfg.val_interval=100",
+             "train_cfg.val_begin=101", "param_scheduler.1.end=100", "param_scheduler.1.milestones=[80]", "default_hooks.checkpoint.interval=100"],
+    "ade20k": ["--cfg-options", "train_cfg.max_iters=150", "train_cfg.val_interval=150", "train_cfg.val_begin=151",
+               "param_scheduler.1.end=150", "default_hooks.checkpoint.interval=150"],
+    "finetune": ["--epochs", "4", "--batch_size", "32", *_CLS],
+    "linprobe": ["--epochs", "6", "--batch_size", "64", *_CLS],
 })
 
 

@@ -54,6 +54,6 @@ param_scheduler = [
     dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=2),
     dict(type="MultiStepLR", begin=0, end=max_iters, by_epoch=False, milestones=[6], gamma=0.1),
 ]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters, val_begin=max_iters + 1)  # only the final test
 default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=4, max_keep_ckpts=1))
 synthetic = dict(num=20, size=128)  # the set tools/transfer.py generates when no --data-root is given

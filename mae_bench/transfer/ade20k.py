@@ -9,16 +9,15 @@ checkpoint against the backbone), trains, evaluates with mmseg's ``IoUMetric`` (
 from __future__ import annotations
 
 import copy
-import os
 import time
 from pathlib import Path
 
 from ..data.ade20k import check_labels
-from ..data.writers import MARKER, dataset_label, write_dataset
+from ..data.writers import dataset_label
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
 from .mm_common import (allow_mmengine_checkpoints, apply_run_args, checkpoint_labels, load_config, metrics_from,
-                        parse_cfg_options, start_cpu_distributed)
+                        parse_cfg_options, start_cpu_distributed, write_synthetic_once)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "ade20k" / "quick.py"
@@ -37,25 +36,6 @@ def _datasets(cfg) -> list:
             ds = loader["dataset"]
             out.append(ds.get("dataset", ds))
     return out
-
-
-def write_synthetic(cfg, root: Path, seed: int, timeout_s: float = 600.0) -> None:
-    """Write (once) the synthetic scenes in ADE20K layout at ``root`` (``scene_size`` px from the config).
-
-    Under torchrun only local rank 0 writes; the other processes wait for the marker ``write_dataset``
-    leaves when it has finished.
-    """
-    done = root / MARKER
-    if done.is_file():
-        return
-    if int(os.environ.get("LOCAL_RANK", 0)) == 0:
-        write_dataset("ade20k", root, SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)), seed, progress=False)
-        return
-    deadline = time.time() + timeout_s
-    while not done.is_file():
-        if time.time() > deadline:
-            raise TransferError(f"synthetic set {root} not written by local rank 0 within {timeout_s:.0f} s")
-        time.sleep(0.5)
 
 
 def set_data_root(cfg, root: str | Path) -> None:
@@ -138,7 +118,7 @@ def prepare(args: TransferArgs, config: Path, work_dir: Path):
         raise TransferError(f"--ms-flip: config {config} has no tta_pipeline")
     check_checkpoint(cfg, cfg.model.backbone.pretrained)
     if not args.data_root:
-        write_synthetic(cfg, synthetic, args.seed)
+        write_synthetic_once("ade20k", synthetic, SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)), args.seed)
     check_data(cfg)
     apply_run_args(cfg, work_dir, args.launcher, args.resume, args.seed, args.device)
     return cfg

@@ -202,3 +202,10 @@ def test_unknown_task_fails_cleanly(tmp_path):
     runs = tmp_path / "runs"
     proc = transfer("--task", "cocoo", "--ckpt", "random", "--runs-dir", runs)
     _assert_failed(proc, runs, "unknown --task 'cocoo'", "coco")
+
+
+def test_no_detections_score_zero():
+    from mae_bench.transfer.coco import coco_metrics
+
+    metrics = coco_metrics({})
+    assert metrics["AP_box"] == 0.0 and metrics["AP_mask"] == 0.0 and len(metrics) == 12

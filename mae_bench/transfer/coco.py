@@ -111,8 +111,11 @@ def check_backbone(cfg) -> None:
 def coco_metrics(raw: dict) -> dict[str, float]:
     """CocoMetric output (0-1, 'coco/bbox_mAP' ...) -> record metrics in percent (AP_box, AP50_mask ...).
 
-    COCO reports -1 for an area range without ground truth; such entries are left out.
+    COCO reports -1 for an area range without ground truth; such entries are left out. A detector that
+    made no detection at all (mmdet's CocoMetric then returns nothing) scores AP 0.
     """
+    if not any(k.startswith("coco/") for k in raw):
+        return {f"{name}_{kind}": 0.0 for kind in KINDS for name in AP_NAMES}
     out = {}
     for kind, metric in KINDS.items():
         for name, suffix in AP_NAMES.items():

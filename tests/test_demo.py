@@ -1,0 +1,26 @@
+"""`make demo QUICK=1`: the whole story (data, three pretrainings, four inits x four tasks, tables) end to end."""
+import json
+import math
+
+from conftest import run_tool
+from mae_bench.demo import INITS, TASKS
+
+
+def test_quick_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    proc = run_tool("demo.py", "--quick", "--out", out, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-2000:]
+    records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    assert sorted((r["task"], r["pretrain_method"]) for r in records) == sorted((t, i) for t in TASKS for i in INITS)
+    for r in records:
+        assert r["model"] == "vit-t" and r["seed"] == 0 and r["dataset"].startswith("synthetic")
+        assert r["metrics"] and all(math.isfinite(v) for v in r["metrics"].values())
+    assert {"AP_box", "AP_mask"} <= set(next(r for r in records if r["task"] == "coco")["metrics"])
+    assert "mIoU" in next(r for r in records if r["task"] == "ade20k")["metrics"]
+    summary = (out / "tables" / "summary.md").read_text()
+    for init in INITS:
+        assert f"{init}-demo" in summary
+    assert summary.strip() in proc.stdout  # printed at the end
+    for name in ("mae_reconstructions.png", "pretrain_mae_loss.png", "pretrain_mocov3_loss.png"):
+        assert (out / name).stat().st_size > 1000, name
+    assert (out / "tables" / "coco.png").is_file() and (out / "tables" / "coco.tex").is_file()

@@ -25,15 +25,18 @@ class Size:
     transfer_options: dict = field(default_factory=dict)  # task -> extra tools/transfer.py args
 
 
+# The full demo trains each transfer for a few hundred steps, so its learning rates are raised above the
+# recipes' (which are tuned for 100 epochs / 160k iterations): every init gets the same ones.
 QUICK = Size(imagefolder=160, coco=24, ade20k=24, pretrain_epochs=2)
 _CLS = ["--cfg-options", "max_iters_per_epoch=None", "warmup_epochs=1", "tensorboard=False"]
 FULL = Size(imagefolder=1000, coco=100, ade20k=120, pretrain_epochs=16, transfer_options={
-    "coco": ["--cfg-options", "max_iters=100", "train_cfg.max_iters=100", "train_cfg.val_interval=100",
-             "train_cfg.val_begin=101", "param_scheduler.1.end=100", "param_scheduler.1.milestones=[80]", "default_hooks.checkpoint.interval=100"],
-    "ade20k": ["--cfg-options", "train_cfg.max_iters=150", "train_cfg.val_interval=150", "train_cfg.val_begin=151",
-               "param_scheduler.1.end=150", "default_hooks.checkpoint.interval=150"],
-    "finetune": ["--epochs", "4", "--batch_size", "32", *_CLS],
-    "linprobe": ["--epochs", "6", "--batch_size", "64", *_CLS],
+    "coco": ["--cfg-options", "optim_wrapper.optimizer.lr=1e-3", "max_iters=250", "train_cfg.max_iters=250",
+             "train_cfg.val_interval=250", "train_cfg.val_begin=251", "param_scheduler.1.end=250", "param_scheduler.1.milestones=[200]",
+             "default_hooks.checkpoint.interval=250"],
+    "ade20k": ["--cfg-options", "optim_wrapper.optimizer.lr=1e-3", "train_cfg.max_iters=600",
+               "train_cfg.val_interval=600", "train_cfg.val_begin=601", "param_scheduler.1.end=600", "default_hooks.checkpoint.interval=600"],
+    "finetune": ["--epochs", "6", "--batch_size", "32", *_CLS, "blr=5e-3"],
+    "linprobe": ["--epochs", "6", "--batch_size", "64", *_CLS, "blr=1.0"],
 })
 
 

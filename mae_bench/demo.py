@@ -31,10 +31,11 @@ QUICK = Size(imagefolder=160, coco=24, ade20k=24, pretrain_epochs=2)
 _CLS = ["--cfg-options", "max_iters_per_epoch=None", "warmup_epochs=1", "tensorboard=False"]
 FULL = Size(imagefolder=1000, coco=100, ade20k=120, pretrain_epochs=16, transfer_options={
     "coco": ["--cfg-options", "optim_wrapper.optimizer.lr=1e-3", "max_iters=250", "train_cfg.max_iters=250",
-             "train_cfg.val_interval=250", "train_cfg.val_begin=251", "param_scheduler.1.end=250", "param_scheduler.1.milestones=[200]",
-             "default_hooks.checkpoint.interval=250"],
+             "train_cfg.val_interval=250", "train_cfg.val_begin=251", "param_scheduler.1.end=250",
+             "param_scheduler.1.milestones=[200]", "default_hooks.checkpoint.interval=250"],
     "ade20k": ["--cfg-options", "optim_wrapper.optimizer.lr=1e-3", "train_cfg.max_iters=600",
-               "train_cfg.val_interval=600", "train_cfg.val_begin=601", "param_scheduler.1.end=600", "default_hooks.checkpoint.interval=600"],
+               "train_cfg.val_interval=600", "train_cfg.val_begin=601", "param_scheduler.1.end=600",
+               "default_hooks.checkpoint.interval=600"],
     "finetune": ["--epochs", "6", "--batch_size", "32", *_CLS, "blr=5e-3"],
     "linprobe": ["--epochs", "6", "--batch_size", "64", *_CLS, "blr=1.0"],
 })

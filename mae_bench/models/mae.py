@@ -149,7 +149,8 @@ def _factory(variant: str):
 
     spec = VARIANTS[variant]
     build.__name__ = f"mae_vit_{variant}_patch{spec.patch_size}"
-    build.__doc__ = f"MAE with a ViT-{variant} encoder ({spec.embed_dim}-d, {spec.depth} blocks, {spec.num_heads} heads)."
+    build.__doc__ = (f"MAE with a ViT-{variant} encoder ({spec.embed_dim}-d, {spec.depth} blocks, "
+                     f"{spec.num_heads} heads).")
     return build
 
 

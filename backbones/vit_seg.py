@@ -28,7 +28,7 @@ from mmseg.registry import MODELS
 
 from mae_bench.checkpoints import load_encoder_state
 from mae_bench.models.pos_embed import resample_pos_embed, sincos_pos_embed_2d
-from mae_bench.models.vit import Attention, Block, PatchEmbed, init_linear_and_norm
+from mae_bench.models.vit import Attention, Block, PatchEmbed, drop_path_rates, init_linear_and_norm, init_patch_proj
 
 
 def num_relative_distances(grid: tuple[int, int]) -> int:
@@ -117,17 +117,15 @@ class MAEViTSeg(BaseModule):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(sincos_pos_embed_2d(embed_dim, self.pretrain_grid, cls_token=True))
         attn = dict(attn_class=RelPosAttention, window=self.patch_embed.grid_size) if use_rel_pos_bias else {}
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path=p, **attn) for p in dpr)
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path=p, **attn)
+                                    for p in drop_path_rates(drop_path_rate, depth))
         self.use_rel_pos_bias = use_rel_pos_bias
         self._random_init()
 
     def _random_init(self) -> None:
         """The MAE encoder init (xavier linears, LayerNorm 1/0, cls N(0, .02)); relative tables stay zero."""
         self.apply(init_linear_and_norm)
-        w = self.patch_embed.proj.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.zeros_(self.patch_embed.proj.bias)
+        init_patch_proj(self.patch_embed.proj)
         nn.init.normal_(self.cls_token, std=0.02)
 
     def init_weights(self) -> None:

@@ -29,7 +29,7 @@ from mmdet.registry import MODELS
 
 from mae_bench.checkpoints import load_encoder_state
 from mae_bench.models.pos_embed import resample_pos_embed, sincos_pos_embed_2d
-from mae_bench.models.vit import Attention, Block, init_linear_and_norm
+from mae_bench.models.vit import Attention, Block, drop_path_rates, init_linear_and_norm, init_patch_proj
 
 # Global-attention blocks of the ViTDet recipe (REFERENCES.md "COCO"), by depth.
 GLOBAL_BLOCKS = {12: (2, 5, 8, 11), 24: (5, 11, 17, 23), 32: (7, 15, 23, 31)}
@@ -156,16 +156,14 @@ class MAEViTDet(BaseModule):
         global_blocks = GLOBAL_BLOCKS.get(depth, ()) if global_blocks is None else tuple(global_blocks)
         self.global_blocks = global_blocks
         full = (img_size // patch_size, img_size // patch_size)
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=dpr[i], attn_class=WindowRelPosAttention,
                   window=0 if i in global_blocks else window, use_rel_pos=use_rel_pos,
                   rel_pos_size=full if i in global_blocks or not window else (window, window))
             for i in range(depth))
         self.blocks.apply(init_linear_and_norm)
-        w = self.patch_embed.proj.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.zeros_(self.patch_embed.proj.bias)
+        init_patch_proj(self.patch_embed.proj)
 
     def init_weights(self) -> None:
         """Load ``checkpoint`` (encoder keys); random init (done in ``__init__``) when there is none."""

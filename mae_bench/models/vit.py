@@ -119,8 +119,8 @@ class VisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         pos = sincos_pos_embed_2d(embed_dim, self.patch_embed.grid_size, cls_token=True)
         self.pos_embed = nn.Parameter(pos, requires_grad=False)  # fixed, but a state-dict key as in timm
-        dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # stochastic depth rule
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path=p) for p in dpr)
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, drop_path=p) for p in drop_path_rates(drop_path_rate, depth))
         self.norm = LayerNorm(embed_dim)
 
     @property
@@ -129,9 +129,7 @@ class VisionTransformer(nn.Module):
 
     def init_encoder_weights(self) -> None:
         """Official MAE init: xavier for the patch projection viewed as Linear, cls token N(0, 0.02)."""
-        w = self.patch_embed.proj.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.zeros_(self.patch_embed.proj.bias)
+        init_patch_proj(self.patch_embed.proj)
         nn.init.normal_(self.cls_token, std=0.02)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,6 +148,17 @@ class VisionTransformer(nn.Module):
         """Only the encoder keys of ARCHITECTURE.md (no decoder, no heads)."""
         keep = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.")
         return {k: v for k, v in self.state_dict().items() if k.startswith(keep)}
+
+
+def drop_path_rates(rate: float, depth: int) -> list[float]:
+    """Stochastic depth rising linearly from 0 at the first block to ``rate`` at the last."""
+    return [rate * i / max(depth - 1, 1) for i in range(depth)]
+
+
+def init_patch_proj(proj: nn.Conv2d) -> None:
+    """Official MAE init of the patch projection: xavier-uniform on the kernel viewed as a Linear, zero bias."""
+    nn.init.xavier_uniform_(proj.weight.data.view(proj.weight.shape[0], -1))
+    nn.init.zeros_(proj.bias)
 
 
 def init_linear_and_norm(m: nn.Module) -> None:

@@ -97,6 +97,7 @@ def test_ground_truth_as_prediction_scores_100(quick_cfg, ade_root):
 
 
 def test_backbone_with_zero_bias_equals_plain_encoder(quick_cfg, tiny_mae_ckpt):
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
 
     from mae_bench.checkpoints import load_encoder_state
@@ -104,7 +105,8 @@ def test_backbone_with_zero_bias_equals_plain_encoder(quick_cfg, tiny_mae_ckpt):
 
     vit = create_vit("tiny", img_size=64).eval()
     load_encoder_state(vit, tiny_mae_ckpt)
-    backbone = MODELS.build(dict(quick_cfg.model.backbone, pretrained=str(tiny_mae_ckpt))).eval()
+    with DefaultScope.overwrite_default_scope("mmseg"):  # another test may have left mmdet's scope current
+        backbone = MODELS.build(dict(quick_cfg.model.backbone, pretrained=str(tiny_mae_ckpt))).eval()
     backbone.init_weights()
     tokens = {}
     for i in backbone.out_indices:

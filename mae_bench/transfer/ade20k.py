@@ -68,11 +68,13 @@ def check_checkpoint(cfg, ckpt: str | None) -> None:
         return
     if not Path(ckpt).is_file():
         raise FileNotFoundError(f"--ckpt {ckpt} does not exist")
+    from mmengine.registry import DefaultScope
     from mmengine.utils import import_modules_from_strings
     from mmseg.registry import MODELS
 
     import_modules_from_strings(**cfg.get("custom_imports", dict(imports=[])))
-    backbone = MODELS.build(dict(cfg.model.backbone, pretrained=ckpt, drop_path_rate=0.0))
+    with DefaultScope.overwrite_default_scope("mmseg"):
+        backbone = MODELS.build(dict(cfg.model.backbone, pretrained=ckpt, drop_path_rate=0.0))
     backbone.init_weights()  # CheckpointError (a ValueError) naming keys and shapes
 
 

@@ -1,6 +1,6 @@
 """Result records (one JSON file per run in ``results/runs/``): schema, writing and loading; and the
-paper-style tables built from them with pandas (``build_cells``, ``wide_table``, ``write_tables``,
-used by ``tools/make_tables.py``).
+paper-style tables built from them with pandas (``build_cells``, ``table_view``, ``write_tables``,
+``terminal_summary``, ``ranking_agreement``, used by ``tools/make_tables.py`` and ``mae_bench.report``).
 
 Schema (ARCHITECTURE.md "Result record"); ``metrics`` holds task metrics such as AP_box,
 AP_mask, mIoU, top1, top5.
@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 RECORD_FIELDS = ("task", "dataset", "metrics", "model", "init", "pretrain_method", "pretrain_epochs", "ckpt",
                  "ckpt_sha256", "config", "cfg_options", "seed", "world_size", "git_sha", "versions", "started",
                  "finished", "wall_time_s")
-TASKS = ("coco", "ade20k", "finetune", "linprobe")
+FULL_TASKS = ("coco", "ade20k", "finetune", "linprobe")
+CHEAP_TASKS = ("knn", "linprobe_grid", "attentive", "ade20k_linear")  # frozen-feature signals (issue 14)
+TASKS = (*FULL_TASKS, *CHEAP_TASKS)
 PRETRAIN_METHODS = ("mae", "supervised", "mocov3", "dino", "beit", "random")
 
 
@@ -75,10 +78,15 @@ def write_record(record: dict, runs_dir: str | Path = "results/runs", name: str 
     return path
 
 
+def record_files(runs_dir: str | Path) -> list[Path]:
+    """The record files of ``runs_dir`` in the order ``load_records`` returns them."""
+    return sorted(Path(runs_dir).glob("*.json"))
+
+
 def load_records(runs_dir: str | Path) -> list[dict]:
     """Every valid record in ``runs_dir`` (sorted by name); a malformed file raises naming it."""
     out = []
-    for p in sorted(Path(runs_dir).glob("*.json")):
+    for p in record_files(runs_dir):
         try:
             out.append(validate(json.loads(p.read_text())))
         except (json.JSONDecodeError, RecordError) as e:
@@ -88,62 +96,92 @@ def load_records(runs_dir: str | Path) -> list[dict]:
 
 # ---------------------------------------------------------------- tables (pandas)
 #
-# One tidy frame of cells (table, row = source / dataset / method / init, column = model / metric label,
-# mean, std, n, delta) is built from the records and the published numbers; every output (Markdown,
-# LaTeX, CSV, bar charts) is a view of it.
+# One tidy frame of cells (table, dataset, source, pretrain_method, init, model, column, mean, std, n, delta) is
+# built from the records and the published numbers; every output (Markdown, LaTeX, CSV, charts, the terminal
+# summary, the report) is a view of it. A table is one (table group, dataset): published numbers of COCO 2017
+# never sit beside runs on the synthetic COCO-layout scenes, and no table mixes datasets.
 
 MODEL_ORDER = ("vit-t", "vit-s", "vit-b", "vit-l", "vit-h")
 METHOD_ORDER = ("supervised", "mocov3", "dino", "beit", "mae", "random")
+METHOD_LABEL = {"supervised": "Supervised", "mocov3": "MoCo v3", "dino": "DINO", "beit": "BEiT", "mae": "MAE",
+                "random": "Random init"}
 PROJECT_SOURCE = "mae-bench"
-ROW_KEYS = ["source", "dataset", "pretrain_method", "init"]
-COLUMN_KEYS = ["model", "column"]
-CELL_FIELDS = ["table", *ROW_KEYS, *COLUMN_KEYS, "mean", "std", "n", "delta"]
-
-
-def _column(task: str, metric: str, test_mode, tune_blocks) -> str | None:
-    """The table column a (task, metric, test mode, partial fine-tuning depth) belongs to; None = not tabled."""
-    mode = "" if test_mode in (None, "", "single_scale") or test_mode != test_mode else f" ({test_mode})"
-    if task == "coco" and metric in ("AP_box", "AP_mask"):
-        return metric + mode
-    if task == "ade20k" and metric == "mIoU":
-        return metric + mode
-    if task in ("finetune", "linprobe") and metric == "top1":
-        if task == "linprobe":
-            return "linear" + mode
-        blocks = tune_blocks if tune_blocks == tune_blocks else None  # NaN -> None
-        return ("fine-tune" if blocks is None else f"partial-{int(blocks)}") + mode
-    return None
-
-
-TABLE_OF_TASK = {"coco": "coco", "ade20k": "ade20k", "finetune": "imagenet", "linprobe": "imagenet"}
-TABLE_ORDER = ["coco", "ade20k", "imagenet"]
+CELL_FIELDS = ["table", "dataset", "source", "pretrain_method", "init", "model", "column", "mean", "std", "n", "delta"]
+TABLE_OF_TASK = {"coco": "coco", "ade20k": "ade20k", "ade20k_linear": "ade20k", "finetune": "classification",
+                 "linprobe": "classification", "knn": "classification", "linprobe_grid": "classification",
+                 "attentive": "classification"}
+TABLE_ORDER = ("coco", "ade20k", "classification")
 TABLE_TITLES = {
-    "coco": "COCO object detection and instance segmentation, Mask R-CNN (MAE paper Table 4 layout): AP box / AP mask",
-    "ade20k": "ADE20K semantic segmentation, UperNet (MAE paper Table 5 layout): mIoU",
-    "imagenet": "ImageNet-1K top-1: fine-tuning, linear probing, partial fine-tuning (last k blocks)",
-    "summary": "Every task (column = task: metric)",
+    "coco": "Object detection and instance segmentation, Mask R-CNN (MAE paper Table 4 layout)",
+    "ade20k": "Semantic segmentation: UperNet, and a linear head on frozen features (MAE paper Table 5 layout)",
+    "classification": "Classification top-1: fine-tuning, partial fine-tuning, linear probing, frozen probes",
 }
+TASK_LABEL = {"coco": "COCO", "ade20k": "ADE20K", "classification": "Classification"}
+DATASET_ALIAS = {"coco": "coco2017", "imagenet1k": "imagenet", "imagenet-1k": "imagenet", "in1k": "imagenet"}
+DATASET_LABEL = {"coco2017": "COCO 2017", "ade20k": "ADE20K", "imagenet": "ImageNet-1K",
+                 "synthetic_coco": "synthetic scenes, COCO layout", "synthetic_ade20k": "synthetic scenes, ADE20K layout",
+                 "synthetic_imagefolder": "synthetic scenes, ImageFolder", "synthetic": "synthetic scenes, ImageFolder"}
+METRIC_COLUMN = {("coco", "AP_box"): "AP box", ("coco", "AP_mask"): "AP mask", ("ade20k", "mIoU"): "mIoU",
+                 ("ade20k_linear", "mIoU"): "mIoU linear", ("finetune", "top1"): "fine-tune",
+                 ("linprobe", "top1"): "linear", ("linprobe_grid", "top1"): "linear grid",
+                 ("attentive", "top1"): "attentive", ("knn", "top1"): "k-NN"}
+COLUMN_ORDER = ("AP box", "AP mask", "mIoU", "mIoU linear", "fine-tune", "partial", "linear", "linear grid",
+                "attentive", "k-NN")
+CHEAP_COLUMNS = ("mIoU linear", "linear grid", "attentive", "k-NN")
+MODE_LABEL = {"ms_flip": "ms+flip"}
+CELL_LEGEND = ("Cells: mean ± std (n = seeds) where n ≥ 2, the plain value where n = 1; (+x.x) = difference to the "
+               "Supervised row of the same block and model; - = not run.")
+
+
+def _missing(value) -> bool:
+    return value is None or value != value or value == ""
+
+
+def dataset_name(dataset: str) -> str:
+    return DATASET_ALIAS.get(str(dataset).lower(), str(dataset))
+
+
+def _column(task: str, metric: str, test_mode=None, tune_blocks=None, heads=None) -> str | None:
+    """The table column of (task, metric, test mode, partial fine-tuning depth, head grid); None = not tabled."""
+    if task == "linprobe" and heads == "grid":
+        task = "linprobe_grid"
+    col = METRIC_COLUMN.get((task, metric))
+    if col is None:
+        return None
+    if task == "finetune" and not _missing(tune_blocks):
+        col = f"partial-{int(tune_blocks)}"
+    if not _missing(test_mode) and test_mode != "single_scale":
+        col += f" ({MODE_LABEL.get(test_mode, test_mode)})"
+    return col
+
+
+def column_rank(column: str) -> tuple:
+    """Sort key of a table column: COLUMN_ORDER, partial-k by k, a test-mode variant after its plain column."""
+    base, _, mode = column.partition(" (")
+    k = int(base.split("-")[1]) if base.startswith("partial-") else 0
+    base = "partial" if base.startswith("partial-") else base
+    return (COLUMN_ORDER.index(base) if base in COLUMN_ORDER else len(COLUMN_ORDER), k, mode)
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per (record, tabled metric): task, dataset, model, pretrain_method, init, column, value, seed."""
+    """One row per (record, tabled metric): table, dataset, model, pretrain_method, init, column, value, seed."""
     import pandas as pd
 
     rows = []
     for r in records:
         for metric, value in r["metrics"].items():
-            col = _column(r["task"], metric, r.get("test_mode"), r.get("tune_blocks"))
+            col = _column(r["task"], metric, r.get("test_mode"), r.get("tune_blocks"), r.get("heads"))
             if col is not None:
-                rows.append(dict(task=r["task"], dataset=r["dataset"], model=r["model"], init=r["init"],
-                                 pretrain_method=r["pretrain_method"], column=col, value=float(value),
+                rows.append(dict(table=TABLE_OF_TASK[r["task"]], dataset=dataset_name(r["dataset"]), model=r["model"],
+                                 init=r["init"], pretrain_method=r["pretrain_method"], column=col, value=float(value),
                                  seed=r["seed"]))
-    return pd.DataFrame(rows, columns=["task", "dataset", "model", "init", "pretrain_method", "column", "value",
+    return pd.DataFrame(rows, columns=["table", "dataset", "model", "init", "pretrain_method", "column", "value",
                                        "seed"])
 
 
 def group_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    """Repeated runs (same task, dataset, model, method, init, column) -> mean, std (sample, ddof 1), n."""
-    keys = ["task", "dataset", "model", "pretrain_method", "init", "column"]
+    """Repeated runs (same table, dataset, model, method, init, column) -> mean, std (sample, ddof 1), n."""
+    keys = ["table", "dataset", "model", "pretrain_method", "init", "column"]
     if frame.empty:
         return frame.reindex(columns=[*keys, "mean", "std", "n"])
     out = frame.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count").reset_index()
@@ -197,6 +235,7 @@ def load_reference(ref_dir: str | Path) -> pd.DataFrame:
     frames, seen = [], set()
     for path in sorted(Path(ref_dir).glob("*.csv")):
         df = read_reference(path)
+        df["dataset"] = df["dataset"].map(dataset_name)
         df["column"] = [_column(t, m, tm, tb) for t, m, tm, tb in
                         zip(df["task"], df["metric"], df["test_mode"], df["tune_blocks"])]
         df = df[df["column"].notna()]
@@ -209,197 +248,330 @@ def load_reference(ref_dir: str | Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=CELL_FIELDS)
     ref = pd.concat(frames, ignore_index=True)
-    return pd.DataFrame(dict(table=ref["task"].map(TABLE_OF_TASK), source=ref["source"], dataset=ref["dataset"],
+    return pd.DataFrame(dict(table=ref["task"].map(TABLE_OF_TASK), dataset=ref["dataset"], source=ref["source"],
                              pretrain_method=ref["pretrain_method"], init="published", model=ref["model"],
-                             column=ref["column"], mean=ref["value"].astype(float), std=float("nan"), n=0,
-                             delta=float("nan")))
+                             column=ref["column"], mean=ref["value"].astype(float), std=float("nan"), n=0))
 
 
-def project_cells(grouped: pd.DataFrame) -> pd.DataFrame:
-    """Grouped runs as cells, with ``delta`` = mean - the supervised mean of the same table column, model
-    and dataset (NaN when the project has no supervised run there)."""
-    import pandas as pd
-
-    if grouped.empty:
-        return pd.DataFrame(columns=CELL_FIELDS)
-    cells = grouped.assign(table=grouped["task"].map(TABLE_OF_TASK), source=PROJECT_SOURCE)
-    base = (cells[cells["pretrain_method"] == "supervised"].groupby(["table", "dataset", "model", "column"])["mean"]
-            .mean().rename("supervised_mean"))
-    cells = cells.join(base, on=["table", "dataset", "model", "column"])
-    cells["delta"] = cells["mean"] - cells["supervised_mean"]
-    return cells[CELL_FIELDS]
+def with_deltas(cells: pd.DataFrame) -> pd.DataFrame:
+    """``delta`` = mean - the Supervised mean of the same table, dataset, source (block), model and column;
+    NaN on the Supervised rows themselves and where the block has no Supervised number there."""
+    keys = ["table", "dataset", "source", "model", "column"]
+    base = cells[cells["pretrain_method"] == "supervised"].groupby(keys)["mean"].mean().rename("_sup")
+    out = cells.drop(columns=["delta"], errors="ignore").join(base, on=keys)
+    out["delta"] = (out["mean"] - out["_sup"]).where(out["pretrain_method"] != "supervised")
+    return out.drop(columns=["_sup"])[CELL_FIELDS]
 
 
 def build_cells(records: list[dict], reference: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Published cells then the project's grouped runs, plus a ``summary`` copy of all of them."""
+    """Published cells, then the project's grouped runs (source = PROJECT_SOURCE), with deltas."""
     import pandas as pd
 
-    parts = [df for df in (reference, project_cells(group_runs(records_frame(records)))) if df is not None
-             and not df.empty]
-    cells = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CELL_FIELDS)
-    cells = cells.sort_values("table", key=lambda t: t.map(TABLE_ORDER.index), kind="stable", ignore_index=True)
-    summary = cells.assign(column=[f"{TASK_LABEL.get(t, t)}: {c}" for t, c in zip(cells["table"], cells["column"])],
-                           table="summary")
-    if not summary.empty:  # one summary row per (source, pretraining, init), listing the datasets it covers
-        summary["dataset"] = summary.groupby(["source", "pretrain_method", "init"])["dataset"].transform(
-            lambda s: ", ".join(dict.fromkeys(s)))
-    return pd.concat([cells, summary], ignore_index=True)
+    runs = group_runs(records_frame(records)).assign(source=PROJECT_SOURCE)
+    parts = [df.reindex(columns=CELL_FIELDS) for df in (reference, runs) if df is not None and not df.empty]
+    if not parts:
+        return pd.DataFrame(columns=CELL_FIELDS)
+    cells = pd.concat(parts, ignore_index=True)
+    cells["n"] = cells["n"].astype(int)
+    return with_deltas(cells)
 
 
-TASK_LABEL = {"coco": "COCO", "ade20k": "ADE20K", "imagenet": "IN-1K"}
-
-
-def format_cell(mean: float, std: float, n: int, delta: float) -> str:
-    """'50.30' (published), '50.30 ± 0.20 (n=3) [+2.40]' (project; std only for n > 1, delta when known)."""
-    if mean != mean:
-        return "-"
-    if not n:  # published: as printed in the source (at least one decimal)
-        text = f"{mean:g}"
-        return text if "." in text else f"{mean:.1f}"
-    text = f"{mean:.2f}"
-    if n and n > 1:
-        text += f" ± {std:.2f} (n={n})"
-    elif n:
-        text += " (n=1)"
-    if delta == delta and n:
-        text += f" [{delta:+.2f}]"
-    return text
-
-
-def _order(values, preferred) -> list:
-    seen = list(dict.fromkeys(values))
-    return [v for v in preferred if v in seen] + [v for v in seen if v not in preferred]
-
-
-def wide_table(cells: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Rows (source, dataset, pretraining, init) x columns (model, column) of formatted cells; '-' where empty."""
-    import pandas as pd
-
-    sub = cells[cells["table"] == table]
-    if sub.empty:
-        return pd.DataFrame()
-    sub = sub.assign(text=[format_cell(m, s, n, d) for m, s, n, d in zip(sub["mean"], sub["std"], sub["n"],
-                                                                          sub["delta"])])
-    wide = sub.pivot_table(index=ROW_KEYS, columns=COLUMN_KEYS, values="text", aggfunc="first", sort=False)
-    models, columns = _order(sub["model"], MODEL_ORDER), list(dict.fromkeys(sub["column"]))
-    pairs = sorted(set(zip(sub["model"], sub["column"])), key=lambda mc: (models.index(mc[0]), columns.index(mc[1])))
-    wide = wide.reindex(columns=pd.MultiIndex.from_tuples(pairs, names=COLUMN_KEYS)).fillna("-")
-    sources = list(dict.fromkeys(sub["source"]))  # published first, in the order of the reference files
-    rows = sorted(wide.index, key=lambda r: (r[0] == PROJECT_SOURCE, sources.index(r[0]), r[1],
-                                             _rank(r[2], METHOD_ORDER), r[3]))
-    return wide.loc[rows]
+def table_keys(cells: pd.DataFrame) -> list[tuple[str, str]]:
+    """Every (table, dataset) with a number: table groups in TABLE_ORDER; datasets with this suite's runs first."""
+    keys = list(dict.fromkeys(zip(cells["table"], cells["dataset"])))
+    ours = set(zip(*[cells.loc[cells["source"] == PROJECT_SOURCE, k] for k in ("table", "dataset")]))
+    return sorted(keys, key=lambda k: (_rank(k[0], TABLE_ORDER), k not in ours, k[1]))
 
 
 def _rank(value, order) -> int:
     return order.index(value) if value in order else len(order)
 
 
-def to_markdown(wide: pd.DataFrame, title: str) -> str:
-    if wide.empty:
-        return f"### {title}\n\n(no numbers)\n"
-    head = [*ROW_KEYS, *(f"{m} {c}" for m, c in wide.columns)]
-    lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for idx, row in wide.iterrows():
-        lines.append("| " + " | ".join([*map(str, idx), *row.tolist()]) + " |")
+def model_label(model: str) -> str:
+    return "ViT-" + model[4:].upper() if model.startswith("vit-") else model
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABEL.get(method, method)
+
+
+def format_cell(mean: float, std: float, n: int, delta: float) -> str:
+    """'50.3' (published, as printed), '15.2', '12.2 ± 2.0 (n=3)', each followed by ' (+2.4)' when a delta is known."""
+    if _missing(mean):
+        return "-"
+    if not n:
+        text = f"{mean:g}" if "." in f"{mean:g}" else f"{mean:.1f}"
+    else:
+        text = f"{mean:.1f}" + (f" ± {std:.1f} (n={n})" if n > 1 else "")
+    return text + ("" if _missing(delta) else f" ({delta:+.1f})")
+
+
+@dataclass
+class TableView:
+    """One (table, dataset) laid out as the paper prints it: ``rows`` are (block label, method label, init) with
+    the block label only on a block's first row; ``columns`` are (model label, metric); ``sources`` are the
+    published citations, numbered [1], [2], ... in the block labels."""
+
+    table: str
+    dataset: str
+    title: str
+    rows: list[tuple[str, str, str]]
+    columns: list[tuple[str, str]]
+    text: list[list[str]]
+    block_starts: list[int]
+    sources: list[str]
+    published_only: bool
+
+
+def table_view(cells: pd.DataFrame, table: str, dataset: str) -> TableView:
+    sub = cells[(cells["table"] == table) & (cells["dataset"] == dataset)]
+    sources = [s for s in dict.fromkeys(sub["source"]) if s != PROJECT_SOURCE]
+    order = [*sources, PROJECT_SOURCE]
+    row_keys = sorted(dict.fromkeys(zip(sub["source"], sub["pretrain_method"], sub["init"])),
+                      key=lambda r: (order.index(r[0]), _rank(r[1], METHOD_ORDER), r[1], r[2]))
+    col_keys = sorted(dict.fromkeys(zip(sub["model"], sub["column"])),
+                      key=lambda c: (_rank(c[0], MODEL_ORDER), c[0], column_rank(c[1])))
+    lookup = {(r.source, r.pretrain_method, r.init, r.model, r.column): format_cell(r.mean, r.std, r.n, r.delta)
+              for r in sub.itertuples()}
+    rows, starts = [], []
+    for i, (src, method, init) in enumerate(row_keys):
+        first = i == 0 or row_keys[i - 1][0] != src
+        starts += [i] if first else []
+        block = ("this suite" if src == PROJECT_SOURCE else f"published [{sources.index(src) + 1}]") if first else ""
+        rows.append((block, method_label(method), "" if src != PROJECT_SOURCE else init))
+    text = [[lookup.get((*rk, *ck), "-") for ck in col_keys] for rk in row_keys]
+    published_only = not (sub["source"] == PROJECT_SOURCE).any()
+    title = f"{TASK_LABEL.get(table, table)} on {DATASET_LABEL.get(dataset, dataset)}: {TABLE_TITLES.get(table, '')}"
+    return TableView(table, dataset, title, rows, [(model_label(m), c) for m, c in col_keys], text, starts,
+                     sources, published_only)
+
+
+def to_markdown(view: TableView, level: str = "###") -> str:
+    head = ["", "method", "init", *(f"{m} {c}" for m, c in view.columns)]
+    lines = [f"{level} {view.title}", "", "| " + " | ".join(head) + " |",
+             "|" + " :-- |" * 3 + " --: |" * len(view.columns)]
+    lines += ["| " + " | ".join([*row, *cells]) + " |" for row, cells in zip(view.rows, view.text)]
+    lines += ["", *(f"[{i}] {s}  " for i, s in enumerate(view.sources, 1)), CELL_LEGEND]
     return "\n".join(lines) + "\n"
 
 
 def _tex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("±", r"$\pm$"), ("$\\pm$", r"$\pm$")):
+                 ("±", r"$\pm$"), ("≥", r"$\geq$")):
         text = text.replace(a, b)
     return text
 
 
-def to_latex(wide: pd.DataFrame, title: str) -> str:
-    """booktabs tabular: a model header spanning its metric columns, then the metric names."""
-    if wide.empty:
-        return f"% {title}: no numbers\n"
-    models = list(dict.fromkeys(m for m, _ in wide.columns))
-    span = {m: sum(1 for mm, _ in wide.columns if mm == m) for m in models}
-    lines = [f"% {title}", r"\begin{tabular}{" + "l" * len(ROW_KEYS) + "c" * len(wide.columns) + "}", r"\toprule",
-             " & " * (len(ROW_KEYS) - 1) + " & " + " & ".join(rf"\multicolumn{{{span[m]}}}{{c}}{{{_tex_escape(m)}}}"
-                                                               for m in models) + r" \\"]
-    first = len(ROW_KEYS) + 1
-    rules = []
+def to_latex(view: TableView) -> str:
+    """booktabs tabular, ready to paste: a model header spanning its metric columns, the metric names, a rule
+    between the published blocks and this suite's, the sources as footnotes under the table."""
+    models = list(dict.fromkeys(m for m, _ in view.columns))
+    span = {m: sum(1 for mm, _ in view.columns if mm == m) for m in models}
+    width = 3 + len(view.columns)
+    lines = [f"% {_tex_escape(view.title)}", r"\begin{tabular}{lll" + "c" * len(view.columns) + "}", r"\toprule",
+             " & & & " + " & ".join(rf"\multicolumn{{{span[m]}}}{{c}}{{{m}}}" for m in models) + r" \\"]
+    first, rules = 4, []
     for m in models:
         rules.append(rf"\cmidrule(lr){{{first}-{first + span[m] - 1}}}")
         first += span[m]
-    lines.append(" ".join(rules))
-    lines.append(" & ".join([*ROW_KEYS, *(c for _, c in wide.columns)]).replace("_", r"\_") + r" \\")
-    lines.append(r"\midrule")
-    for idx, row in wide.iterrows():
-        lines.append(" & ".join(_tex_escape(str(v)) for v in [*idx, *row.tolist()]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [" ".join(rules), " & ".join(["", "Method", "Init", *(c for _, c in view.columns)]) + r" \\"]
+    for i, (row, cells) in enumerate(zip(view.rows, view.text)):
+        if i in view.block_starts:
+            lines.append(r"\midrule")
+        lines.append(" & ".join(_tex_escape(v) for v in [*row, *cells]) + r" \\")
+    lines.append(r"\bottomrule")
+    lines += [rf"\multicolumn{{{width}}}{{l}}{{\footnotesize [{i}] {_tex_escape(s)}}} \\"
+              for i, s in enumerate(view.sources, 1)]
+    lines += [rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {_tex_escape(CELL_LEGEND)}}} \\", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def bar_chart(cells: pd.DataFrame, table: str, path: str | Path) -> Path | None:
-    """PNG bar chart of one table (matplotlib Agg): a group of bars per (model, column), one bar per row that
-    has a number there (colour = row, consistent across groups), std as error bars."""
-    import matplotlib
+def table_name(table: str, dataset: str) -> str:
+    """File stem of a table: ``<table>_<dataset>``, e.g. coco_synthetic_coco, classification_imagenet."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{table}_{dataset}")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    sub = cells[cells["table"] == table]
-    if sub.empty:
-        return None
-    sub = sub.assign(group=sub["model"] + "\n" + sub["column"].str.replace(" (", "\n(", regex=False),
-                     row=sub["pretrain_method"] + " (" + sub["source"].str.slice(0, 40) + ")")
-    rows = list(dict.fromkeys(sub["row"]))
-    colours = {r: plt.get_cmap("tab20")(i % 20) for i, r in enumerate(rows)}
-    fig, ax = plt.subplots(figsize=(min(20, max(10, 0.22 * len(sub) + 5)), 5))
-    x, ticks, width, labelled = 0.0, [], 0.8, set()
-    models, columns = _order(sub["model"], MODEL_ORDER), list(dict.fromkeys(sub["column"]))
-    sub = sub.assign(_m=sub["model"].map(models.index), _c=sub["column"].map(columns.index))
-    sub = sub.sort_values(["_m", "_c"], kind="stable")
-    for group, gsub in sub.groupby("group", sort=False):
-        for j, (row, mean, std) in enumerate(zip(gsub["row"], gsub["mean"], gsub["std"])):
-            ax.bar(x + j * width, mean, width, yerr=0 if std != std else std, capsize=2, color=colours[row],
-                   label=None if row in labelled else row)
-            labelled.add(row)
-        ticks.append((x + (len(gsub) - 1) * width / 2, group))
-        x += max(len(gsub), 2) * width + 1.0
-    ax.set_xticks([t for t, _ in ticks], [g for _, g in ticks], fontsize=6)
-    fig.suptitle(TABLE_TITLES.get(table, table), fontsize=9)
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def render(cells: pd.DataFrame, table: str, dataset: str, fmt: str) -> str:
+    """One table as Markdown (``md``), booktabs LaTeX (``tex``) or its tidy cell list (``csv``)."""
+    if fmt == "csv":
+        return cells[(cells["table"] == table) & (cells["dataset"] == dataset)].to_csv(index=False)
+    view = table_view(cells, table, dataset)
+    return to_markdown(view) if fmt == "md" else to_latex(view)
 
 
 def write_tables(cells: pd.DataFrame, out_dir: str | Path, formats: tuple[str, ...] = ("md", "tex", "csv"),
                  plots: bool = True) -> list[Path]:
-    """``out_dir/<table>.{md,tex,csv}`` for coco, ade20k, imagenet and summary, plus ``<table>.png``; the CSV
-    is the tidy cell list (mean, std, n, delta as numbers; published rows have n = 0)."""
+    """``out_dir/<table>_<dataset>.{md,tex,csv}`` per table, a chart per (table, dataset, column)
+    (``mae_bench.report.bar_chart``), ``summary.md`` (the terminal summary) and ``ranking.md``."""
     unknown = set(formats) - {"md", "tex", "csv"}
     if unknown:
         raise ValueError(f"--format: unknown {sorted(unknown)}; known: md, tex, csv")
+    from .report import table_charts
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for table in ("coco", "ade20k", "imagenet", "summary"):
+    for table, dataset in table_keys(cells):
         for fmt in formats:
-            written.append(_write_text(out_dir / f"{table}.{fmt}", render(cells, table, fmt)))
-        if plots and table != "summary" and bar_chart(cells, table, out_dir / f"{table}.png"):
-            written.append(out_dir / f"{table}.png")
+            written.append(write_text(out_dir / f"{table_name(table, dataset)}.{fmt}",
+                                      render(cells, table, dataset, fmt)))
+        if plots:
+            written += table_charts(cells, table, dataset, out_dir)
+    written.append(write_text(out_dir / "summary.md", terminal_summary(cells)))
+    written.append(write_text(out_dir / "ranking.md", ranking_markdown(ranking_agreement(cells))))
     return written
 
 
-def render(cells: pd.DataFrame, table: str, fmt: str) -> str:
-    """One table as Markdown (``md``), booktabs LaTeX (``tex``) or its tidy cell list (``csv``)."""
-    if fmt == "csv":
-        return cells[cells["table"] == table].to_csv(index=False)
-    wide = wide_table(cells, table)
-    return to_markdown(wide, TABLE_TITLES[table]) if fmt == "md" else to_latex(wide, TABLE_TITLES[table])
-
-
-def _write_text(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+# ---------------------------------------------------------------- terminal summary
+
+SHORT_COLUMN = {"AP box": "COCO AP", "mIoU": "ADE mIoU", "mIoU linear": "ADE lin", "fine-tune": "FT",
+                "linear": "LP", "linear grid": "LP grid", "attentive": "attn", "k-NN": "kNN"}
+SUMMARY_NOTE = ("COCO AP = Mask R-CNN AP box, ADE mIoU = UperNet, ADE lin = linear head on frozen features, "
+                "FT = fine-tune top-1, FT-k = last k blocks tuned, LP = linear probe, LP grid = best of the head "
+                "grid, attn = attentive probe, kNN = k-NN top-1.")
+
+
+def protocols(cells: pd.DataFrame) -> pd.DataFrame:
+    """This suite's primary numbers (AP mask and test-mode variants left out) with a ``protocol`` label and a
+    short label: columns protocol, short, cheap, model, pretrain_method, init, mean, std, n."""
+    sub = cells[(cells["source"] == PROJECT_SOURCE) & (cells["column"] != "AP mask") &
+                ~cells["column"].str.contains(" (", regex=False)]
+    sub = sub.assign(_rank=[(_rank(t, TABLE_ORDER), column_rank(c), d) for t, c, d in
+                            zip(sub["table"], sub["column"], sub["dataset"])]).sort_values("_rank", kind="stable")
+    several = sub.groupby(["table", "column"])["dataset"].transform("nunique") > 1
+    prefix = sub["table"].map({"coco": "COCO ", "ade20k": "ADE20K "}).fillna("")
+    short = [SHORT_COLUMN.get(c, c.replace("partial-", "FT-")) + (f" {d}" if s else "")
+             for c, d, s in zip(sub["column"], sub["dataset"], several)]
+    return sub.assign(protocol=prefix + sub["column"] + " on " + sub["dataset"], short=short,
+                      cheap=sub["column"].isin(CHEAP_COLUMNS)).drop(columns=["_rank"])
+
+
+def _pipe_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "| " + " | ".join(v.ljust(w) if i == 0 else v.rjust(w)  # noqa: E731
+                                     for i, (v, w) in enumerate(zip(r, widths))) + " |"
+    return [fmt(head), "|" + "|".join(("-" * (w + 1) + ":") if i else (":" + "-" * (w + 1))
+                                     for i, w in enumerate(widths)) + "|", *map(fmt, rows)]
+
+
+def terminal_summary(cells: pd.DataFrame, width: int = 100) -> str:
+    """This suite's runs at a glance, no line wider than ``width``: a Markdown pipe table with methods (and init,
+    and model where there are several) as rows and tasks as columns (mean over seeds, ± std where n ≥ 2);
+    split into several tables when the columns do not fit. ``tools/make_tables.py`` writes it to summary.md."""
+    import textwrap
+
+    prot = protocols(cells)
+    if prot.empty:
+        return "No runs of this suite yet (tools/transfer.py writes result records).\n"
+    rows = sorted(dict.fromkeys(zip(prot["pretrain_method"], prot["init"], prot["model"])),
+                  key=lambda r: (_rank(r[0], METHOD_ORDER), r[0], r[1], _rank(r[2], MODEL_ORDER)))
+    several_models = prot["model"].nunique() > 1
+    labels = [f"{method_label(m)} ({i})" + (f" {model_label(mo)}" if several_models else "") for m, i, mo in rows]
+    cols = list(dict.fromkeys(prot["short"]))
+    for with_std in (True, False):
+        lookup = {(r.pretrain_method, r.init, r.model, r.short): f"{r.mean:.1f}" + (
+            f"±{r.std:.1f}" if with_std and r.n > 1 else "") for r in prot.itertuples()}
+        body = [[lab, *(lookup.get((*rk, c), "-") for c in cols)] for lab, rk in zip(labels, rows)]
+        chunks = _fit_columns(["method (init)", *cols], body, width)
+        if len(chunks) == 1 or not with_std:
+            break
+    out = ["This suite's runs (mean over seeds; ± std where n ≥ 2)", ""]
+    for head, chunk in chunks:
+        out += [*_pipe_table(head, chunk), ""]
+    out += textwrap.wrap(SUMMARY_NOTE, width)
+    return "\n".join(out) + "\n"
+
+
+def _fit_columns(head: list[str], body: list[list[str]], width: int) -> list[tuple[list[str], list[list[str]]]]:
+    """Split the value columns into groups whose pipe table (label column repeated) fits ``width``."""
+    widths = [max(len(r[i]) for r in [head, *body]) + 3 for i in range(len(head))]
+    groups, current, used = [], [], widths[0] + 1
+    for i in range(1, len(head)):
+        if current and used + widths[i] > width:
+            groups.append(current)
+            current, used = [], widths[0] + 1
+        current.append(i)
+        used += widths[i]
+    groups.append(current)
+    return [([head[0], *(head[i] for i in g)], [[r[0], *(r[i] for i in g)] for r in body]) for g in groups]
+
+
+# ---------------------------------------------------------------- ranking agreement
+
+def kendall_tau(x: list[float], y: list[float]) -> float:
+    """Kendall's tau-b (ties in either ranking corrected for, as scipy.stats.kendalltau); NaN when one side is
+    constant."""
+    n, concordant, discordant, ties_x, ties_y = len(x), 0, 0, 0, 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = (x[i] > x[j]) - (x[i] < x[j]), (y[i] > y[j]) - (y[i] < y[j])
+            ties_x += dx == 0
+            ties_y += dy == 0
+            concordant += dx * dy > 0
+            discordant += dx * dy < 0
+    pairs = n * (n - 1) / 2
+    denom = math.sqrt((pairs - ties_x) * (pairs - ties_y))
+    return (concordant - discordant) / denom if denom else float("nan")
+
+
+def spearman_rho(x: list[float], y: list[float]) -> float:
+    """Spearman's rho: Pearson correlation of the average ranks; NaN when one side is constant."""
+    import pandas as pd
+
+    rx, ry = pd.Series(x, dtype=float).rank(), pd.Series(y, dtype=float).rank()
+    denom = math.sqrt(((rx - rx.mean()) ** 2).sum() * ((ry - ry.mean()) ** 2).sum())
+    return float(((rx - rx.mean()) * (ry - ry.mean())).sum() / denom) if denom else float("nan")
+
+
+def ranking_agreement(cells: pd.DataFrame, min_inits: int = 4) -> pd.DataFrame:
+    """For every pair of this suite's protocols evaluated on at least two common inits (same init name and
+    model): Kendall's tau-b and Spearman's rho between their rankings of those inits (means over seeds).
+    ``kind`` is 'cheap vs full', 'full vs full' or 'cheap vs cheap' (cheap = frozen-feature probes:
+    k-NN, linear head grid, attentive, linear segmentation head); ``conclusive`` is False below ``min_inits``."""
+    import pandas as pd
+
+    cols = ["protocol_a", "protocol_b", "kind", "inits", "kendall_tau", "spearman_rho", "conclusive"]
+    prot = protocols(cells)
+    means = {p: dict(zip(zip(g["model"], g["init"]), g["mean"])) for p, g in prot.groupby("protocol", sort=False)}
+    cheap = dict(zip(prot["protocol"], prot["cheap"]))
+    names, rows = list(means), []
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            a, b = (second, first) if cheap[second] and not cheap[first] else (first, second)
+            common = sorted(set(means[a]) & set(means[b]))
+            if len(common) < 2:
+                continue
+            x, y = [means[a][k] for k in common], [means[b][k] for k in common]
+            kind = "cheap vs full" if cheap[a] != cheap[b] else ("cheap vs cheap" if cheap[a] else "full vs full")
+            rows.append([a, b, kind, len(common), kendall_tau(x, y), spearman_rho(x, y), len(common) >= min_inits])
+    out = pd.DataFrame(rows, columns=cols)
+    kinds = ("cheap vs full", "full vs full", "cheap vs cheap")
+    return out.sort_values("kind", key=lambda k: k.map(kinds.index), kind="stable", ignore_index=True)
+
+
+RANKING_NOTE = ("Kendall's τ (tau-b) and Spearman's ρ between two protocols' rankings of the same inits (same init "
+                "name and model, means over seeds): 1 = same order, -1 = reversed. With fewer than 4 inits a "
+                "ranking says little (τ can only take a few values): such pairs are marked not conclusive.")
+
+
+def ranking_markdown(ranking: pd.DataFrame, level: str = "###") -> str:
+    lines = [f"{level} Do the protocols rank the inits alike?", "", RANKING_NOTE, ""]
+    if ranking.empty:
+        return "\n".join(lines + ["(no two protocols share two or more inits)"]) + "\n"
+    lines += ["| protocol A | protocol B | kind | inits | Kendall τ | Spearman ρ | |",
+              "| :-- | :-- | :-- | --: | --: | --: | :-- |"]
+    for r in ranking.itertuples():
+        lines.append(f"| {r.protocol_a} | {r.protocol_b} | {r.kind} | {r.inits} | {_corr(r.kendall_tau)} | "
+                     f"{_corr(r.spearman_rho)} | {'' if r.conclusive else 'not conclusive (< 4 inits)'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _corr(value: float) -> str:
+    return "n/a (ties)" if _missing(value) else f"{value:+.2f}"

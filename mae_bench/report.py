@@ -70,10 +70,11 @@ def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: 
         ticks.append((x + (len(group) - 1) / 2, model_label(model)))
         x += len(group) + 1
     ax.set_xticks([t for t, _ in ticks], [m for _, m in ticks], fontsize=10)
-    ax.set_ylabel(column, fontsize=10)
+    ax.set_ylabel(y_label(table, column), fontsize=10)
     ax.margins(y=0.12)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title(f"{TASK_LABEL.get(table, table)} {column} on {DATASET_LABEL.get(dataset, dataset)}", fontsize=11)
+    ax.set_title(f"{TASK_LABEL.get(table, table)}: {y_label(table, column)}\non {DATASET_LABEL.get(dataset, dataset)}",
+                 fontsize=11)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     sources = [s for s in dict.fromkeys(sub["source"]) if s != PROJECT_SOURCE]
     notes = [f"[{i}] {s}" for i, s in enumerate(sources, 1)]
@@ -86,6 +87,15 @@ def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: 
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def y_label(table: str, column: str) -> str:
+    """'AP box', 'mIoU (%)', 'linear probe top-1 (%)', ..."""
+    if table == "classification":
+        base = {"linear": "linear probe", "linear grid": "linear head grid (best)", "attentive": "attentive probe"}
+        name, _, mode = column.partition(" (")
+        return f"{base.get(name, name)} top-1 (%)" + (f" ({mode}" if mode else "")
+    return column.replace("mIoU", "mIoU (%)", 1) if column.startswith("mIoU") else column
 
 
 def chart_name(table: str, dataset: str, column: str) -> str:
@@ -254,7 +264,7 @@ def _html_view(view) -> str:
                    + "".join(f"<td class=num>{e(v)}</td>" for v in cells) + "</tr>"
                    for i, (row, cells) in enumerate(zip(view.rows, view.text)))
     notes = [f"[{i}] {s}" for i, s in enumerate(view.sources, 1)] + [CELL_LEGEND]
-    return (f"<h3>{e(view.title)}</h3><table>{head}{body}</table>" +
+    return (f"<h3>{e(view.title)}</h3><p>{e(view.caption)}</p><table>{head}{body}</table>" +
             "".join(f"<p class=note>{e(n)}</p>" for n in notes))
 
 

@@ -112,15 +112,17 @@ TABLE_OF_TASK = {"coco": "coco", "ade20k": "ade20k", "ade20k_linear": "ade20k", 
                  "attentive": "classification"}
 TABLE_ORDER = ("coco", "ade20k", "classification")
 TABLE_TITLES = {
-    "coco": "Object detection and instance segmentation, Mask R-CNN (MAE paper Table 4 layout)",
-    "ade20k": "Semantic segmentation: UperNet, and a linear head on frozen features (MAE paper Table 5 layout)",
-    "classification": "Classification top-1: fine-tuning, partial fine-tuning, linear probing, frozen probes",
+    "coco": "Mask R-CNN AP box / AP mask, MAE paper Table 4 layout.",
+    "ade20k": "mIoU: UperNet (MAE paper Table 5 layout); 'mIoU linear' = a linear head on frozen features.",
+    "classification": "Top-1 (%): fine-tune (all blocks), partial-k (last k blocks tuned), linear probe, and the "
+                      "frozen probes (linear grid = best head of the grid, attentive, k-NN).",
 }
-TASK_LABEL = {"coco": "COCO", "ade20k": "ADE20K", "classification": "Classification"}
+TASK_LABEL = {"coco": "Detection and instance segmentation", "ade20k": "Semantic segmentation",
+              "classification": "Classification"}
 DATASET_ALIAS = {"coco": "coco2017", "imagenet1k": "imagenet", "imagenet-1k": "imagenet", "in1k": "imagenet"}
 DATASET_LABEL = {"coco2017": "COCO 2017", "ade20k": "ADE20K", "imagenet": "ImageNet-1K",
-                 "synthetic_coco": "synthetic scenes, COCO layout", "synthetic_ade20k": "synthetic scenes, ADE20K layout",
-                 "synthetic_imagefolder": "synthetic scenes, ImageFolder", "synthetic": "synthetic scenes, ImageFolder"}
+                 "synthetic_coco": "synthetic scenes (COCO layout)", "synthetic_ade20k": "synthetic scenes (ADE20K layout)",
+                 "synthetic_imagefolder": "synthetic scenes (ImageFolder)", "synthetic": "synthetic scenes (ImageFolder)"}
 METRIC_COLUMN = {("coco", "AP_box"): "AP box", ("coco", "AP_mask"): "AP mask", ("ade20k", "mIoU"): "mIoU",
                  ("ade20k_linear", "mIoU"): "mIoU linear", ("finetune", "top1"): "fine-tune",
                  ("linprobe", "top1"): "linear", ("linprobe_grid", "top1"): "linear grid",
@@ -156,11 +158,12 @@ def _column(task: str, metric: str, test_mode=None, tune_blocks=None, heads=None
 
 
 def column_rank(column: str) -> tuple:
-    """Sort key of a table column: COLUMN_ORDER, partial-k by k, a test-mode variant after its plain column."""
+    """Sort key of a table column: test-mode variants (Cascade, ms+flip) after the plain columns, then
+    COLUMN_ORDER, partial-k by k."""
     base, _, mode = column.partition(" (")
     k = int(base.split("-")[1]) if base.startswith("partial-") else 0
     base = "partial" if base.startswith("partial-") else base
-    return (COLUMN_ORDER.index(base) if base in COLUMN_ORDER else len(COLUMN_ORDER), k, mode)
+    return (mode, COLUMN_ORDER.index(base) if base in COLUMN_ORDER else len(COLUMN_ORDER), k)
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
@@ -315,6 +318,7 @@ class TableView:
     table: str
     dataset: str
     title: str
+    caption: str
     rows: list[tuple[str, str, str]]
     columns: list[tuple[str, str]]
     text: list[list[str]]
@@ -341,14 +345,15 @@ def table_view(cells: pd.DataFrame, table: str, dataset: str) -> TableView:
         rows.append((block, method_label(method), "" if src != PROJECT_SOURCE else init))
     text = [[lookup.get((*rk, *ck), "-") for ck in col_keys] for rk in row_keys]
     published_only = not (sub["source"] == PROJECT_SOURCE).any()
-    title = f"{TASK_LABEL.get(table, table)} on {DATASET_LABEL.get(dataset, dataset)}: {TABLE_TITLES.get(table, '')}"
-    return TableView(table, dataset, title, rows, [(model_label(m), c) for m, c in col_keys], text, starts,
-                     sources, published_only)
+    title = f"{TASK_LABEL.get(table, table)} on {DATASET_LABEL.get(dataset, dataset)}"
+    columns = [(model_label(m), c) for m, c in col_keys]
+    return TableView(table, dataset, title, TABLE_TITLES.get(table, ""), rows, columns, text, starts, sources,
+                     published_only)
 
 
 def to_markdown(view: TableView, level: str = "###") -> str:
     head = ["", "method", "init", *(f"{m} {c}" for m, c in view.columns)]
-    lines = [f"{level} {view.title}", "", "| " + " | ".join(head) + " |",
+    lines = [f"{level} {view.title}", "", view.caption, "", "| " + " | ".join(head) + " |",
              "|" + " :-- |" * 3 + " --: |" * len(view.columns)]
     lines += ["| " + " | ".join([*row, *cells]) + " |" for row, cells in zip(view.rows, view.text)]
     lines += ["", *(f"[{i}] {s}  " for i, s in enumerate(view.sources, 1)), CELL_LEGEND]
@@ -368,7 +373,7 @@ def to_latex(view: TableView) -> str:
     models = list(dict.fromkeys(m for m, _ in view.columns))
     span = {m: sum(1 for mm, _ in view.columns if mm == m) for m in models}
     width = 3 + len(view.columns)
-    lines = [f"% {_tex_escape(view.title)}", r"\begin{tabular}{lll" + "c" * len(view.columns) + "}", r"\toprule",
+    lines = [f"% {_tex_escape(view.title)}. {_tex_escape(view.caption)}", r"\begin{tabular}{lll" + "c" * len(view.columns) + "}", r"\toprule",
              " & & & " + " & ".join(rf"\multicolumn{{{span[m]}}}{{c}}{{{m}}}" for m in models) + r" \\"]
     first, rules = 4, []
     for m in models:
@@ -475,13 +480,13 @@ def terminal_summary(cells: pd.DataFrame, width: int = 100) -> str:
     several_models = prot["model"].nunique() > 1
     labels = [f"{method_label(m)} ({i})" + (f" {model_label(mo)}" if several_models else "") for m, i, mo in rows]
     cols = list(dict.fromkeys(prot["short"]))
+    layouts = []  # with std, then without: the first that fits in one table, else the one with std, split
     for with_std in (True, False):
         lookup = {(r.pretrain_method, r.init, r.model, r.short): f"{r.mean:.1f}" + (
             f"±{r.std:.1f}" if with_std and r.n > 1 else "") for r in prot.itertuples()}
         body = [[lab, *(lookup.get((*rk, c), "-") for c in cols)] for lab, rk in zip(labels, rows)]
-        chunks = _fit_columns(["method (init)", *cols], body, width)
-        if len(chunks) == 1 or not with_std:
-            break
+        layouts.append(_fit_columns(["method (init)", *cols], body, width))
+    chunks = next((chunks for chunks in layouts if len(chunks) == 1), layouts[0])
     out = ["This suite's runs (mean over seeds; ± std where n ≥ 2)", ""]
     for head, chunk in chunks:
         out += [*_pipe_table(head, chunk), ""]

@@ -1,99 +1,162 @@
-"""Tables from records with known numbers: cells equal them, repeated runs give the right mean / std / n,
-deltas are to the supervised row of the same model and dataset, missing cells are '-'."""
+"""Tables from hand-written records with known numbers (several seeds, sizes, datasets, published rows): which
+rows and columns each (task, dataset) table has, the cell text, that datasets never mix, the CSV numbers,
+LaTeX, and the terminal summary's width."""
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from mae_bench.results import PROJECT_SOURCE, make_record, write_record
 from conftest import REPO, run_tool
+from mae_bench.results import PROJECT_SOURCE, build_cells, load_reference, make_record, terminal_summary, write_record
 
-RUNS = [  # task, model, method, metrics, extra
-    ("coco", "vit-t", "supervised", dict(AP_box=10.0, AP_mask=9.0), {}),
-    ("coco", "vit-t", "supervised", dict(AP_box=12.5, AP_mask=9.5), {}),
-    ("coco", "vit-t", "supervised", dict(AP_box=14.0, AP_mask=11.0), {}),
-    ("coco", "vit-t", "mae", dict(AP_box=15.25, AP_mask=13.0), {}),
-    ("coco", "vit-t", "mocov3", dict(AP_box=11.0), {}),  # no AP_mask -> '-'
-    ("ade20k", "vit-t", "mae", dict(mIoU=30.5, aAcc=70.0), dict(test_mode="single_scale")),
-    ("finetune", "vit-t", "mae", dict(top1=55.0, top5=90.0), dict(tune_blocks=None)),
-    ("finetune", "vit-t", "mae", dict(top1=41.0), dict(tune_blocks=2)),
-    ("linprobe", "vit-t", "mae", dict(top1=33.0), {}),
+IMAGENET_REF = "He et al. 2021, MAE paper, Table 3 (ImageNet-1K fine-tuning, 224 px)"
+RUNS = [  # task, dataset, model, init, method, metrics, extra; one record each (a repeated key = another seed)
+    ("finetune", "imagenet", "vit-b", "sup-b", "supervised", dict(top1=80.0, top5=95.0), {}),
+    ("finetune", "imagenet", "vit-b", "sup-b", "supervised", dict(top1=81.0), {}),
+    ("finetune", "imagenet", "vit-b", "mae-b", "mae", dict(top1=83.0), {}),
+    ("finetune", "imagenet", "vit-b", "mae-b", "mae", dict(top1=83.5), {}),
+    ("finetune", "imagenet", "vit-b", "mae-b", "mae", dict(top1=84.0), {}),
+    ("finetune", "imagenet", "vit-b", "mae-b", "mae", dict(top1=81.0), dict(tune_blocks=1)),
+    ("linprobe", "imagenet", "vit-b", "sup-b", "supervised", dict(top1=78.0), {}),
+    ("linprobe", "imagenet", "vit-b", "mae-b", "mae", dict(top1=68.0), {}),
+    ("finetune", "imagenet", "vit-l", "mae-l", "mae", dict(top1=85.5), {}),
+    ("finetune", "synthetic", "vit-t", "mae-t", "mae", dict(top1=20.0), {}),  # synthetic: never in the IN table
+    ("coco", "synthetic_coco", "vit-t", "sup-t", "supervised", dict(AP_box=10.0, AP_mask=9.0), {}),
+    ("coco", "synthetic_coco", "vit-t", "sup-t", "supervised", dict(AP_box=12.5, AP_mask=9.5), {}),
+    ("coco", "synthetic_coco", "vit-t", "sup-t", "supervised", dict(AP_box=14.0, AP_mask=11.0), {}),
+    ("coco", "synthetic_coco", "vit-t", "mae-t", "mae", dict(AP_box=15.25, AP_mask=13.0), {}),
+    ("coco", "synthetic_coco", "vit-t", "moco-t", "mocov3", dict(AP_box=11.0), {}),  # no AP_mask -> '-'
+    ("ade20k", "synthetic_ade20k", "vit-t", "mae-t", "mae", dict(mIoU=30.5, aAcc=70.0), dict(test_mode="single_scale")),
 ]
-DATASETS = {"coco": "synthetic-coco", "ade20k": "synthetic_ade20k", "finetune": "synthetic", "linprobe": "synthetic"}
+
+
+def write_runs(runs_dir: Path, runs: list[tuple]) -> None:
+    for i, (task, dataset, model, init, method, metrics, extra) in enumerate(runs):
+        rec = make_record(task, dataset, metrics, model=model, init=init, pretrain_method=method, pretrain_epochs=1,
+                          ckpt=None, config="configs/x.py", cfg_options=None, seed=i, world_size=1,
+                          started="2026-01-01T00:00:00+00:00", wall_time_s=1.0, **extra)
+        write_record(rec, runs_dir, name=f"run{i:02d}")
 
 
 @pytest.fixture(scope="module")
-def tables(tmp_path_factory):
+def tables(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("tables")
-    for i, (task, model, method, metrics, extra) in enumerate(RUNS):
-        rec = make_record(task, DATASETS[task], metrics, model=model, init=f"{method}_tiny", pretrain_method=method,
-                          pretrain_epochs=1, ckpt=None, config="configs/x.py", cfg_options=None, seed=i,
-                          world_size=1, started="2026-01-01T00:00:00+00:00", wall_time_s=1.0, **extra)
-        write_record(rec, tmp / "runs", name=f"run{i}")
+    write_runs(tmp / "runs", RUNS)
     out = tmp / "tables"
     proc = run_tool("make_tables.py", "--runs", tmp / "runs", "--out", out, "--reference", REPO / "results/reference",
                     check=True)
-    assert f"{len(RUNS)} record(s)" in proc.stdout
+    assert f"{len(RUNS)} record(s)" in proc.stdout and "report.html" in proc.stdout
     return out
 
 
-def cell(df: pd.DataFrame, **where) -> pd.Series:
-    sel = df
-    for k, v in where.items():
-        sel = sel[sel[k] == v]
-    assert len(sel) == 1, (where, sel)
-    return sel.iloc[0]
-
-
-def test_csv_cells_equal_records(tables):
-    coco = pd.read_csv(tables / "coco.csv")
-    box = [10.0, 12.5, 14.0]
-    sup = cell(coco, source=PROJECT_SOURCE, pretrain_method="supervised", model="vit-t", column="AP_box")
-    assert sup["mean"] == pytest.approx(statistics.mean(box)) and sup["n"] == 3
-    assert sup["std"] == pytest.approx(statistics.stdev(box)) and sup["delta"] == pytest.approx(0.0)
-    mae = cell(coco, source=PROJECT_SOURCE, pretrain_method="mae", model="vit-t", column="AP_mask")
-    assert mae["mean"] == 13.0 and mae["n"] == 1 and mae["delta"] == pytest.approx(13.0 - statistics.mean([9, 9.5, 11]))
-    paper = cell(coco, pretrain_method="mae", model="vit-b", column="AP_box",
-                 source="He et al. 2021, MAE paper, Table 4 (Mask R-CNN, ViTDet-style FPN, IN-1K pretraining)")
-    assert paper["mean"] == 50.3 and paper["n"] == 0
-    imagenet = pd.read_csv(tables / "imagenet.csv")
-    assert cell(imagenet, source=PROJECT_SOURCE, column="partial-2")["mean"] == 41.0
-    assert cell(imagenet, source=PROJECT_SOURCE, column="linear")["mean"] == 33.0
-    assert cell(pd.read_csv(tables / "ade20k.csv"), source=PROJECT_SOURCE, column="mIoU")["mean"] == 30.5
-
-
-def md_rows(path) -> dict:
-    """Markdown table -> {(source, method): {column header: cell}}."""
-    lines = [ln for ln in path.read_text().splitlines() if ln.startswith("|")]
-    head = [h.strip() for h in lines[0].strip("|").split("|")]
-    rows = {}
+def md_table(path: Path) -> tuple[list[str], list[list[str]], str]:
+    """(header, rows, whole text) of the Markdown table in ``path``; the block label is carried down."""
+    text = path.read_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    split = lambda ln: [c.strip() for c in ln.strip()[1:-1].split("|")]  # noqa: E731
+    rows, block = [], ""
     for ln in lines[2:]:
-        cells = [c.strip() for c in ln.strip("|").split("|")]
-        rows[(cells[0], cells[2])] = dict(zip(head, cells))
-    return rows
+        cells = split(ln)
+        block = cells[0] or block
+        rows.append([block, *cells[1:]])
+    return split(lines[0]), rows, text
 
 
-def test_markdown_cells_and_missing(tables):
-    rows = md_rows(tables / "coco.md")
-    sup = rows[(PROJECT_SOURCE, "supervised")]
-    assert sup["vit-t AP_box"] == f"12.17 ± {statistics.stdev([10, 12.5, 14]):.2f} (n=3) [+0.00]"
-    assert rows[(PROJECT_SOURCE, "mae")]["vit-t AP_box"] == "15.25 (n=1) [+3.08]"
-    assert rows[(PROJECT_SOURCE, "mocov3")]["vit-t AP_mask"] == "-"
-    assert rows[(PROJECT_SOURCE, "mocov3")]["vit-b AP_box"] == "-"  # the paper's columns stay, empty for us
-    paper = [r for (src, m), r in rows.items() if src.startswith("He et al.") and m == "supervised"][0]
-    assert paper["vit-l AP_mask"] == "43.9" and paper["vit-t AP_box"] == "-"
-    summary = md_rows(tables / "summary.md")
-    assert summary[(PROJECT_SOURCE, "mae")]["vit-t IN-1K: partial-2"] == "41.00 (n=1)"
-    assert summary[(PROJECT_SOURCE, "mae")]["vit-t ADE20K: mIoU"] == "30.50 (n=1)"
+def test_classification_layout_and_cells(tables):
+    head, rows, text = md_table(tables / "classification_imagenet.md")
+    assert head[:3] == ["", "method", "init"]
+    # column groups: model sizes with data (no ViT-T: the synthetic run is in its own table), metrics inside
+    assert head[3:] == ["ViT-B fine-tune", "ViT-B partial-1", "ViT-B linear", "ViT-L fine-tune", "ViT-L partial-1",
+                        "ViT-L linear", "ViT-H fine-tune", "ViT-H linear", "ViT-H fine-tune (448px)"]
+    ours = [r for r in rows if r[0] == "this suite"]
+    assert [r[1:3] for r in ours] == [["Supervised", "sup-b"], ["MAE", "mae-b"], ["MAE", "mae-l"]]
+    assert all(r[0].startswith("published [") for r in rows[:-3])  # published blocks first
+    col = {h: i for i, h in enumerate(head)}
+    sup, mae_b, mae_l = ours
+    assert sup[col["ViT-B fine-tune"]] == "80.5 ± 0.7 (n=2)"  # several seeds: mean ± std (n); no delta on Supervised
+    assert mae_b[col["ViT-B fine-tune"]] == "83.5 ± 0.5 (n=3) (+3.0)"
+    assert mae_b[col["ViT-B linear"]] == "68.0 (-10.0)"  # one seed: the plain value, delta to Supervised
+    assert mae_b[col["ViT-B partial-1"]] == "81.0" and sup[col["ViT-B partial-1"]] == "-"  # no Supervised -> no delta
+    assert mae_l[col["ViT-L fine-tune"]] == "85.5" and mae_l[col["ViT-B fine-tune"]] == "-"
+    paper = next(r for r in rows if r[0] == "published [1]" and r[1] == "MAE")
+    assert paper[col["ViT-B fine-tune"]] == "83.6 (+1.3)" and paper[2] == ""  # delta within the published block
+    assert f"[1] {IMAGENET_REF}" in text and text.count(IMAGENET_REF) == 1  # cited once, under the table
 
 
-def test_latex_and_plots(tables):
-    tex = (tables / "coco.tex").read_text()
-    assert r"\toprule" in tex and r"\bottomrule" in tex and r"12.17 $\pm$" in tex
-    for table in ("coco", "ade20k", "imagenet"):
-        assert (tables / f"{table}.png").read_bytes()[:4] == b"\x89PNG"
+def test_coco_layout(tables):
+    head, rows, _ = md_table(tables / "coco_synthetic_coco.md")
+    assert head[3:] == ["ViT-T AP box", "ViT-T AP mask"]
+    assert [r[:3] for r in rows] == [["this suite", "Supervised", "sup-t"], ["this suite", "MoCo v3", "moco-t"],
+                                     ["this suite", "MAE", "mae-t"]]  # fixed method order, no published rows
+    assert rows[0][3] == f"12.2 ± {statistics.stdev([10, 12.5, 14]):.1f} (n=3)"
+    assert rows[1][3:] == ["11.0 (-1.2)", "-"] and rows[2][3] == "15.2 (+3.1)"
+    head, rows, _ = md_table(tables / "coco_coco2017.md")  # published only: paper columns, Cascade after plain
+    assert head[3:7] == ["ViT-B AP box", "ViT-B AP mask", "ViT-B AP box (Cascade)", "ViT-B AP mask (Cascade)"]
+    assert not any(r[0] == "this suite" for r in rows)
+
+
+def test_datasets_never_mix(tables):
+    names = sorted(p.stem for p in tables.glob("*.csv"))
+    assert names == ["ade20k_ade20k", "ade20k_synthetic_ade20k", "classification_imagenet", "classification_synthetic",
+                     "coco_coco2017", "coco_synthetic_coco"]
+    for name in names:
+        df = pd.read_csv(tables / f"{name}.csv")
+        assert df["dataset"].nunique() == 1 and df["table"].nunique() == 1, name
+        if df["dataset"].iloc[0].startswith("synthetic"):
+            assert (df["source"] == PROJECT_SOURCE).all() and (df["n"] > 0).all(), name  # no published row
+    synthetic = pd.read_csv(tables / "classification_synthetic.csv")
+    assert synthetic[["model", "init", "mean"]].values.tolist() == [["vit-t", "mae-t", 20.0]]
+
+
+def test_csv_numbers(tables):
+    df = pd.read_csv(tables / "coco_synthetic_coco.csv").set_index(["init", "column"])
+    box = [10.0, 12.5, 14.0]
+    assert df.loc[("sup-t", "AP box"), "mean"] == pytest.approx(statistics.mean(box))
+    assert df.loc[("sup-t", "AP box"), "std"] == pytest.approx(statistics.stdev(box))
+    assert df.loc[("sup-t", "AP box"), "n"] == 3 and pd.isna(df.loc[("sup-t", "AP box"), "delta"])
+    assert df.loc[("mae-t", "AP mask"), "delta"] == pytest.approx(13.0 - statistics.mean([9, 9.5, 11]))
+    ref = pd.read_csv(tables / "classification_imagenet.csv")
+    paper = ref[(ref["source"] == IMAGENET_REF) & (ref["model"] == "vit-b") & (ref["pretrain_method"] == "mae")]
+    assert paper["mean"].tolist() == [83.6] and paper["n"].tolist() == [0]
+
+
+def test_latex_booktabs(tables):
+    tex = (tables / "classification_imagenet.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\multicolumn{3}{c}{ViT-B}" in tex
+    assert r"83.5 $\pm$ 0.5 (n=3) (+3.0)" in tex and r"\cmidrule(lr){4-6}" in tex
+    assert tex.count(r"\midrule") == 1 + len(set(load_reference(REPO / "results/reference")
+                                                 .query("table == 'classification'")["source"]))
+    assert r"\footnotesize [1] " + IMAGENET_REF.replace("%", r"\%") in tex
+
+
+def test_charts_per_metric(tables):
+    charts = sorted(p.name for p in tables.glob("coco_synthetic_coco*.png"))
+    assert charts == ["coco_synthetic_coco_AP-box.png", "coco_synthetic_coco_AP-mask.png"]
+    for name in charts:
+        assert (tables / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_terminal_summary_width():
+    inits = ["supervised-300ep-a-long-name", "mocov3-300ep", "dino-300ep", "beit-800ep", "mae-1600ep", "random"]
+    runs = []
+    for i, init in enumerate(inits):
+        method = init.split("-")[0]
+        for task, metric, ds in (("coco", "AP_box", "coco"), ("ade20k", "mIoU", "ade20k"), ("finetune", "top1", "in"),
+                                 ("linprobe", "top1", "in"), ("knn", "top1", "in"), ("attentive", "top1", "in"),
+                                 ("linprobe_grid", "top1", "in"), ("ade20k_linear", "mIoU", "ade20k")):
+            for seed in range(2):
+                runs.append(dict(task=task, dataset=ds, model="vit-b", init=init, pretrain_method=method, seed=seed,
+                                 metrics={metric: 10.0 * i + seed + 0.25}))
+    text = terminal_summary(build_cells(runs))
+    assert max(map(len, text.splitlines())) <= 100
+    for init in inits:
+        assert f"({init})" in text
+    for col in ("COCO AP", "ADE mIoU", "FT", "LP", "kNN", "attn", "LP grid", "ADE lin"):
+        assert f" {col} |" in text
+    assert "| MAE (mae-1600ep)" in text and "40.8±0.7" in text  # 40.25 / 41.25: mean ± std
 
 
 def test_bad_record_named(tmp_path):
@@ -106,8 +169,6 @@ def test_bad_record_named(tmp_path):
 
 
 def test_reference_layouts_and_duplicate_citations(tmp_path):
-    from mae_bench.results import load_reference
-
     (tmp_path / "a.csv").write_text("task,dataset,model,pretrain_method,metric,value,source\n"
                                     "coco,coco2017,vit-b,mae,AP_box,50.3,paper\ncoco,coco2017,vit-b,mae,AP_mask,44.9,paper\n")
     (tmp_path / "b.csv").write_text("task,detector,model,pretrain_method,AP_box,AP_mask,source\n"
@@ -116,5 +177,5 @@ def test_reference_layouts_and_duplicate_citations(tmp_path):
     ref = load_reference(tmp_path)
     assert sorted(ref["source"].unique()) == ["paper", "vitdet [Cascade Mask R-CNN]"]  # 'again' duplicates 'paper'
     cascade = ref[ref["source"] == "vitdet [Cascade Mask R-CNN]"].set_index("column")["mean"]
-    assert cascade.to_dict() == {"AP_box (Cascade)": 54.0, "AP_mask (Cascade)": 46.7}
+    assert cascade.to_dict() == {"AP box (Cascade)": 54.0, "AP mask (Cascade)": 46.7}
     assert set(ref["dataset"]) == {"coco2017"} and (ref["n"] == 0).all()

@@ -55,14 +55,16 @@ def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: 
         return None
     bars = _bars(sub)
     models = list(dict.fromkeys(bars["model"]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(bars) + 1.2 * len(models) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(bars) + 1.0 * len(models) + 1), 3.6))
     x, ticks, seen = 0.0, [], set()
     for model in models:
         group = bars[bars["model"] == model]
-        for j, b in enumerate(group.itertuples()):
+        shade = group.groupby(["ref", "pretrain_method"]).cumcount()  # 2nd, 3rd init of a method: lighter
+        for j, (b, k) in enumerate(zip(group.itertuples(), shade)):
             colour = METHOD_COLOUR.get(b.pretrain_method, "#17becf")
             style = (dict(facecolor="white", edgecolor=colour, hatch=HATCHES[(b.ref - 1) % len(HATCHES)], linewidth=1.2)
-                     if b.ref else dict(color=colour, yerr=b.std if b.n >= 2 else None, capsize=4))
+                     if b.ref else dict(color=colour, alpha=max(0.35, 1 - 0.3 * k), yerr=b.std if b.n >= 2 else None,
+                                        capsize=4))
             ax.bar(x + j, b.mean, 0.85, label=None if b.label in seen else b.label, **style)
             ax.annotate(f"{b.mean:.1f}", (x + j, b.mean + (b.std if b.n >= 2 else 0)), ha="center", va="bottom",
                         fontsize=8, xytext=(0, 2), textcoords="offset points")
@@ -71,17 +73,20 @@ def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: 
         x += len(group) + 1
     ax.set_xticks([t for t, _ in ticks], [m for _, m in ticks], fontsize=10)
     ax.set_ylabel(y_label(table, column), fontsize=10)
-    ax.margins(y=0.12)
+    top = float((bars["mean"] + bars["std"].where(bars["n"] >= 2, 0).fillna(0)).max())
+    ax.set_ylim(0, top * 1.12 if top > 0 else 1.0)  # metrics are >= 0; an all-zero chart keeps a 0-1 axis
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title(f"{TASK_LABEL.get(table, table)}: {y_label(table, column)}\non {DATASET_LABEL.get(dataset, dataset)}",
                  fontsize=11)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    legend = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(-0.1, -0.1), ncol=2, frameon=False)
     sources = [s for s in dict.fromkeys(sub["source"]) if s != PROJECT_SOURCE]
     notes = [f"[{i}] {s}" for i, s in enumerate(sources, 1)]
     if (bars["n"] >= 2).any():
         notes.append("Error bars: std over seeds (n >= 2).")
-    if notes:
-        fig.text(0.01, -0.02, "\n".join(textwrap.fill(n, 110) for n in notes), fontsize=7.5, va="top")
+    if notes:  # under the legend
+        fig.canvas.draw()
+        below = legend.get_window_extent().transformed(fig.transFigure.inverted()).y0
+        fig.text(0.02, below - 0.02, "\n".join(textwrap.fill(n, 90) for n in notes), fontsize=8, va="top")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
@@ -156,36 +161,44 @@ def provenance(records: list[dict], files: list[Path]) -> list[list[str]]:
     return rows
 
 
-PROVENANCE_HEAD = ["record", "task", "dataset", "model", "init", "seed", "ckpt sha256", "config", "git sha", "wall time"]
+PROVENANCE_HEAD = ["record", "task", "dataset", "model", "init", "seed", "ckpt sha256", "config", "git sha",
+                   "wall time"]
 
 
 # ---------------------------------------------------------------- the report as blocks, rendered twice
 
 def report_blocks(cells: pd.DataFrame, records: list[dict], files: list[Path], out_dir: Path) -> list[tuple]:
     """The report as a list of blocks: ('h', level, text), ('p', text), ('pre', text), ('table', head, rows,
-    notes), ('view', TableView), ('img', path, alt). Pretraining pictures are copied under out_dir/pretraining/
-    so that report.md's links keep working where out_dir is copied."""
+    notes), ('view', TableView), ('imgs', [(path, alt), ...]) (pictures in a row). Pretraining pictures are
+    copied under out_dir/pretraining/ so that report.md's links keep working where out_dir is copied."""
     blocks: list[tuple] = [("h", 1, "mae-bench report"), (
         "p", f"{len(records)} result record(s). Each table is one task on one dataset: published numbers (their "
              "source cited under the table) sit only beside runs on the same dataset, never beside runs on the "
              "synthetic scenes, whose numbers are not comparable with the papers'."),
         ("h", 2, "Summary"), ("pre", terminal_summary(cells))]
-    for table in dict.fromkeys(t for t, _ in table_keys(cells)):
+    views = [table_view(cells, t, d) for t, d in table_keys(cells)]
+    for table in dict.fromkeys(v.table for v in views if not v.published_only):
         blocks.append(("h", 2, TASK_LABEL.get(table, table)))
-        for t, dataset in (k for k in table_keys(cells) if k[0] == table):
-            view = table_view(cells, t, dataset)
-            if view.published_only:
-                view.title += " (published numbers only: no runs of this suite on this dataset)"
-            blocks += [("view", view)]
-            sub = cells[(cells["table"] == t) & (cells["dataset"] == dataset)]
-            for column in sorted(dict.fromkeys(sub["column"]), key=column_rank):
-                path = out_dir / chart_name(t, dataset, column)
-                if path.is_file():
-                    blocks.append(("img", path, f"{TASK_LABEL.get(t, t)} {column} on {dataset}"))
+        for view in (v for v in views if v.table == table and not v.published_only):
+            blocks += [("view", view), ("imgs", _charts(cells, view, out_dir))]
     blocks += _ranking_blocks(ranking_agreement(cells))
     blocks += _pretraining_blocks(pretraining_runs(records), out_dir)
     blocks += [("h", 2, "Provenance"), ("table", PROVENANCE_HEAD, provenance(records, files), [])]
+    published = [v for v in views if v.published_only]
+    if published:
+        blocks += [("h", 2, "Published numbers on datasets this suite has no runs on"), (
+            "p", "For orientation only: the papers' numbers on the real benchmarks (their charts are in the tables "
+                 "folder). They are not comparable with runs on other data.")]
+        blocks += [("view", v) for v in published]
     return blocks
+
+
+def _charts(cells: pd.DataFrame, view, out_dir: Path) -> list[tuple[Path, str]]:
+    """(path, alt text) of the table's charts that exist."""
+    sub = cells[(cells["table"] == view.table) & (cells["dataset"] == view.dataset)]
+    paths = [(c, out_dir / chart_name(view.table, view.dataset, c))
+             for c in sorted(dict.fromkeys(sub["column"]), key=column_rank)]
+    return [(p, f"{view.title}: {c}") for c, p in paths if p.is_file()]
 
 
 def _ranking_blocks(ranking: pd.DataFrame) -> list[tuple]:
@@ -208,15 +221,19 @@ def _pretraining_blocks(runs: list[dict], out_dir: Path) -> list[tuple]:
         if run["missing"]:
             blocks.append(("p", f"Folder {run['folder']} not found here: pictures skipped."))
             continue
-        log = run["last_log"]
-        facts = [f"folder `{run['folder']}`"] + [f"{k} {log[k]:.4g}" if isinstance(log[k], float) else f"{k} {log[k]}"
-                                                  for k in ("epoch", "loss", "train_loss") if k in log]
+        log, facts = run["last_log"], [f"folder `{run['folder']}`"]
+        if isinstance(log.get("epoch"), int):
+            facts.append(f"{log['epoch'] + 1} epochs in log.jsonl")
+        if isinstance(log.get("loss"), float):
+            facts.append(f"last epoch's loss {log['loss']:.4g}")
         blocks.append(("p", "; ".join(facts) + ("" if run["images"] else "; no pictures in it.")))
+        images = []
         for image in run["images"]:
             copy = out_dir / "pretraining" / f"{i:02d}_{run['method']}_{image.name}"
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(image, copy)
-            blocks.append(("img", copy, f"{title}: {image.name}"))
+            images.append((copy, f"{title}: {image.name}"))
+        blocks.append(("imgs", images))
     return blocks
 
 
@@ -241,16 +258,18 @@ def to_markdown(blocks: list[tuple], out_dir: Path) -> str:
             out += [*_md_table(b[1], b[2]), "", *b[3]]
         elif b[0] == "view":
             out += [view_markdown(b[1], level="###"), ""]
-        elif b[0] == "img":
-            out += [f"![{b[2]}]({Path(b[1]).relative_to(out_dir).as_posix()})", ""]
+        elif b[0] == "imgs":
+            out += [" ".join(f"![{alt}]({Path(p).relative_to(out_dir).as_posix()})" for p, alt in b[1]), ""]
     return "\n".join(out)
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:24px auto;padding:0 16px;color:#222}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #ddd}
-th{background:#f4f4f4}td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+th{background:#f4f4f4}td{white-space:nowrap}div.wide{overflow-x:auto}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.block td{border-top:2px solid #888}pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}
-img{max-width:100%;display:block;margin:8px 0 18px}p.note{font-size:12px;color:#555;margin:2px 0}
+img{max-width:100%;margin:8px 0 18px}div.row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+p.note{font-size:12px;color:#555;margin:2px 0}
 h2{border-bottom:1px solid #ccc;margin-top:36px}"""
 
 
@@ -259,12 +278,14 @@ def _html_view(view) -> str:
     models = list(dict.fromkeys(m for m, _ in view.columns))
     span = {m: sum(1 for mm, _ in view.columns if mm == m) for m in models}
     head = ("<tr><th colspan=3></th>" + "".join(f"<th colspan={span[m]}>{e(m)}</th>" for m in models) + "</tr>"
-            "<tr><th></th><th>method</th><th>init</th>" + "".join(f"<th>{e(c)}</th>" for _, c in view.columns) + "</tr>")
-    body = "".join(f"<tr{' class=block' if i in view.block_starts and i else ''}>" + "".join(f"<td>{e(v)}</td>" for v in row)
+            "<tr><th></th><th>method</th><th>init</th>" + "".join(f"<th>{e(c)}</th>" for _, c in view.columns)
+            + "</tr>")
+    body = "".join(f"<tr{' class=block' if i in view.block_starts and i else ''}>"
+                   + "".join(f"<td>{e(v)}</td>" for v in row)
                    + "".join(f"<td class=num>{e(v)}</td>" for v in cells) + "</tr>"
                    for i, (row, cells) in enumerate(zip(view.rows, view.text)))
     notes = [f"[{i}] {s}" for i, s in enumerate(view.sources, 1)] + [CELL_LEGEND]
-    return (f"<h3>{e(view.title)}</h3><p>{e(view.caption)}</p><table>{head}{body}</table>" +
+    return (f"<h3>{e(view.title)}</h3><p>{e(view.caption)}</p><div class=wide><table>{head}{body}</table></div>" +
             "".join(f"<p class=note>{e(n)}</p>" for n in notes))
 
 
@@ -278,13 +299,14 @@ def to_html(blocks: list[tuple]) -> str:
         elif b[0] == "pre":
             out.append(f"<pre>{e(b[1])}</pre>")
         elif b[0] == "table":
-            out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in b[1]) + "</tr>" + "".join(
-                "<tr>" + "".join(f"<td>{e(v)}</td>" for v in r) + "</tr>" for r in b[2]) + "</table>")
+            out.append("<div class=wide><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in b[1]) + "</tr>" + "".join(
+                "<tr>" + "".join(f"<td>{e(v)}</td>" for v in r) + "</tr>" for r in b[2]) + "</table></div>")
         elif b[0] == "view":
             out.append(_html_view(b[1]))
-        elif b[0] == "img":
-            data = base64.b64encode(Path(b[1]).read_bytes()).decode()
-            out.append(f'<img alt="{e(b[2])}" src="data:image/png;base64,{data}">')
+        elif b[0] == "imgs":
+            out.append("<div class=row>" + "".join(
+                f'<img alt="{e(alt)}" src="data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}">'
+                for p, alt in b[1]) + "</div>")
     return ("<!doctype html><html><head><meta charset=utf-8><title>mae-bench report</title>"
             f"<style>{CSS}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
 

@@ -121,8 +121,10 @@ TASK_LABEL = {"coco": "Detection and instance segmentation", "ade20k": "Semantic
               "classification": "Classification"}
 DATASET_ALIAS = {"coco": "coco2017", "imagenet1k": "imagenet", "imagenet-1k": "imagenet", "in1k": "imagenet"}
 DATASET_LABEL = {"coco2017": "COCO 2017", "ade20k": "ADE20K", "imagenet": "ImageNet-1K",
-                 "synthetic_coco": "synthetic scenes (COCO layout)", "synthetic_ade20k": "synthetic scenes (ADE20K layout)",
-                 "synthetic_imagefolder": "synthetic scenes (ImageFolder)", "synthetic": "synthetic scenes (ImageFolder)"}
+                 "synthetic_coco": "synthetic scenes (COCO layout)",
+                 "synthetic_ade20k": "synthetic scenes (ADE20K layout)",
+                 "synthetic_imagefolder": "synthetic scenes (ImageFolder)",
+                 "synthetic": "synthetic scenes (ImageFolder)"}
 METRIC_COLUMN = {("coco", "AP_box"): "AP box", ("coco", "AP_mask"): "AP mask", ("ade20k", "mIoU"): "mIoU",
                  ("ade20k_linear", "mIoU"): "mIoU linear", ("finetune", "top1"): "fine-tune",
                  ("linprobe", "top1"): "linear", ("linprobe_grid", "top1"): "linear grid",
@@ -373,7 +375,8 @@ def to_latex(view: TableView) -> str:
     models = list(dict.fromkeys(m for m, _ in view.columns))
     span = {m: sum(1 for mm, _ in view.columns if mm == m) for m in models}
     width = 3 + len(view.columns)
-    lines = [f"% {_tex_escape(view.title)}. {_tex_escape(view.caption)}", r"\begin{tabular}{lll" + "c" * len(view.columns) + "}", r"\toprule",
+    lines = [f"% {_tex_escape(view.title)}. {_tex_escape(view.caption)}",
+             r"\begin{tabular}{lll" + "c" * len(view.columns) + "}", r"\toprule",
              " & & & " + " & ".join(rf"\multicolumn{{{span[m]}}}{{c}}{{{m}}}" for m in models) + r" \\"]
     first, rules = 4, []
     for m in models:
@@ -438,9 +441,9 @@ def write_text(path: Path, text: str) -> Path:
 
 SHORT_COLUMN = {"AP box": "COCO AP", "mIoU": "ADE mIoU", "mIoU linear": "ADE lin", "fine-tune": "FT",
                 "linear": "LP", "linear grid": "LP grid", "attentive": "attn", "k-NN": "kNN"}
-SUMMARY_NOTE = ("COCO AP = Mask R-CNN AP box, ADE mIoU = UperNet, ADE lin = linear head on frozen features, "
-                "FT = fine-tune top-1, FT-k = last k blocks tuned, LP = linear probe, LP grid = best of the head "
-                "grid, attn = attentive probe, kNN = k-NN top-1.")
+SUMMARY_NOTE = {"COCO AP": "Mask R-CNN AP box", "ADE mIoU": "UperNet mIoU", "ADE lin": "linear head on frozen features",
+                "FT": "fine-tune top-1", "FT-": "last k blocks fine-tuned", "LP": "linear probe top-1",
+                "LP grid": "best of the linear head grid", "attn": "attentive probe", "kNN": "k-NN top-1"}
 
 
 def protocols(cells: pd.DataFrame) -> pd.DataFrame:
@@ -490,7 +493,9 @@ def terminal_summary(cells: pd.DataFrame, width: int = 100) -> str:
     out = ["This suite's runs (mean over seeds; ± std where n ≥ 2)", ""]
     for head, chunk in chunks:
         out += [*_pipe_table(head, chunk), ""]
-    out += textwrap.wrap(SUMMARY_NOTE, width)
+    notes = [f"{k if k != 'FT-' else 'FT-k'} = {v}" for k, v in SUMMARY_NOTE.items()
+             if any(c == k or (k == "FT-" and c.startswith(k)) or c.startswith(k + " ") for c in cols)]
+    out += textwrap.wrap("; ".join(notes) + ".", width)
     return "\n".join(out) + "\n"
 
 
@@ -579,4 +584,4 @@ def ranking_markdown(ranking: pd.DataFrame, level: str = "###") -> str:
 
 
 def _corr(value: float) -> str:
-    return "n/a (ties)" if _missing(value) else f"{value:+.2f}"
+    return "n/a (constant)" if _missing(value) else f"{value:+.2f}"

@@ -97,4 +97,5 @@ def test_report_html_is_self_contained(report):
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert base64.b64encode((pre / "vis" / "recon_epoch0002.png").read_bytes()).decode() in page
     assert "<th colspan=3>ViT-T</th>" in page and "not conclusive (&lt; 4 inits)" in page  # linear: 3 inits
-    assert page.count("<h2>") == 5  # summary, classification, ranking, pretraining, provenance
+    assert page.count("<h2>") == 6  # summary, classification, ranking, pretraining, provenance, published-only
+    assert page.index("<h2>Provenance") < page.index("<h2>Published numbers on datasets")

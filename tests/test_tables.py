@@ -170,7 +170,8 @@ def test_bad_record_named(tmp_path):
 
 def test_reference_layouts_and_duplicate_citations(tmp_path):
     (tmp_path / "a.csv").write_text("task,dataset,model,pretrain_method,metric,value,source\n"
-                                    "coco,coco2017,vit-b,mae,AP_box,50.3,paper\ncoco,coco2017,vit-b,mae,AP_mask,44.9,paper\n")
+                                    "coco,coco2017,vit-b,mae,AP_box,50.3,paper\n"
+                                    "coco,coco2017,vit-b,mae,AP_mask,44.9,paper\n")
     (tmp_path / "b.csv").write_text("task,detector,model,pretrain_method,AP_box,AP_mask,source\n"
                                     "coco,Mask R-CNN,vit-b,mae,50.3,44.9,again\n"
                                     "coco,Cascade Mask R-CNN,vit-b,mae,54.0,46.7,vitdet\n")

@@ -399,18 +399,28 @@ def table_name(table: str, dataset: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{table}_{dataset}")
 
 
+def to_csv(view: TableView) -> str:
+    """The table's layout as CSV: block, method, init, then one column per '<model> <metric>' (cell text); the
+    sources follow as rows whose first field is [k]."""
+    import pandas as pd
+
+    rows = [[*row, *cells] for row, cells in zip(view.rows, view.text)]
+    rows += [[f"[{i}]", s, "", *[""] * len(view.columns)] for i, s in enumerate(view.sources, 1)]
+    return pd.DataFrame(rows, columns=["block", "method", "init", *(f"{m} {c}" for m, c in view.columns)]).to_csv(
+        index=False)
+
+
 def render(cells: pd.DataFrame, table: str, dataset: str, fmt: str) -> str:
-    """One table as Markdown (``md``), booktabs LaTeX (``tex``) or its tidy cell list (``csv``)."""
-    if fmt == "csv":
-        return cells[(cells["table"] == table) & (cells["dataset"] == dataset)].to_csv(index=False)
+    """One table as Markdown (``md``), booktabs LaTeX (``tex``) or CSV (``csv``), all in the same layout."""
     view = table_view(cells, table, dataset)
-    return to_markdown(view) if fmt == "md" else to_latex(view)
+    return {"md": to_markdown, "tex": to_latex, "csv": to_csv}[fmt](view)
 
 
 def write_tables(cells: pd.DataFrame, out_dir: str | Path, formats: tuple[str, ...] = ("md", "tex", "csv"),
                  plots: bool = True) -> list[Path]:
     """``out_dir/<table>_<dataset>.{md,tex,csv}`` per table, a chart per (table, dataset, column)
-    (``mae_bench.report.bar_chart``), ``summary.md`` (the terminal summary) and ``ranking.md``."""
+    (``mae_bench.report.bar_chart``), ``cells.csv`` (every cell as numbers: mean, std, n, delta; published
+    numbers have n = 0), ``summary.md`` (the terminal summary) and ``ranking.md`` (+ ``ranking.csv``)."""
     unknown = set(formats) - {"md", "tex", "csv"}
     if unknown:
         raise ValueError(f"--format: unknown {sorted(unknown)}; known: md, tex, csv")
@@ -425,8 +435,11 @@ def write_tables(cells: pd.DataFrame, out_dir: str | Path, formats: tuple[str, .
                                       render(cells, table, dataset, fmt)))
         if plots:
             written += table_charts(cells, table, dataset, out_dir)
+    ranking = ranking_agreement(cells)
+    written.append(write_text(out_dir / "cells.csv", cells.to_csv(index=False)))
     written.append(write_text(out_dir / "summary.md", terminal_summary(cells)))
-    written.append(write_text(out_dir / "ranking.md", ranking_markdown(ranking_agreement(cells))))
+    written.append(write_text(out_dir / "ranking.md", ranking_markdown(ranking)))
+    written.append(write_text(out_dir / "ranking.csv", ranking.to_csv(index=False)))
     return written
 
 

@@ -23,4 +23,6 @@ def test_quick_demo_end_to_end(tmp_path):
     assert summary.strip() in proc.stdout  # printed at the end
     for name in ("mae_reconstructions.png", "pretrain_mae_loss.png", "pretrain_mocov3_loss.png"):
         assert (out / name).stat().st_size > 1000, name
-    assert (out / "tables" / "coco.png").is_file() and (out / "tables" / "coco.tex").is_file()
+    tables = out / "tables"
+    assert (tables / "coco_synthetic_coco.tex").is_file() and (tables / "coco_synthetic_coco_AP-box.png").is_file()
+    assert (tables / "report.html").is_file() and max(map(len, summary.splitlines())) <= 100

@@ -99,28 +99,34 @@ def test_coco_layout(tables):
 
 
 def test_datasets_never_mix(tables):
-    names = sorted(p.stem for p in tables.glob("*.csv"))
+    names = sorted(p.stem for p in tables.glob("*_*.csv"))
     assert names == ["ade20k_ade20k", "ade20k_synthetic_ade20k", "classification_imagenet", "classification_synthetic",
                      "coco_coco2017", "coco_synthetic_coco"]
-    for name in names:
-        df = pd.read_csv(tables / f"{name}.csv")
-        assert df["dataset"].nunique() == 1 and df["table"].nunique() == 1, name
-        if df["dataset"].iloc[0].startswith("synthetic"):
-            assert (df["source"] == PROJECT_SOURCE).all() and (df["n"] > 0).all(), name  # no published row
-    synthetic = pd.read_csv(tables / "classification_synthetic.csv")
+    cells = pd.read_csv(tables / "cells.csv")
+    for (table, dataset), sub in cells.groupby(["table", "dataset"]):
+        assert f"{table}_{dataset}" in names
+        if dataset.startswith("synthetic"):
+            assert (sub["source"] == PROJECT_SOURCE).all() and (sub["n"] > 0).all(), dataset  # no published row
+    synthetic = cells[(cells["table"] == "classification") & (cells["dataset"] == "synthetic")]
     assert synthetic[["model", "init", "mean"]].values.tolist() == [["vit-t", "mae-t", 20.0]]
+    assert "vit-t" not in set(cells.loc[cells["dataset"] == "imagenet", "model"])
 
 
-def test_csv_numbers(tables):
-    df = pd.read_csv(tables / "coco_synthetic_coco.csv").set_index(["init", "column"])
+def test_csv_same_layout_and_numbers(tables):
+    wide = pd.read_csv(tables / "coco_synthetic_coco.csv", keep_default_na=False)
+    assert list(wide.columns) == ["block", "method", "init", "ViT-T AP box", "ViT-T AP mask"]
+    assert wide.values.tolist()[1] == ["", "MoCo v3", "moco-t", "11.0 (-1.2)", "-"]
+    cells = pd.read_csv(tables / "cells.csv")
+    df = cells[cells["dataset"] == "synthetic_coco"].set_index(["init", "column"])
     box = [10.0, 12.5, 14.0]
     assert df.loc[("sup-t", "AP box"), "mean"] == pytest.approx(statistics.mean(box))
     assert df.loc[("sup-t", "AP box"), "std"] == pytest.approx(statistics.stdev(box))
     assert df.loc[("sup-t", "AP box"), "n"] == 3 and pd.isna(df.loc[("sup-t", "AP box"), "delta"])
     assert df.loc[("mae-t", "AP mask"), "delta"] == pytest.approx(13.0 - statistics.mean([9, 9.5, 11]))
-    ref = pd.read_csv(tables / "classification_imagenet.csv")
-    paper = ref[(ref["source"] == IMAGENET_REF) & (ref["model"] == "vit-b") & (ref["pretrain_method"] == "mae")]
+    paper = cells[(cells["source"] == IMAGENET_REF) & (cells["model"] == "vit-b") & (cells["pretrain_method"] == "mae")]
     assert paper["mean"].tolist() == [83.6] and paper["n"].tolist() == [0]
+    wide = pd.read_csv(tables / "classification_imagenet.csv", keep_default_na=False)
+    assert ["[1]", IMAGENET_REF] in wide[["block", "method"]].values.tolist()  # the source, once
 
 
 def test_latex_booktabs(tables):

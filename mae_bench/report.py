@@ -234,6 +234,11 @@ def _pretraining_blocks(runs: list[dict], out_dir: Path) -> list[tuple]:
             shutil.copyfile(image, copy)
             images.append((copy, f"{title}: {image.name}"))
         blocks.append(("imgs", images))
+        recon = next((p for p in run["images"] if p.name.startswith("recon_epoch")), None)
+        if recon is not None:
+            blocks.append(("p", f"{recon.name}: each row is an image, its masked input (the patches the "
+                                "encoder saw), the reconstruction, and the reconstruction with the visible patches "
+                                "pasted back."))
     return blocks
 
 
@@ -265,7 +270,8 @@ def to_markdown(blocks: list[tuple], out_dir: Path) -> str:
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:24px auto;padding:0 16px;color:#222}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #ddd}
-th{background:#f4f4f4}td{white-space:nowrap}div.wide{overflow-x:auto}
+th{background:#f4f4f4}table.paper td{white-space:nowrap}div.wide{overflow-x:auto}
+img.recon{height:380px;image-rendering:pixelated}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.block td{border-top:2px solid #888}pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}
 img{max-width:100%;margin:8px 0 18px}div.row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
@@ -285,7 +291,8 @@ def _html_view(view) -> str:
                    + "".join(f"<td class=num>{e(v)}</td>" for v in cells) + "</tr>"
                    for i, (row, cells) in enumerate(zip(view.rows, view.text)))
     notes = [f"[{i}] {s}" for i, s in enumerate(view.sources, 1)] + [CELL_LEGEND]
-    return (f"<h3>{e(view.title)}</h3><p>{e(view.caption)}</p><div class=wide><table>{head}{body}</table></div>" +
+    return (f"<h3>{e(view.title)}</h3><p>{e(view.caption)}</p>"
+            f"<div class=wide><table class=paper>{head}{body}</table></div>" +
             "".join(f"<p class=note>{e(n)}</p>" for n in notes))
 
 
@@ -305,8 +312,9 @@ def to_html(blocks: list[tuple]) -> str:
             out.append(_html_view(b[1]))
         elif b[0] == "imgs":
             out.append("<div class=row>" + "".join(
-                f'<img alt="{e(alt)}" src="data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}">'
-                for p, alt in b[1]) + "</div>")
+                f'<img{" class=recon" if "recon_epoch" in Path(p).name else ""} alt="{e(alt)}" '
+                f'src="data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}">' for p, alt in b[1])
+                + "</div>")
     return ("<!doctype html><html><head><meta charset=utf-8><title>mae-bench report</title>"
             f"<style>{CSS}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
 

@@ -71,6 +71,8 @@ def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: 
             seen.add(b.label)
         ticks.append((x + (len(group) - 1) / 2, model_label(model)))
         x += len(group) + 1
+    centre, half = (x - 2) / 2, max((x - 2) / 2 + 0.8, 1.6)  # a lone bar stays bar-sized, centred
+    ax.set_xlim(centre - half, centre + half)
     ax.set_xticks([t for t, _ in ticks], [m for _, m in ticks], fontsize=10)
     ax.set_ylabel(y_label(table, column), fontsize=10)
     top = float((bars["mean"] + bars["std"].where(bars["n"] >= 2, 0).fillna(0)).max())
@@ -95,12 +97,13 @@ def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: 
 
 
 def y_label(table: str, column: str) -> str:
-    """'AP box', 'mIoU (%)', 'linear probe top-1 (%)', ..."""
+    """'AP box', 'AP box, Cascade', 'mIoU, ms+flip (%)', 'linear probe top-1 (%)', ..."""
+    base, _, mode = column.partition(" (")
+    names = {"linear": "linear probe", "linear grid": "linear head grid (best)", "attentive": "attentive probe"}
     if table == "classification":
-        base = {"linear": "linear probe", "linear grid": "linear head grid (best)", "attentive": "attentive probe"}
-        name, _, mode = column.partition(" (")
-        return f"{base.get(name, name)} top-1 (%)" + (f" ({mode}" if mode else "")
-    return column.replace("mIoU", "mIoU (%)", 1) if column.startswith("mIoU") else column
+        base = f"{names.get(base, base)} top-1"
+    unit = " (%)" if table == "classification" or base.startswith("mIoU") else ""
+    return base + (f", {mode.rstrip(')')}" if mode else "") + unit
 
 
 def chart_name(table: str, dataset: str, column: str) -> str:

@@ -470,7 +470,8 @@ def protocols(cells: pd.DataFrame) -> pd.DataFrame:
     prefix = sub["table"].map({"coco": "COCO ", "ade20k": "ADE20K "}).fillna("")
     short = [SHORT_COLUMN.get(c, c.replace("partial-", "FT-")) + (f" {d}" if s else "")
              for c, d, s in zip(sub["column"], sub["dataset"], several)]
-    return sub.assign(protocol=prefix + sub["column"] + " on " + sub["dataset"], short=short,
+    suffix = (sub["table"] == "classification").map({True: " top-1", False: ""})
+    return sub.assign(protocol=prefix + sub["column"] + suffix + " on " + sub["dataset"], short=short,
                       cheap=sub["column"].isin(CHEAP_COLUMNS)).drop(columns=["_rank"])
 
 
@@ -576,7 +577,9 @@ def ranking_agreement(cells: pd.DataFrame, min_inits: int = 4) -> pd.DataFrame:
             rows.append([a, b, kind, len(common), kendall_tau(x, y), spearman_rho(x, y), len(common) >= min_inits])
     out = pd.DataFrame(rows, columns=cols)
     kinds = ("cheap vs full", "full vs full", "cheap vs cheap")
-    return out.sort_values("kind", key=lambda k: k.map(kinds.index), kind="stable", ignore_index=True)
+    order = out["kind"].map(kinds.index) * len(names) ** 2 + out["protocol_a"].map(names.index) * len(names) + \
+        out["protocol_b"].map(names.index)
+    return out.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
 
 RANKING_NOTE = ("Kendall's τ (tau-b) and Spearman's ρ between two protocols' rankings of the same inits (same init "

@@ -41,13 +41,13 @@ def runs_for_ranking(ckpt_of=lambda init: None) -> list[dict]:
 
 def test_ranking_agreement_on_known_ranking():
     table = ranking_agreement(build_cells(runs_for_ranking())).set_index(["protocol_a", "protocol_b"])
-    knn = table.loc[("k-NN on synthetic", "fine-tune on synthetic")]
+    knn = table.loc[("k-NN top-1 on synthetic", "fine-tune top-1 on synthetic")]
     assert knn["kind"] == "cheap vs full" and knn["inits"] == 5 and knn["conclusive"]
     assert knn["kendall_tau"] == pytest.approx(0.8) and knn["spearman_rho"] == pytest.approx(0.9)
-    linear = table.loc[("fine-tune on synthetic", "linear on synthetic")]
+    linear = table.loc[("fine-tune top-1 on synthetic", "linear top-1 on synthetic")]
     assert linear["kind"] == "full vs full" and linear["inits"] == 3 and not linear["conclusive"]
     assert linear["kendall_tau"] == pytest.approx(-1.0)
-    assert table.loc[("k-NN on synthetic", "linear on synthetic"), "kind"] == "cheap vs full"
+    assert table.loc[("k-NN top-1 on synthetic", "linear top-1 on synthetic"), "kind"] == "cheap vs full"
     assert list(table["kind"]) == sorted(table["kind"], key=["cheap vs full", "full vs full"].index)
 
 
@@ -82,7 +82,8 @@ def test_report_markdown(report):
     assert any(link.endswith("recon_epoch0002.png") for link in links)  # the last reconstruction only
     assert not any(link.endswith("recon_epoch0001.png") for link in links)
     assert any(link.endswith("loss_curve.png") for link in links)
-    assert "classification_synthetic_k-NN.png" in links and "| k-NN on synthetic | fine-tune on synthetic |" in md
+    assert "classification_synthetic_k-NN.png" in links
+    assert "| k-NN top-1 on synthetic | fine-tune top-1 on synthetic |" in md
     assert f"{pre}" in md and f"{Path(str(pre)).parent / 'gone'} not found here" in md
     sha = make_record("knn", "synthetic", {}, model="vit-t", init="a", pretrain_method="mae", pretrain_epochs=1,
                       ckpt=str(pre / "checkpoint-last.pth"), config="c", cfg_options=None, seed=0, world_size=1,

@@ -15,3 +15,4 @@ effective_batch = None
 max_iters_per_epoch = 3
 synthetic_num = 128
 num_workers = 0
+crop_scale = (0.35, 1.0)  # mae_bench.data.CROP_SCALE: the dominant object stays the largest (tests/test_synthetic.py)

@@ -46,7 +46,7 @@ def test_checkpoint_through_transfer_tool(baseline_ckpt, synthetic_imagefolder, 
     runs = tmp_path / "runs"
     run_tool("transfer.py", "--task", "linprobe", "--config", REPO / "configs/linprobe/quick.py", "--ckpt", path,
              "--device", "cpu", "--data-root", synthetic_imagefolder, "--work-dir", tmp_path / "lp", "--runs-dir",
-             runs, check=True)
+             runs, "--epochs", 1, "--cfg-options", "max_iters_per_epoch=3", check=True)
     (record,) = load_records(runs)
     assert record["pretrain_method"] == method and record["task"] == "linprobe"
     assert 0 <= record["metrics"]["top1"] <= 100

@@ -114,9 +114,16 @@ def test_lars_step_matches_the_official_linear_probe_lars():
         assert torch.allclose(w, exp_w - 0.5 * mu_w, atol=1e-7) and torch.allclose(b, exp_b - 0.5 * mu_b, atol=1e-7)
 
 
+SMOKE = ["--epochs", "2", "--cfg-options", "max_iters_per_epoch=3"]  # the quick configs' learning schedule cut short
+
+
 def transfer(task: str, ckpt, data, tmp: Path, *extra, check: bool = True):
+    """tools/transfer.py with a 2-epoch x 3-iteration schedule (``--cfg-options`` in ``extra`` join SMOKE's)."""
+    extra = [str(x) for x in extra]
+    opts = extra[extra.index("--cfg-options") + 1:] if "--cfg-options" in extra else []
+    extra = extra[:extra.index("--cfg-options")] if opts else extra
     return run_tool("transfer.py", "--task", task, "--ckpt", ckpt, "--data-root", data, "--work-dir", tmp / "work",
-                    "--runs-dir", tmp / "runs", "--device", "cpu", *extra, check=check)
+                    "--runs-dir", tmp / "runs", "--device", "cpu", *extra, *SMOKE, *opts, check=check)
 
 
 def only_record(runs: Path) -> dict:
@@ -145,7 +152,7 @@ def test_finetune_quick_writes_record_checkpoints_and_resumes(tmp_path, syntheti
     assert not torch.equal(before["blocks.11.mlp.fc2.weight"], after["blocks.11.mlp.fc2.weight"])
     run_task(TransferArgs("finetune", str(tiny_mae_ckpt), data_root=str(synthetic_imagefolder), work_dir=str(work),
                           runs_dir=str(tmp_path / "runs2"), device="cpu", resume=True, epochs=3,
-                          cfg_options=["ema=True", "ema_decay=0.5"]))  # in-process: the library entry point
+                          cfg_options=["ema=True", "ema_decay=0.5", "max_iters_per_epoch=3"]))  # in-process: the library entry point
     lines = [json.loads(x) for x in (work / "log.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [0, 1, 2]  # continued at epoch 2, did not start over
     assert load_file(work / "checkpoint-last.pth")["epoch"] == 3

@@ -91,7 +91,7 @@ def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
     """A real mmdet Mask R-CNN run (8 iterations, CPU) + CocoMetric evaluation through tools/transfer.py."""
     runs, work = tmp_path / "runs", tmp_path / "work"
     transfer("--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", work, "--runs-dir", runs,
-             "--device", "cpu", check=True)
+             "--device", "cpu", "--cfg-options", "train_cfg.max_iters=8", check=True)
     (path,) = runs.glob("*.json")
     rec = json.loads(path.read_text())
     assert set(RECORD_FIELDS) <= set(rec)
@@ -113,7 +113,7 @@ def test_transfer_coco_two_processes_torchrun(tiny_mae_ckpt, tmp_path):
     """--gpus 2 on the CPU: torchrun with two gloo processes, one record from rank 0 with world_size 2."""
     runs = tmp_path / "runs"
     transfer("--task", "coco", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work", "--runs-dir",
-             runs, "--device", "cpu", "--gpus", 2, check=True)
+             runs, "--device", "cpu", "--gpus", 2, "--cfg-options", "train_cfg.max_iters=8", check=True)
     (path,) = runs.glob("*.json")
     rec = json.loads(path.read_text())
     assert rec["world_size"] == 2

@@ -32,13 +32,13 @@ def test_make_synthetic_is_deterministic_and_checks_input(tmp_path):
 
 def test_formats_share_scenes(tmp_path):
     """The ImageFolder class of a scene is the category of its largest COCO instance."""
-    run_tool("make_synthetic.py", "--format", "imagefolder", "--out", tmp_path / "if", "--num", 10, "--size", 64,
+    run_tool("make_synthetic.py", "--format", "imagefolder", "--out", tmp_path / "if", "--num", 12, "--size", 64,
              check=True)
-    run_tool("make_synthetic.py", "--format", "coco", "--out", tmp_path / "coco", "--num", 10, "--size", 64, check=True)
+    run_tool("make_synthetic.py", "--format", "coco", "--out", tmp_path / "coco", "--num", 12, "--size", 64, check=True)
     ann = json.loads((tmp_path / "coco" / "annotations" / "instances_train2017.json").read_text())
     cats = {c["id"]: c["name"] for c in ann["categories"]}
     for img in ann["images"]:
-        stem = f"{img['id'] - 1:06d}"  # COCO ids start at 1, scene indices at 0
+        stem = f"{img['id'] - 1:07d}"  # COCO ids start at 1, scene indices at 0
         largest = max((a for a in ann["annotations"] if a["image_id"] == img["id"]), key=lambda a: a["area"])
         assert (tmp_path / "if" / "train" / cats[largest["category_id"]] / f"{stem}.jpg").is_file()
 

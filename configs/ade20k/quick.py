@@ -1,14 +1,18 @@
-"""Quick mode of the ADE20K recipe: tiny MAE encoder, 64 px crops, a few iterations on the CPU.
+"""Quick mode of the ADE20K recipe: tiny MAE encoder, 64 px crops of 96 px scenes, a schedule that learns on the CPU.
 
-Run (synthetic ADE20K-layout set generated under the work dir, ~1 min on 2 CPU cores):
+Run (synthetic ADE20K-layout set of 40 scenes generated under the work dir):
     tools/transfer.py --task ade20k --ckpt work_dirs/tiny_mae/checkpoint-last.pth --device cpu
-Expected: a finite mIoU; with 8 iterations it is near chance (a few %), not a benchmark number.
+Expected: from random init, mIoU >= 50 (9 classes) on 8 training scenes evaluated on themselves
+(tests/test_learning.py).
 
 Same model and schedule shape as ``upernet_vit_b.py`` (relative position bias, Feature2Pyramid,
-UperNet + FCN auxiliary head, AdamW + layer decay 0.65, linear warmup then poly, sliding-window
-test with stride 2/3 of the crop) at toy scale: the ``mae_vit_tiny_patch16`` encoder (192-d,
-12 blocks, 3 heads, pretrained at 64 px), 64 px crops of 96 px scenes, heads of 64 channels,
-BatchNorm instead of SyncBN, fp32, no validation during training (the run ends with the test).
+UperNet + FCN auxiliary head, AdamW, linear warmup then poly, sliding-window test with stride 2/3 of the
+crop) at toy scale: the ``mae_vit_tiny_patch16`` encoder (192-d, 12 blocks, 3 heads, pretrained at 64 px),
+heads of 64 channels, BatchNorm instead of SyncBN, fp32, no validation during training (the run ends with the
+test). What differs from the recipe and why: layer decay 1.0 instead of 0.65 (0.65 over 12 blocks leaves the
+first blocks < 1% of the head's lr, unusable in a few hundred iterations); lr 1e-3 with 30 warmup iterations
+of 300 instead of 1e-4, 1500 of 160k; resize ratio 0.75-1.5 instead of 0.5-2.0 (at 96 px a 0.5 resize leaves
+5 px objects); no drop path. With the recipe's values the quick run stayed at 4-5% mIoU (issue 10).
 """
 _base_ = ["./upernet_vit_b.py"]
 custom_imports = dict(imports=["backbones.vit_seg", "backbones.layer_decay", "backbones.synthetic_seg"],
@@ -22,29 +26,29 @@ norm_cfg = dict(type="BN", requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(img_size=crop_size, pretrain_img_size=64, embed_dim=embed_dim, depth=12, num_heads=3,
-                  out_indices=(3, 5, 7, 11), drop_path_rate=0.1),
+                  out_indices=(3, 5, 7, 11), drop_path_rate=0.0),
     neck=dict(embed_dim=embed_dim, norm_cfg=norm_cfg),
     decode_head=dict(in_channels=[embed_dim] * 4, channels=64, num_classes=num_classes, norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=embed_dim, channels=32, num_classes=num_classes, norm_cfg=norm_cfg),
     test_cfg=dict(mode="slide", crop_size=crop_size, stride=(43, 43)),
 )
 
-optim_wrapper = dict(type="OptimWrapper")
-max_iters = 8
-warmup_iters = 2
+optim_wrapper = dict(type="OptimWrapper", optimizer=dict(lr=1e-3), paramwise_cfg=dict(layer_decay_rate=1.0))
+max_iters = 300
+warmup_iters = 30
 param_scheduler = [
     dict(type="LinearLR", start_factor=1e-6, by_epoch=False, begin=0, end=warmup_iters),
     dict(type="PolyLR", eta_min=0.0, power=1.0, by_epoch=False, begin=warmup_iters, end=max_iters),
 ]
 train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=max_iters, val_begin=max_iters + 1)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
 
 dataset_type = "SyntheticADE20KDataset"
 data_root = "data/synthetic_ade20k"
 train_pipeline = [
     dict(type="LoadImageFromFile"),
     dict(type="LoadAnnotations"),
-    dict(type="RandomResize", scale=(4 * scene_size, scene_size), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type="RandomResize", scale=(4 * scene_size, scene_size), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type="RandomCrop", crop_size=crop_size, cat_max_ratio=0.75),
     dict(type="RandomFlip", prob=0.5),
     dict(type="PhotoMetricDistortion"),

@@ -53,7 +53,10 @@ test_pipeline = [
     dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
     dict(type="PackDetInputs", meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor")),
 ]
-train_dataloader = dict(batch_size=8, num_workers=8, dataset=dict(pipeline=train_pipeline))
+# InfiniteSampler as detectron2's TrainingSampler (an endless stream), so mmengine's 2 s sleep at every epoch end of a
+# finite sampler (mmengine/runner/loops.py) never fires
+train_dataloader = dict(batch_size=8, num_workers=8, sampler=dict(type="InfiniteSampler", shuffle=True),
+                        dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=1, num_workers=2, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

@@ -1,22 +1,34 @@
 """Quick fine-tuning for tests and the demo: the mae_vit_tiny_patch16 encoder geometry (192-d, 12 blocks,
-3 heads, patch 16) at 64 px, 2 epochs of 3 iterations; the full recipe's pieces (RandAug, erasing,
-mixup/cutmix, layer decay, EMA off) at toy scale.
+3 heads, patch 16) at 64 px on the synthetic scenes, a schedule and augmentation that learn at this scale.
 
 Run: tools/transfer.py --task finetune --ckpt work_dirs/pretrain_quick/checkpoint-last.pth --device cpu
-     (no --data-root: a synthetic ImageFolder set is generated under the work dir)
-Expect: no accuracy target (6 synthetic classes, chance ~17%); a record with top1/top5. Seconds on a CPU.
+     (no --data-root: a synthetic ImageFolder set of 128 scenes is generated under the work dir)
+Expect: from random init, >= 90% top-1 on its own 24 training images (val = train; tests/test_learning.py).
+
+What differs from the full recipe (configs/finetune/_base_.py, official MAE FINETUNE.md) and why: the recipe is
+tuned for 100 epochs over 1.28M images, so at a few hundred steps on a few hundred images its regularisers keep
+any init at chance (measured: 28.75% vs 67.5% with them off, issue 10). Here Mixup, CutMix, RandAug, random erasing,
+label smoothing and drop path are off; RandomResizedCrop keeps scale 0.35-1 (the dominant object stays the largest
+one: mae_bench.data.CROP_SCALE); layer decay 0.75 instead of 0.65 (12 blocks at 0.65 leave the first block 0.6% of
+the head's lr, too little to adapt in a few hundred steps); an absolute lr instead of blr x batch / 256.
 """
 _base_ = ["./_base_.py"]
 model = "vit-t"
 input_size = 64
-epochs = 2
-warmup_epochs = 1
-blr = 5e-4
-layer_decay = 0.65
-drop_path = 0.1
+epochs = 30
+warmup_epochs = 3
+lr = 1e-3
+layer_decay = 0.75
+drop_path = 0.0
 batch_size = 8
 effective_batch = None
-max_iters_per_epoch = 3
+augment = "rrc"
+crop_scale = (0.35, 1.0)  # mae_bench.data.CROP_SCALE: the dominant object stays the largest (tests/test_synthetic.py)
+aa = None
+reprob = 0.0
+mixup = 0.0
+cutmix = 0.0
+smoothing = 0.0
 synthetic_num = 128
 num_workers = 0
-tensorboard = True
+tensorboard = False

@@ -1,11 +1,13 @@
 """Datasets: ImageFolder pipelines and the synthetic scene generator with its dataset writers."""
 from .imagefolder import (IMAGENET_MEAN, IMAGENET_STD, CheckedImageFolder, DataError, build_imagefolder,
                           check_same_classes, eval_transform, pretrain_transform)
-from .synthetic import SEMANTIC_CLASSES, SHAPES, STUFF, Scene, make_scene, scene_indices
+from .synthetic import (CROP_SCALE, POOL_START, SEMANTIC_CLASSES, SHAPES, STUFF, Scene, make_scene, scene_indices,
+                        split_indices)
 from .writers import WRITERS, dataset_label, register_writer, write_dataset
 from . import coco  # noqa: F401  (registers the 'coco' writer)
 from . import ade20k  # noqa: F401  (registers the 'ade20k' writer)
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "CheckedImageFolder", "DataError", "build_imagefolder",
            "check_same_classes", "eval_transform", "pretrain_transform", "SEMANTIC_CLASSES", "SHAPES", "STUFF",
-           "Scene", "make_scene", "scene_indices", "WRITERS", "register_writer", "write_dataset", "dataset_label"]
+           "Scene", "make_scene", "scene_indices", "split_indices", "CROP_SCALE", "POOL_START",
+           "WRITERS", "register_writer", "write_dataset", "dataset_label"]

@@ -1,14 +1,33 @@
-"""Procedural scenes: coloured shapes on textured backgrounds, with class, instance and semantic labels.
+"""Procedural scenes: one dominant shape plus a few smaller ones on a textured background, with labels.
 
-Every dataset format mae-bench writes (ImageFolder, COCO, ADE20K) is drawn from the same scenes:
-scene ``i`` of seed ``s`` is a pure function of ``(s, i, size)``, so the formats agree.
+Every dataset format mae-bench writes is drawn from the same scenes: scene ``i`` of seed ``s`` is a pure
+function ``make_scene(s, i, size)``, so the ImageFolder class, the COCO instances and the ADE20K label map of
+scene ``i`` describe one picture.
+
+What a scene holds, and why:
+- **one dominant object** of class ``index % len(SHAPES)`` (round-robin, so any run of ``k x len(SHAPES)``
+  consecutive indices is exactly balanced), radius ``DOMINANT_RADIUS`` (0.28-0.40) of the side, centre in the
+  middle half of the image, drawn last (never occluded). Its category is the classification ``label``: the
+  object stays the largest visible one under the crops of the classification quick recipes (``CROP_SCALE``;
+  ``tests/test_synthetic.py`` measures it over random crops), so the label survives augmentation.
+- **2-4 smaller distractors** of other categories, radius ``SMALL_RADIUS`` (0.07-0.16) of the side but never
+  below ``MIN_RADIUS_PX`` pixels (so their shape is still readable at 32 px with patch 4), placed around the
+  dominant one (little overlap). They give COCO several instances of two size groups per image (at 128 px: COCO
+  "small" and "medium" areas; at 256 px and up the dominant object is "large") and ADE20K several classes per
+  label map; the classifier has to tell the large shape from the small ones, not only spot a shape.
+- **a textured background** ("stuff": gradient, stripes or speckle); object colours keep a contrast of 64-192
+  per channel to the background mean, so every object is visible.
 
 Labels of a scene:
-- ``label``: the classification class, the category of the largest shape (``SHAPES`` index);
-- ``instances``: one entry per shape with ``category`` (``SHAPES`` index), ``polygon`` (flat
-  x, y list in pixels) and ``mask`` (visible pixels, bool [H, W]);
-- ``semantic``: uint8 [H, W] in the ADE20K convention, 0 = ignore (a thin band on shape borders),
-  1..len(STUFF) = background texture, then shapes: ``len(STUFF) + 1 + category``.
+- ``label``: the dominant object's category (``SHAPES`` index);
+- ``instances``: one entry per visible object, dominant first, with ``category``, ``polygon`` (flat x, y list in
+  pixels) and ``mask`` (visible pixels, bool [H, W]);
+- ``semantic``: uint8 [H, W] in the ADE20K convention, 0 = ignore (a thin band on object borders),
+  1..len(STUFF) = background texture, then objects: ``len(STUFF) + 1 + category``.
+
+Splits (``split_indices``): the labelled transfer sets of ``--num N`` use scenes ``0..N-1`` (train first, val
+last, val a multiple of ``len(SHAPES)``); the unlabelled-for-MAE pretraining pool uses scenes from
+``POOL_START`` on, so it never overlaps a transfer set and its size never changes one.
 """
 from __future__ import annotations
 
@@ -21,6 +40,13 @@ from PIL import Image, ImageDraw, ImageFilter
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross")
 STUFF = ("gradient", "stripes", "speckle")
 SEMANTIC_CLASSES = STUFF + SHAPES  # label value = index + 1; 0 = ignore
+DOMINANT_RADIUS = (0.28, 0.40)  # fraction of the side
+SMALL_RADIUS = (0.07, 0.16)  # fraction of the side
+MIN_RADIUS_PX = 5.0  # readable at 32 px / patch 4
+NUM_SMALL = (2, 4)  # distractors per scene (inclusive); fewer when there is no room
+CROP_SCALE = (0.35, 1.0)  # RandomResizedCrop area range of the classification quick recipes (label survives)
+POOL_START = 1_000_000  # first scene index of the pretraining pool; transfer sets use 0..num-1
+VAL_FRACTION = 0.2
 
 
 @dataclass
@@ -67,49 +93,113 @@ def _background(rng: np.random.Generator, size: int, kind: int) -> np.ndarray:
     return np.clip(img + rng.normal(0, 6, img.shape), 0, 255)
 
 
-def make_scene(seed: int, index: int, size: int = 64, max_shapes: int = 3) -> Scene:
-    """Scene ``index`` of dataset ``seed`` at ``size`` x ``size`` pixels (deterministic)."""
+def _dominant(rng: np.random.Generator, size: int) -> tuple[float, float, float]:
+    """(cx, cy, r) of the dominant object: centre in the middle half, at most 20% of r past the border."""
+    r = size * rng.uniform(*DOMINANT_RADIUS)
+    lo, hi = max(0.25 * size, 0.8 * r), min(0.75 * size, size - 0.8 * r)
+    cx, cy = rng.uniform(lo, hi, 2)
+    return float(cx), float(cy), float(r)
+
+
+def _small(rng: np.random.Generator, size: int, placed: list[tuple[float, float, float]]):
+    """(cx, cy, r) of a distractor inside the image, overlapping no placed object much; None if no room."""
+    r = max(MIN_RADIUS_PX, size * rng.uniform(*SMALL_RADIUS))
+    for _ in range(20):
+        cx, cy = rng.uniform(r, size - r, 2)
+        if all(math.hypot(cx - x, cy - y) >= 0.85 * (r + pr) for x, y, pr in placed):
+            return float(cx), float(cy), float(r)
+    return None
+
+
+def _colour(rng: np.random.Generator, background_mean: np.ndarray) -> np.ndarray:
+    """A colour 64-192 away from the background mean in every channel (modulo 256)."""
+    return (background_mean + rng.uniform(64, 192, 3)) % 256
+
+
+def _raster(poly: list[tuple[float, float]], size: int) -> np.ndarray:
+    m = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(m).polygon(poly, fill=255)
+    return np.asarray(m) > 127
+
+
+def _layout(rng: np.random.Generator, size: int, label: int) -> list[tuple[int, tuple[float, float, float]]]:
+    """[(category, (cx, cy, r))], dominant first; distractors take categories other than ``label``."""
+    dom = _dominant(rng, size)
+    n_small = int(rng.integers(NUM_SMALL[0], NUM_SMALL[1] + 1))
+    others = [c for c in range(len(SHAPES)) if c != label]
+    objects, placed = [(label, dom)], [dom]
+    for _ in range(n_small):
+        cat = int(others[rng.integers(len(others))])
+        geom = _small(rng, size, placed)
+        if geom is not None:
+            objects.append((cat, geom))
+            placed.append(geom)
+    return objects
+
+
+def make_scene(seed: int, index: int, size: int = 64) -> Scene:
+    """Scene ``index`` of dataset ``seed`` at ``size`` x ``size`` pixels (a pure function of its arguments)."""
+    if size < 32:
+        raise ValueError(f"scene size {size} px is below 32 px: the small objects ({MIN_RADIUS_PX:g} px radius) "
+                         "would not be smaller than the dominant one; use --size >= 32")
     rng = np.random.default_rng([seed, index])
+    label = index % len(SHAPES)
     stuff = int(rng.integers(len(STUFF)))
     img = _background(rng, size, stuff)
+    bg_mean = img.reshape(-1, 3).mean(0)
     semantic = np.full((size, size), 1 + stuff, np.uint8)
-    n = int(rng.integers(1, max_shapes + 1))
-    shapes, occupancy = [], np.zeros((size, size), np.int16) - 1
-    for k in range(n):
-        r = size * (rng.uniform(0.22, 0.32) if k == 0 else rng.uniform(0.08, 0.16))
-        cx, cy = rng.uniform(r, size - r, 2)
-        kind = int(rng.integers(len(SHAPES)))
-        poly = _polygon(SHAPES[kind], cx, cy, r, rng.uniform(0, 2 * math.pi))
-        m = Image.new("L", (size, size), 0)
-        ImageDraw.Draw(m).polygon(poly, fill=255)
-        mask = np.asarray(m) > 127
-        if mask.sum() < 4:
-            continue
-        colour = rng.uniform(0, 255, 3)
-        shade = 0.75 + 0.25 * np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
-        img = np.where(mask[..., None], colour * shade, img)
-        occupancy[mask] = len(shapes)
-        shapes.append(dict(category=kind, polygon=[float(v) for xy in poly for v in xy]))
-        semantic[mask] = 1 + len(STUFF) + kind
+    objects = _layout(rng, size, label)
+    occupancy = np.full((size, size), -1, np.int16)
+    shade = 0.8 + 0.2 * np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
+    polys = []
+    for k in [*range(1, len(objects)), 0]:  # distractors first, the dominant object last (on top)
+        cat, (cx, cy, r) = objects[k]
+        poly = _polygon(SHAPES[cat], cx, cy, r, rng.uniform(0, 2 * math.pi))
+        mask = _raster(poly, size)
+        img = np.where(mask[..., None], _colour(rng, bg_mean) * shade, img)
+        occupancy[mask] = k
+        semantic[mask] = 1 + len(STUFF) + cat
+        polys.append((k, poly))
+    polys.sort()
     instances = []
-    for i, s in enumerate(shapes):
-        vis = occupancy == i
+    for k, poly in polys:
+        vis = occupancy == k
         if vis.sum() >= 4:
-            instances.append(dict(s, mask=vis))
+            instances.append(dict(category=objects[k][0], polygon=[float(v) for xy in poly for v in xy], mask=vis))
     edges = np.asarray(Image.fromarray((occupancy + 1).astype(np.uint8)).filter(ImageFilter.FIND_EDGES)) > 0
     semantic[edges] = 0
-    largest = max(instances, key=lambda s: s["mask"].sum())
-    return Scene(image=np.clip(img, 0, 255).astype(np.uint8), label=largest["category"], instances=instances,
-                 semantic=semantic)
+    return Scene(image=np.clip(img, 0, 255).astype(np.uint8), label=label, instances=instances, semantic=semantic)
 
 
-def split_counts(num: int, val_fraction: float = 0.2) -> tuple[int, int]:
-    """Number of train and val scenes for ``num`` scenes in all."""
-    n_val = max(1, int(round(num * val_fraction))) if num > 1 else 0
+def split_counts(num: int, val_fraction: float = VAL_FRACTION, num_classes: int = len(SHAPES)) -> tuple[int, int]:
+    """(train, val) scene counts of a labelled set of ``num`` scenes.
+
+    val holds ``num_classes x max(1, round(val_fraction x num / num_classes))`` scenes, so every class is in it
+    equally often; train the rest (each class equally often when ``num`` is a multiple of ``num_classes``,
+    otherwise the counts differ by one). ``num < 2 x num_classes`` leaves a split without some class: ValueError.
+    """
+    if num < 2 * num_classes:
+        raise ValueError(f"--num {num} is too small: every class needs a train and a val scene, so --num must be "
+                         f">= {2 * num_classes} ({num_classes} classes x 2 splits)")
+    n_val = num_classes * max(1, round(val_fraction * num / num_classes))
     return num - n_val, n_val
 
 
-def scene_indices(num: int, split: str, val_fraction: float = 0.2) -> range:
-    """Scene indices of a split: train takes the first scenes, val the rest (same in every format)."""
+def split_indices(num: int, split: str, val_fraction: float = VAL_FRACTION) -> range:
+    """Scene indices of ``split``: 'train' and 'val' of a labelled set of ``num`` scenes, or 'pool' (``num``
+    scenes from ``POOL_START``). The same indices in every format."""
+    if split == "pool":
+        return range(POOL_START, POOL_START + num)
     n_train, _ = split_counts(num, val_fraction)
+    if num > POOL_START:
+        raise ValueError(f"--num {num} would reach the pool's scenes (index {POOL_START}); use fewer scenes")
     return range(0, n_train) if split == "train" else range(n_train, num)
+
+
+def scene_indices(num: int, split: str, val_fraction: float = VAL_FRACTION) -> range:
+    """Scene indices of a split of a detection / segmentation set (any ``num >= 2``: no class balance needed);
+    ``num >= 2 x len(SHAPES)`` gives the same split as ``split_indices``."""
+    if num >= 2 * len(SHAPES):
+        return split_indices(num, split, val_fraction)
+    n_val = max(1, int(round(num * val_fraction)))
+    return range(0, num - n_val) if split == "train" else range(num - n_val, num)

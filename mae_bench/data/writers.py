@@ -1,6 +1,9 @@
 """Write synthetic scenes to disk in a dataset layout. Each format has one writer function.
 
-``WRITERS[format](out_dir, num, size, seed)``; later formats (``coco``, ``ade20k``) register here.
+``WRITERS[format](out_dir, num, size, seed, progress=..., pool=...)``; ``coco`` and ``ade20k`` register here too.
+``imagefolder`` writes the labelled transfer set (scenes ``0..num-1``, every class in every split) and, with
+``pool > 0``, the pretraining pool ``pool/train/<class>/`` (scenes from ``POOL_START``: disjoint from every transfer
+set, and ``pool`` never changes the transfer set). Pretrain with ``--data_path <out>/pool``.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Callable
 from PIL import Image
 from tqdm import tqdm
 
-from .synthetic import SHAPES, make_scene, scene_indices
+from .synthetic import SHAPES, make_scene, split_indices
 
 WRITERS: dict[str, Callable] = {}
 
@@ -30,28 +33,45 @@ def save_jpeg(array, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_classes(root: Path, indices: range, size: int, seed: int, progress: bool = True) -> None:
+    """``root/<class>/<index>.jpg`` for the scenes ``indices``; every class folder exists, as in ImageNet."""
+    for c in SHAPES:
+        (root / c).mkdir(parents=True, exist_ok=True)
+    for i in tqdm(indices, desc=str(root.relative_to(root.parents[1])), disable=not progress, leave=False):
+        scene = make_scene(seed, i, size)
+        save_jpeg(scene.image, root / SHAPES[scene.label] / f"{i:07d}.jpg")
+
+
 @register_writer("imagefolder")
-def write_imagefolder(out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True) -> Path:
-    """ImageNet layout: ``train/<class>/<i>.jpg`` and ``val/<class>/<i>.jpg``; class = largest shape."""
+def write_imagefolder(out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True,
+                      pool: int = 0) -> Path:
+    """ImageNet layout: ``train/<class>/<i>.jpg``, ``val/<class>/<i>.jpg`` (class = the dominant object, every
+    class in both splits) and, with ``pool``, ``pool/train/<class>/<i>.jpg`` (``pool`` scenes for pretraining)."""
     out = Path(out)
-    for split in ("train", "val"):
-        for c in SHAPES:  # every class folder exists in both splits, as in ImageNet
-            (out / split / c).mkdir(parents=True, exist_ok=True)
-        for i in tqdm(scene_indices(num, split), desc=f"imagefolder/{split}", disable=not progress, leave=False):
-            scene = make_scene(seed, i, size)
-            save_jpeg(scene.image, out / split / SHAPES[scene.label] / f"{i:06d}.jpg")
+    jobs = [(out / split, split_indices(num, split)) for split in ("train", "val")]
+    if pool:
+        jobs.append((out / "pool" / "train", split_indices(pool, "pool")))
+    for root, indices in jobs:
+        write_classes(root, indices, size, seed, progress)
     return out
 
 
 MARKER = "MAE_BENCH_SYNTHETIC"
 
 
-def write_dataset(fmt: str, out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True) -> Path:
-    """Write ``num`` scenes in format ``fmt``; a marker file tells later readers the set is synthetic."""
+def write_dataset(fmt: str, out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True,
+                  pool: int = 0) -> Path:
+    """Write ``num`` scenes in format ``fmt`` (plus a ``pool`` for ImageFolder); marker files (in the root and in
+    ``pool/``) tell later readers the set is synthetic. Bad arguments raise ValueError naming the flag."""
     if fmt not in WRITERS:
         raise KeyError(f"unknown --format {fmt!r}; known: {', '.join(WRITERS)}")
-    root = Path(WRITERS[fmt](out, num, size, seed, progress=progress))
-    (root / MARKER).write_text(f"format={fmt} num={num} size={size} seed={seed}\n")
+    if pool and fmt != "imagefolder":
+        raise ValueError(f"--pool is for --format imagefolder only (the pretraining pool), not {fmt!r}")
+    root = Path(WRITERS[fmt](out, num, size, seed, progress=progress, **(dict(pool=pool) if pool else {})))
+    text = f"format={fmt} num={num} size={size} seed={seed} pool={pool}\n"
+    if pool:
+        (root / "pool" / MARKER).write_text(text)
+    (root / MARKER).write_text(text)
     return root
 
 

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..data import build_imagefolder, pretrain_transform, write_dataset
+from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
 from ..models import create_mae
 from .checkpoint import load_training_state, resume_path, unwrap
 from .dist import DistInfo, barrier, init_distributed
@@ -121,13 +121,14 @@ class ReconstructionHook(Hook):
 
 
 def synthetic_data_path(cfg: PretrainConfig, dist: DistInfo) -> Path:
-    """Where the built-in synthetic set lives for this run; rank 0 writes it once, the rest wait."""
+    """Where the built-in synthetic set lives for this run: the pretraining pool of ``synthetic_num`` scenes
+    (disjoint from every transfer set; ``pool/train/<class>/``); rank 0 writes it once, the rest wait."""
     root = Path(cfg.output_dir) / "synthetic_imagefolder"
     if dist.is_main and not (root / ".complete").exists():
-        write_dataset("imagefolder", root, cfg.synthetic_num, max(cfg.input_size, 64), cfg.seed)
+        write_dataset("imagefolder", root, 2 * len(SHAPES), max(cfg.input_size, 64), cfg.seed, pool=cfg.synthetic_num)
         (root / ".complete").touch()
     barrier()
-    return root
+    return root / "pool"
 
 
 def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:

@@ -74,6 +74,7 @@ class ClassificationConfig:
     warmup_epochs: float = 5
     clip_grad: float | None = None
     augment: str = "randaug"  # randaug (timm create_transform) | rrc (RandomResizedCrop + flip)
+    crop_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop area range (the recipes: torchvision's default)
     aa: str | None = "rand-m9-mstd0.5-inc1"
     reprob: float = 0.25
     remode: str = "pixel"
@@ -157,11 +158,13 @@ def train_transform(cfg: ClassificationConfig):
     """randaug: timm's fine-tuning pipeline (RandAug, random erasing, bicubic); rrc: RandomResizedCrop + flip."""
     if cfg.augment == "rrc":
         return transforms.Compose([
-            transforms.RandomResizedCrop(cfg.input_size, interpolation=InterpolationMode.BICUBIC),
+            transforms.RandomResizedCrop(cfg.input_size, scale=tuple(cfg.crop_scale),
+                                         interpolation=InterpolationMode.BICUBIC),
             transforms.RandomHorizontalFlip(), transforms.ToTensor(),
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     from timm.data import create_transform
-    return create_transform(cfg.input_size, is_training=True, color_jitter=None, auto_augment=cfg.aa,
+    return create_transform(cfg.input_size, is_training=True, scale=tuple(cfg.crop_scale), color_jitter=None,
+                            auto_augment=cfg.aa,
                             interpolation="bicubic", re_prob=cfg.reprob, re_mode=cfg.remode, re_count=cfg.recount,
                             mean=IMAGENET_MEAN, std=IMAGENET_STD)
 

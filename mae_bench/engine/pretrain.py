@@ -191,11 +191,11 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if cfg.method not in METHODS:
         raise KeyError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
     dist = init_distributed(cfg.device)
+    accum = cfg.accum(dist.world_size)  # fails here, before any file, data or model work, when it cannot be exact
     out = Path(cfg.output_dir)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
-    accum = cfg.accum(dist.world_size)  # fails here, before any data or model work, when it cannot be exact
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
     loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size))

@@ -46,12 +46,11 @@ def build_model(config: str) -> nn.Module:
     import_modules_from_strings(**cfg.custom_imports)
     scope = "mmdet" if "/coco/" in config else "mmseg"
     if scope == "mmdet":
+        import mmdet.models  # noqa: F401  (registers mmdet's models)
         from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
     else:
+        import mmseg.models  # noqa: F401
         from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope(scope), torch.device("meta"):
         return MODELS.build(cfg.model)
 

@@ -151,7 +151,7 @@ class MAEViTSeg(BaseModule):
         nn.init.normal_(self.cls_token, std=0.02)
 
     def init_weights(self) -> None:
-        """Load the encoder from ``pretrained`` (relative tables and layer scale may be missing; pos_embed resampled)."""
+        """Load the encoder from ``pretrained`` (relative tables, layer scale may be missing; pos_embed resampled)."""
         super().init_weights()
         if not self.pretrained or self.pretrained == "random":
             return

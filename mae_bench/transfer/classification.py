@@ -105,7 +105,8 @@ class ClassificationConfig:
 
     def __post_init__(self):
         checks = {"model": (self.model, MODEL_SIZES), "head_type": (self.head_type, ("linear", "bn_linear")),
-                  "optimizer": (self.optimizer, ("adamw", "lars")), "augment": (self.augment, ("randaug", "rrc", "tf_rrc")),
+                  "optimizer": (self.optimizer, ("adamw", "lars")),
+                  "augment": (self.augment, ("randaug", "rrc", "tf_rrc")),
                   "dtype": (self.dtype, ("auto", "fp32", "bf16", "fp16"))}
         for key, (value, known) in checks.items():
             if value not in known:

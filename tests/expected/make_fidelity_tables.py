@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write the expected per-parameter (lr multiplier, weight decay) tables of the dense recipes from the references' rules.
+"""Write the expected per-parameter (lr multiplier, weight decay) tables of the dense recipes from the references.
 
     PYTHONPATH=$PWD .venv/bin/python tests/expected/make_fidelity_tables.py    # rewrites tests/expected/*_groups.json
 

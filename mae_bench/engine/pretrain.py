@@ -75,11 +75,13 @@ class PretrainConfig:
             return self.accum_iter or 1
         per_step = self.batch_size * world_size
         if self.effective_batch % per_step:
+            fit = _divisor_batch(self.effective_batch, world_size)
+            hint = f"e.g. --batch_size {fit}" if fit else "no --batch_size <= 64 does: change the number of processes"
             raise ValueError(
                 f"effective batch {self.effective_batch} cannot be reached exactly with --batch_size {self.batch_size} "
                 f"x {world_size} process(es) = {per_step} per step: pick --batch_size so that batch_size x processes "
-                f"divides {self.effective_batch} (e.g. --batch_size {_divisor_batch(self.effective_batch, world_size)})"
-                f", or pass --effective_batch (a multiple of {per_step}; lr = blr x effective batch / 256)")
+                f"divides {self.effective_batch} ({hint}), or pass --effective_batch (a multiple of {per_step}; "
+                f"lr = blr x effective batch / 256)")
         accum = self.effective_batch // per_step
         if self.accum_iter is not None and self.accum_iter != accum:
             raise ValueError(f"--accum_iter {self.accum_iter} disagrees with --effective_batch {self.effective_batch}"
@@ -109,10 +111,9 @@ class Method:
     transform: Callable | None = None  # dataset transform; default: the MAE pretraining one
 
 
-def _divisor_batch(effective_batch: int, world_size: int) -> int | str:
+def _divisor_batch(effective_batch: int, world_size: int) -> int | None:
     """The largest per-process batch <= 64 with batch x world_size dividing ``effective_batch`` (for error messages)."""
-    fits = [b for b in range(64, 0, -1) if effective_batch % (b * world_size) == 0]
-    return fits[0] if fits else "?"
+    return next((b for b in range(64, 0, -1) if effective_batch % (b * world_size) == 0), None)
 
 
 def build_mae(cfg: PretrainConfig) -> Method:

@@ -2,14 +2,19 @@
 
 ``MAEViTSeg`` returns the patch tokens of chosen blocks as maps ``[N, D, H/p, W/p]`` (ViT-B
 ``out_indices=(3, 5, 7, 11)``, ViT-L ``(7, 11, 15, 23)``); mmseg's ``Feature2Pyramid`` neck turns
-them into strides 4, 8, 16, 32. As in the MAE paper's ADE20K recipe (BEiT's segmentation code):
+them into strides 4, 8, 16, 32. It computes what mmseg's ``MAE`` backbone computes (mmseg/models/backbones/
+mae.py and beit.py, open-mmlab/mmsegmentation @ 3f8d34e), with timm / MAE parameter names:
 
 - every block gets a BEiT-style relative position bias, switched on only for transfer and
   zero-initialised, so at the start the backbone computes exactly the pretrained encoder. The
   table has ``(2Wh-1)(2Ww-1) + 3`` rows x heads: the cls token is kept (MAE pretrains with it),
   and its three extra rows are cls->patch, patch->cls and cls->cls;
-- the absolute position embedding stays at the pretraining grid in the state dict (so the
-  checkpoint loads unchanged) and is resampled (bicubic) to the input's grid in ``forward``;
+- learnable layer scale ``blocks.N.ls1.gamma`` / ``ls2.gamma`` (mmseg ``gamma_1`` / ``gamma_2``), initialised
+  to ``init_values`` (mmseg's MAE config: 1.0, so a fresh model still equals the pretrained encoder);
+  ``init_values=None`` leaves it out;
+- the absolute position embedding has the training crop's grid (32x32 at 512 px): a checkpoint's 14x14 table
+  is resampled once at load (plain bicubic, as mmseg's ``resize_abs_pos_embed``) and the full-resolution
+  table is learned. An input of another grid (mmseg would fail) gets the table resampled in ``forward``;
 - no final norm: features are the raw block outputs (the checkpoint's ``norm.*`` is dropped);
 - drop path rises linearly to ``drop_path_rate`` over the blocks.
 
@@ -25,6 +30,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
+from timm.layers import LayerScale
 
 from mae_bench.checkpoints import load_encoder_state
 from mae_bench.models.pos_embed import resample_pos_embed, sincos_pos_embed_2d
@@ -89,35 +95,51 @@ class RelPosAttention(Attention):
         return super().forward(x, attn_bias=self.relative_bias(grid or self.window))
 
 
+class LayerScaleBlock(Block):
+    """``Block`` with learnable per-channel layer scale: x + gamma_1 * attn(norm1(x)), x + gamma_2 * mlp(norm2(x))."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0,
+                 init_values: float = 1.0, **attn):
+        super().__init__(dim, num_heads, mlp_ratio, drop_path=drop_path, **attn)
+        self.ls1, self.ls2 = LayerScale(dim, init_values), LayerScale(dim, init_values)
+
+    def forward(self, x: torch.Tensor, **attn_kwargs) -> torch.Tensor:
+        x = x + self.drop_path(self.ls1(self.attn(self.norm1(x), **attn_kwargs)))
+        return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
+
+
 @MODELS.register_module()
 class MAEViTSeg(BaseModule):
     """Plain ViT (timm / MAE key names) returning block outputs as feature maps for mmseg.
 
     Args:
-        img_size: training crop; sizes the relative position tables (``(H/p, W/p)`` window).
-        pretrain_img_size: image size of pretraining; ``pos_embed`` keeps that grid.
+        img_size: training crop; sizes the position table and the relative position tables (``(H/p, W/p)``).
+        pretrain_img_size: accepted for older configs and unused: a checkpoint's table of any square grid is
+            resampled to the crop's grid at load.
         patch_size, embed_dim, depth, num_heads, mlp_ratio: encoder geometry (must match the checkpoint).
         out_indices: blocks whose outputs are returned, in order.
         drop_path_rate: stochastic depth of the last block (linear from 0).
         use_rel_pos_bias: add the zero-initialised relative position bias to every block.
+        init_values: initial layer scale (mmseg's MAE config: 1.0); None: no layer scale.
         pretrained: checkpoint of any format ``mae_bench.checkpoints`` knows; None or 'random' = random init.
     """
 
     def __init__(self, img_size: int | tuple[int, int] = 512, pretrain_img_size: int = 224, patch_size: int = 16,
                  embed_dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
                  out_indices: tuple[int, ...] = (3, 5, 7, 11), drop_path_rate: float = 0.1,
-                 use_rel_pos_bias: bool = True, pretrained: str | None = None, init_cfg: dict | None = None):
+                 use_rel_pos_bias: bool = True, init_values: float | None = None, pretrained: str | None = None,
+                 init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         if any(not 0 <= i < depth for i in out_indices):
             raise ValueError(f"out_indices {tuple(out_indices)} must lie in 0..{depth - 1}")
         self.embed_dim, self.depth, self.out_indices = embed_dim, depth, tuple(out_indices)
         self.pretrained = pretrained
         self.patch_embed = PatchEmbed(img_size, patch_size, 3, embed_dim)
-        self.pretrain_grid = (pretrain_img_size // patch_size,) * 2
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(sincos_pos_embed_2d(embed_dim, self.pretrain_grid, cls_token=True))
+        self.pos_embed = nn.Parameter(sincos_pos_embed_2d(embed_dim, self.patch_embed.grid_size, cls_token=True))
         attn = dict(attn_class=RelPosAttention, window=self.patch_embed.grid_size) if use_rel_pos_bias else {}
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path=p, **attn)
+        block, scale = (Block, {}) if init_values is None else (LayerScaleBlock, dict(init_values=init_values))
+        self.blocks = nn.ModuleList(block(embed_dim, num_heads, mlp_ratio, drop_path=p, **scale, **attn)
                                     for p in drop_path_rates(drop_path_rate, depth))
         self.use_rel_pos_bias = use_rel_pos_bias
         self._random_init()
@@ -129,7 +151,7 @@ class MAEViTSeg(BaseModule):
         nn.init.normal_(self.cls_token, std=0.02)
 
     def init_weights(self) -> None:
-        """Load the encoder from ``pretrained`` (only relative position tables may be missing)."""
+        """Load the encoder from ``pretrained`` (relative tables, layer scale may be missing; pos_embed resampled)."""
         super().init_weights()
         if not self.pretrained or self.pretrained == "random":
             return
@@ -141,7 +163,7 @@ class MAEViTSeg(BaseModule):
         """[N, 3, H, W] -> tokens [N, 1 + L, D] (cls first, position embedding added) and the grid (H/p, W/p)."""
         p = self.patch_embed.patch_size
         grid = (x.shape[2] // p, x.shape[3] // p)
-        pos = resample_pos_embed(self.pos_embed, grid)
+        pos = resample_pos_embed(self.pos_embed, grid, old_grid=self.patch_embed.grid_size)
         tokens = self.patch_embed(x) + pos[:, 1:]
         cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
         return torch.cat([cls, tokens], dim=1), grid

@@ -47,7 +47,7 @@ def test_every_config_builds_with_the_reference_recipe(task):
             assert (cfg.optimizer, cfg.blr, cfg.effective_batch, cfg.epochs, cfg.warmup_epochs, cfg.weight_decay) == (
                 "lars", 0.1, 16384, 90, 10, 0.0)
             assert (cfg.head_type, cfg.head_init_std, cfg.global_pool, cfg.tune_blocks, cfg.augment) == (
-                "bn_linear", 0.01, False, 0, "rrc")
+                "bn_linear", 0.01, False, 0, "tf_rrc")
         if path.stem in RECIPES:
             assert cfg.model == path.stem.replace("_", "-") and cfg.input_size == 224
 

@@ -7,10 +7,17 @@ Expected: mIoU 48.1 (MAE paper, IN-1K 1600 ep), 48.13 single scale / 48.70 multi
 (mmsegmentation configs/mae); see results/reference/ade20k.csv.
 Expected time: roughly 20 A100 GPU-hours (8 GPUs, ~2.5 h wall) with fp16 AMP; an estimate, not measured here.
 
+Reference: mmsegmentation configs/mae/upernet_mae-base_fp16_8x2_512x512_160k_ade20k.py (@ e9e8333, the run
+behind 48.13) = mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py (@ e663aca); backbone mmseg/models/backbones/
+mae.py (@ 3f8d34e), optimizer groups mmseg/engine/optimizers/layer_decay_optimizer_constructor.py (@ 4b76f27).
 Recipe (REFERENCES.md "ADE20K"): features of blocks 4, 6, 8, 12 with zero-initialised relative
-position bias, Feature2Pyramid neck (x4, x2, x1, x0.5), UperNet head 768 channels + FCN
-auxiliary head on the third level; AdamW lr 1e-4, wd 0.05, betas (0.9, 0.999), layer decay
-0.65, 1500 linear warmup iterations then poly (power 1); sliding-window test 512 / stride 341.
+position bias, layer scale initialised to 1.0 (mmseg ``init_values=1.0``), the position table resampled
+once at load from 14x14 to 32x32 (plain bicubic) and learned at 32x32, Feature2Pyramid neck (x4, x2, x1,
+x0.5), UperNet head 768 channels + FCN auxiliary head on the third level; AdamW lr 1e-4, wd 0.05, betas
+(0.9, 0.999), layer decay 0.65 (lr x 0.65 ** (13 - layer)), 1500 linear warmup iterations then poly (power 1);
+sliding-window test 512 / stride 341. Weight decay as mmseg's constructor: 0 for 1-D parameters and biases,
+0.05 for everything else, ``pos_embed``, ``cls_token`` and the relative position tables included.
+Pinned by tests/test_fidelity.py against tests/expected/ade20k_vit_b_groups.json.
 Config keys a run reads: model.backbone.pretrained (set from --ckpt), train/val/test_dataloader
 .dataset.data_root (from --data-root), work_dir, launcher, randomness.
 """
@@ -45,6 +52,7 @@ model = dict(
         out_indices=(3, 5, 7, 11),
         drop_path_rate=0.1,
         use_rel_pos_bias=True,
+        init_values=1.0,
         pretrained=None,
     ),
     neck=dict(type="Feature2Pyramid", embed_dim=embed_dim, rescales=[4, 2, 1, 0.5], norm_cfg=norm_cfg),
@@ -58,7 +66,7 @@ optim_wrapper = dict(
     type="AmpOptimWrapper",
     optimizer=dict(type="AdamW", lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor="LayerDecayOptimWrapperConstructor",
-    paramwise_cfg=dict(num_layers=num_layers, layer_decay_rate=0.65),
+    paramwise_cfg=dict(num_layers=num_layers, layer_decay_rate=0.65, wd_rule="mmseg"),
 )
 max_iters = 160000
 warmup_iters = 1500

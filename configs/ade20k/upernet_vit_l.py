@@ -9,7 +9,9 @@ Expected time: roughly 60 A100 GPU-hours (8 GPUs, ~7-8 h wall) with fp16 AMP; an
 Differences from ViT-B: 24 blocks of width 1024 / 16 heads, features of blocks 8, 12, 16, 24
 (out_indices 7, 11, 15, 23), drop path 0.2, and layer decay 0.95. The MAE paper does not state
 its ViT-L segmentation decay; 0.95 is the value BEiT-style recipes (BEiT-L on ADE20K) use for
-24-block encoders, chosen here (0.65 ** 25 would all but freeze the early blocks).
+24-block encoders, chosen here (0.65 ** 25 would all but freeze the early blocks). mmsegmentation has
+no ViT-L MAE config; the backbone semantics and the weight-decay rule are those of the ViT-B one
+(pinned by tests/test_fidelity.py against tests/expected/ade20k_vit_l_groups.json).
 """
 _base_ = ["./upernet_vit_b.py"]
 

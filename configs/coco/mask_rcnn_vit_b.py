@@ -1,5 +1,9 @@
 """Mask R-CNN with a ViTDet ViT-B backbone on COCO, the ViTDet recipe (REFERENCES.md "COCO").
 
+Reference: detectron2 projects/ViTDet/configs/COCO/mask_rcnn_vitdet_b_100ep.py and configs/common/optim.py
+(facebookresearch/detectron2 @ 02b5c4e), trunk detectron2/modeling/backbone/vit.py, optimizer groups
+detectron2/solver/build.py ``get_default_optimizer_params`` (see backbones/layer_decay.py).
+
 Run (8 GPUs x 8 images = batch 64):
     tools/transfer.py --task coco --config configs/coco/mask_rcnn_vit_b.py \
         --ckpt work_dirs/mae_vit_b/checkpoint-last.pth --data-root /datasets/coco --gpus 8
@@ -10,7 +14,12 @@ on 64 A100s, ~1,000 A100-hours in all; expect several days on 8 GPUs.
 Recipe: LSJ 1024 (scale 0.1-2.0, crop 1024), batch 64, AdamW lr 1e-4, wd 0.1, layer decay 0.7,
 drop path 0.1, 100 epochs = 184375 iterations, lr x0.1 at 163889 and 177546, 250 warmup
 iterations, AMP. Window attention (14) except blocks 2, 5, 8, 11; relative positions; SimpleFPN;
-RPN with 2 convs, 4conv1fc box head and mask head with LN.
+RPN with 2 convs, 4conv1fc box head and mask head with LN. Position table: the 14x14 pretraining grid
+resampled to 64x64 in every forward, plain bicubic (detectron2 ``get_abs_pos``).
+Weight decay as detectron2's AdamW: 0.1 on every parameter (biases, relative position tables, the
+neck's and heads' channel LayerNorms included) except the trunk's ``nn.LayerNorm`` (``weight_decay_norm=0``)
+and ``pos_embed`` (override 0); lr x 0.7 ** (13 - layer), layer 0 = patch_embed / pos_embed, 13 = neck and heads.
+Pinned by tests/test_fidelity.py against tests/expected/coco_vit_b_groups.json.
 """
 _base_ = [
     "mmdet::_base_/models/mask-rcnn_r50_fpn.py",
@@ -63,7 +72,8 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(
     type="AmpOptimWrapper",
     constructor="LayerDecayOptimWrapperConstructor",
-    paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.7),
+    paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.7, wd_rule="detectron2", weight_decay_norm=0.0,
+                       wd_overrides={"pos_embed": 0.0}),
     optimizer=dict(type="AdamW", lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1),
 )
 

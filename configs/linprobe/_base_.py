@@ -5,7 +5,8 @@ gradients); the head is BatchNorm1d(affine=False, eps 1e-6) + Linear (trunc_norm
 token after the final norm. LARS (momentum 0.9, trust coefficient 0.001, no trust scaling on 1-D
 parameters), wd 0, base lr 0.1, lr = blr x 16384 / 256, effective batch 16384 (512 x 8 GPUs x
 accumulation 4, computed from effective_batch), 90 epochs, 10 warmup, cosine to 0.
-RandomResizedCrop + flip only; eval resize 256 + centre crop 224.
+Training crop: the official TF-style RandomResizedCrop (util/crop.py @ efb2a80 of facebookresearch/mae: one
+draw clamped to the image, no retries; bicubic) + flip only; eval resize 256 + centre crop 224 (main_linprobe.py).
 """
 input_size = 224
 global_pool = False
@@ -23,10 +24,9 @@ weight_decay = 0.0
 layer_decay = None
 warmup_epochs = 10
 epochs = 90
-augment = "rrc"
+augment = "tf_rrc"
 reprob = 0.0
 mixup = 0.0
 cutmix = 0.0
 smoothing = 0.0
-eval_crop_pct = 224 / 256
 num_workers = 10

@@ -1,8 +1,10 @@
-"""MAE pretraining recipe on ImageNet-1K, 224 px (He et al. 2021; official PRETRAIN.md).
+"""MAE pretraining recipe on ImageNet-1K, 224 px (He et al. 2021; official PRETRAIN.md and main_pretrain.py,
+facebookresearch/mae @ efb2a80).
 
-Not run directly: the model configs below inherit it. Effective batch 4096 = batch_size x
-accum_iter x processes (64 x 8 GPUs x 8 nodes, or 64 x 8 x 1 with accum_iter 8);
-lr = blr x 4096 / 256. AdamW (0.9, 0.95), wd 0.05, 40 warmup epochs, half-cycle cosine,
+Not run directly: the model configs below inherit it. Effective batch 4096 = batch_size x accum_iter x
+processes; the pretrainer derives accum_iter from the number of processes (64 per GPU: 64 GPUs -> 1,
+8 GPUs -> 8, 1 GPU -> 64) and refuses, naming the flags, a batch that cannot reach 4096 exactly.
+lr = blr x 4096 / 256 = 2.4e-3. AdamW (0.9, 0.95), wd 0.05, 40 warmup epochs, half-cycle cosine,
 RandomResizedCrop(0.2-1, bicubic) + flip, norm_pix_loss as in the released checkpoints.
 """
 method = "mae"
@@ -10,7 +12,7 @@ input_size = 224
 mask_ratio = 0.75
 norm_pix_loss = True
 batch_size = 64
-accum_iter = 1
+effective_batch = 4096
 blr = 1.5e-4
 min_lr = 0.0
 weight_decay = 0.05

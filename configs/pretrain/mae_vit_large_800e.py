@@ -3,6 +3,8 @@
 Run: tools/pretrain.sh 8 --config configs/pretrain/mae_vit_large_800e.py --data_path /datasets/imagenet
 Expect: fine-tuned top-1 ~85.4 at 800 ep (85.9 at 1600). Official timing: ~42 h on 64 V100.
 GPU time: 124.5 GFLOP/img -> ~45 h on 8 H200 at 40% MFU.
+Recipe: effective batch 4096 (8 GPUs x 64 x accum_iter 8; accum_iter is derived from the number of processes),
+lr 2.4e-3 = 1.5e-4 x 4096 / 256; the pretrainer logs both at start.
 """
 _base_ = ["./_base_.py"]
 model = "mae_vit_large_patch16"

@@ -10,6 +10,7 @@ decoder_embed_dim = 128
 decoder_depth = 2
 decoder_num_heads = 4
 batch_size = 16
+effective_batch = None  # no accumulation: batch_size x processes
 epochs = 2
 warmup_epochs = 1
 synthetic_num = 128

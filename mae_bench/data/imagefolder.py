@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision import datasets, transforms
+from torchvision.transforms import functional as TF
 from torchvision.transforms import InterpolationMode
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -28,11 +30,53 @@ def pretrain_transform(input_size: int) -> transforms.Compose:
     ])
 
 
-def eval_transform(input_size: int, crop_pct: float = 224 / 256) -> transforms.Compose:
-    """Resize the short side to input_size / crop_pct (bicubic), centre crop, normalise."""
+def eval_crop_pct(input_size: int) -> float:
+    """The official MAE eval crop: 224 / 256 up to 224 px, 1.0 above (util/datasets.py @ efb2a80)."""
+    return 224 / 256 if input_size <= 224 else 1.0
+
+
+def eval_transform(input_size: int, crop_pct: float | None = None) -> transforms.Compose:
+    """Resize the short side to int(input_size / crop_pct) (bicubic), centre crop, normalise.
+
+    ``crop_pct`` None: the official rule (``eval_crop_pct``), so 448 px evaluates at resize 448, crop 448.
+    """
+    crop_pct = eval_crop_pct(input_size) if crop_pct is None else crop_pct
     return transforms.Compose([
-        transforms.Resize(int(round(input_size / crop_pct)), interpolation=InterpolationMode.BICUBIC),
+        transforms.Resize(int(input_size / crop_pct), interpolation=InterpolationMode.BICUBIC),
         transforms.CenterCrop(input_size),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+class TFRandomResizedCrop(transforms.RandomResizedCrop):
+    """The official MAE linear-probe crop (util/crop.py @ efb2a80, after BYOL's TF code): one draw, no retries.
+
+    Area uniform in ``scale`` x image area, log aspect ratio uniform in log ``ratio``; the box side is rounded and
+    clamped to the image, its corner drawn uniformly. torchvision's version retries up to 10 draws that fit and
+    falls back to a centre crop, so its crops are smaller on average (mean area 0.435 vs 0.518 of a 500x375 image).
+    Same torch RNG calls in the same order as the reference, so a seed gives the reference's boxes.
+    """
+
+    @staticmethod
+    def get_params(img, scale: tuple[float, float], ratio: tuple[float, float]) -> tuple[int, int, int, int]:
+        width, height = TF.get_image_size(img)
+        target_area = height * width * torch.empty(1).uniform_(scale[0], scale[1]).item()
+        log_ratio = torch.log(torch.tensor(ratio))
+        aspect = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1])).item()
+        w = min(int(round(math.sqrt(target_area * aspect))), width)
+        h = min(int(round(math.sqrt(target_area / aspect))), height)
+        i = torch.randint(0, height - h + 1, size=(1,)).item()
+        j = torch.randint(0, width - w + 1, size=(1,)).item()
+        return i, j, h, w
+
+
+def linprobe_transform(input_size: int, scale: tuple[float, float] = (0.08, 1.0)) -> transforms.Compose:
+    """The official linear-probe training transform (main_linprobe.py @ efb2a80): TF-style crop (bicubic) + flip.
+    ``scale`` is the crop's area range (the recipe: 0.08-1)."""
+    return transforms.Compose([
+        TFRandomResizedCrop(input_size, scale=tuple(scale), interpolation=InterpolationMode.BICUBIC),
+        transforms.RandomHorizontalFlip(),
         transforms.ToTensor(),
         transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
     ])

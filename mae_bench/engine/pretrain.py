@@ -40,7 +40,8 @@ class PretrainConfig:
     drop_path: float = 0.0
     batch_size: int = 64  # per process
     epochs: int = 800
-    accum_iter: int = 1
+    effective_batch: int | None = None  # the recipe's batch; accum_iter = effective_batch / (batch_size x processes)
+    accum_iter: int | None = None  # explicit accumulation (default 1); must agree with effective_batch when both set
     blr: float = 1.5e-4
     lr: float | None = None  # absolute lr; default blr * effective batch / 256
     min_lr: float = 0.0
@@ -64,11 +65,36 @@ class PretrainConfig:
     tensorboard: bool = True
     compile: bool = False  # torch.compile the model (GPU: ViT-B 38% -> 41% MFU on an H200, results/perf)
 
-    def effective_batch(self, world_size: int) -> int:
-        return self.batch_size * self.accum_iter * world_size
+    def accum(self, world_size: int) -> int:
+        """Gradient accumulation steps; with ``effective_batch`` set, derived from it and exact or a ValueError.
+
+        The official MAE computes eff_batch_size = batch_size x accum_iter x world_size (main_pretrain.py @ efb2a80);
+        here the recipe states the effective batch and the number of processes fixes ``accum_iter``.
+        """
+        if self.effective_batch is None:
+            return self.accum_iter or 1
+        per_step = self.batch_size * world_size
+        if self.effective_batch % per_step:
+            fit = _divisor_batch(self.effective_batch, world_size)
+            hint = f"e.g. --batch_size {fit}" if fit else "no --batch_size <= 64 does: change the number of processes"
+            raise ValueError(
+                f"effective batch {self.effective_batch} cannot be reached exactly with --batch_size {self.batch_size} "
+                f"x {world_size} process(es) = {per_step} per step: pick --batch_size so that batch_size x processes "
+                f"divides {self.effective_batch} ({hint}), or pass --effective_batch (a multiple of {per_step}; "
+                f"lr = blr x effective batch / 256)")
+        accum = self.effective_batch // per_step
+        if self.accum_iter is not None and self.accum_iter != accum:
+            raise ValueError(f"--accum_iter {self.accum_iter} disagrees with --effective_batch {self.effective_batch}"
+                             f" at --batch_size {self.batch_size} x {world_size} process(es) (needs {accum}); "
+                             f"pass only one of --accum_iter and --effective_batch")
+        return accum
+
+    def total_batch(self, world_size: int) -> int:
+        """Images per optimiser step: batch_size x accum_iter x processes."""
+        return self.batch_size * self.accum(world_size) * world_size
 
     def absolute_lr(self, world_size: int) -> float:
-        return self.lr if self.lr is not None else self.blr * self.effective_batch(world_size) / 256
+        return self.lr if self.lr is not None else self.blr * self.total_batch(world_size) / 256
 
     def amp(self) -> str:
         if self.dtype != "auto":
@@ -83,6 +109,11 @@ class Method:
     step: Callable
     hooks: list[Hook] = dataclasses.field(default_factory=list)
     transform: Callable | None = None  # dataset transform; default: the MAE pretraining one
+
+
+def _divisor_batch(effective_batch: int, world_size: int) -> int | None:
+    """The largest per-process batch <= 64 with batch x world_size dividing ``effective_batch`` (for error messages)."""
+    return next((b for b in range(64, 0, -1) if effective_batch % (b * world_size) == 0), None)
 
 
 def build_mae(cfg: PretrainConfig) -> Method:
@@ -162,6 +193,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if cfg.method not in METHODS:
         raise KeyError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
     dist = init_distributed(cfg.device)
+    accum = cfg.accum(dist.world_size)  # fails here, before any file, data or model work, when it cannot be exact
     out = Path(cfg.output_dir)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -181,19 +213,20 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-    config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.effective_batch(
-        dist.world_size), abs_lr=lr)
+    config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
+        dist.world_size), accum_iter=accum, abs_lr=lr)
     hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks]
     if cfg.method == "mae" and cfg.vis_every:
         hooks.append(ReconstructionHook(fixed_images(loader), out, cfg.vis_every, cfg.mask_ratio))
     trainer = Trainer(model, optimizer, loader, method.step, Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs),
-                      dist=dist, epochs=cfg.epochs, start_epoch=start_epoch, accum_iter=cfg.accum_iter, amp=cfg.amp(),
+                      dist=dist, epochs=cfg.epochs, start_epoch=start_epoch, accum_iter=accum, amp=cfg.amp(),
                       clip_grad=cfg.clip_grad, seed=cfg.seed, hooks=hooks, max_iters=cfg.max_iters_per_epoch,
                       desc=f"pretrain {cfg.method}")
     if dist.is_main:
-        log.info("%s: %s, %d process(es), effective batch %d, lr %.3g, %s, %d iterations/epoch", cfg.method,
-                 cfg.model, dist.world_size, cfg.effective_batch(dist.world_size), lr, cfg.amp(),
-                 trainer.iters_per_epoch())
+        rule = "--lr" if cfg.lr is not None else f"blr {cfg.blr:.3g} x {cfg.total_batch(dist.world_size)} / 256"
+        log.info("%s: %s, %d process(es) x batch %d x accum_iter %d = effective batch %d, lr %.3g (%s), %s, "
+                 "%d iterations/epoch", cfg.method, cfg.model, dist.world_size, cfg.batch_size, accum,
+                 cfg.total_batch(dist.world_size), lr, rule, cfg.amp(), trainer.iters_per_epoch())
     history = trainer.fit()
     if dist.is_main and (out / "log.jsonl").exists():
         plot_loss_curve(out / "log.jsonl", out / "loss_curve.png")

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ..checkpoints import CheckpointError, load_encoder_state, load_file
 from ..config import ConfigError, build, load_config_file
+from ..data.imagefolder import linprobe_transform
 from ..data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -73,7 +74,8 @@ class ClassificationConfig:
     layer_decay: float | None = 0.65
     warmup_epochs: float = 5
     clip_grad: float | None = None
-    augment: str = "randaug"  # randaug (timm create_transform) | rrc (RandomResizedCrop + flip)
+    augment: str = "randaug"  # randaug (timm create_transform) | rrc (torchvision RandomResizedCrop + flip) | tf_rrc
+    # (the official linear probe's one-draw crop + flip, mae_bench.data.imagefolder.TFRandomResizedCrop)
     crop_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop area range (the recipes: torchvision's default)
     aa: str | None = "rand-m9-mstd0.5-inc1"
     reprob: float = 0.25
@@ -85,7 +87,8 @@ class ClassificationConfig:
     mixup_switch_prob: float = 0.5
     mixup_mode: str = "batch"
     smoothing: float = 0.1
-    eval_crop_pct: float = 224 / 256  # eval: resize input_size / crop_pct (bicubic), centre crop
+    eval_crop_pct: float | None = None  # eval: resize input_size / crop_pct (bicubic), centre crop; None: official
+    # rule, 224/256 up to 224 px and 1.0 above
     eval_batch_size: int | None = None  # default: batch_size
     ema: bool = False
     ema_decay: float = 0.9999
@@ -103,7 +106,8 @@ class ClassificationConfig:
 
     def __post_init__(self):
         checks = {"model": (self.model, MODEL_SIZES), "head_type": (self.head_type, ("linear", "bn_linear")),
-                  "optimizer": (self.optimizer, ("adamw", "lars")), "augment": (self.augment, ("randaug", "rrc")),
+                  "optimizer": (self.optimizer, ("adamw", "lars")),
+                  "augment": (self.augment, ("randaug", "rrc", "tf_rrc")),
                   "dtype": (self.dtype, ("auto", "fp32", "bf16", "fp16"))}
         for key, (value, known) in checks.items():
             if value not in known:
@@ -155,7 +159,10 @@ def load_classification_config(args) -> tuple[ClassificationConfig, Path, dict]:
 
 
 def train_transform(cfg: ClassificationConfig):
-    """randaug: timm's fine-tuning pipeline (RandAug, random erasing, bicubic); rrc: RandomResizedCrop + flip."""
+    """randaug: timm's fine-tuning pipeline (RandAug, random erasing, bicubic); rrc: RandomResizedCrop + flip;
+    tf_rrc: the official linear probe's transform (``linprobe_transform``)."""
+    if cfg.augment == "tf_rrc":
+        return linprobe_transform(cfg.input_size, cfg.crop_scale)
     if cfg.augment == "rrc":
         return transforms.Compose([
             transforms.RandomResizedCrop(cfg.input_size, scale=tuple(cfg.crop_scale),

@@ -1,0 +1,47 @@
+"""The demo's COCO transfer: Mask R-CNN with the ViTDet backbone of the demo's micro ViT (128-d, 6 blocks, 4 heads,
+patch 4, pretrained at 32 px) on 64 px synthetic scenes (a 16x16 token map, stride 4).
+
+Run (what `make demo` runs per init and seed):
+    tools/transfer.py --task coco --config configs/demo/coco.py --ckpt results/demo/work/pretrain/mae/checkpoint-last.pth \
+        --data-root results/demo/work/data/coco --device cpu
+Same model and schedule as configs/coco/quick.py (itself the ViT-B recipe at toy scale, see its docstring) with the
+geometry of a patch-4 encoder: the pyramid strides are 1, 2, 4, 8, 16 px instead of 4 ... 64 px, so the anchors
+(8-128 px), the RoI extractors' strides and their level mapping (finest scale 14 px) follow; window attention 4x4
+with global attention in blocks 3 and 6 (ViTDet puts a global block at the end of every quarter; 6 blocks: halves).
+"""
+_base_ = ["../coco/quick.py"]
+
+image_size = (64, 64)
+embed_dim = 128
+strides = [1, 2, 4, 8]
+model = dict(
+    data_preprocessor=dict(batch_augments=[dict(type="BatchFixedSizePad", size=image_size, pad_mask=True)]),
+    backbone=dict(embed_dim=embed_dim, depth=6, num_heads=4, patch_size=4, img_size=image_size[0],
+                  pretrain_img_size=32, window=4, global_blocks=[2, 5]),
+    neck=dict(in_channels=embed_dim),
+    rpn_head=dict(anchor_generator=dict(strides=[*strides, 16])),
+    roi_head=dict(bbox_roi_extractor=dict(featmap_strides=strides, finest_scale=14),
+                  mask_roi_extractor=dict(featmap_strides=strides, finest_scale=14)),
+)
+train_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="RandomResize", scale=image_size, ratio_range=(0.8, 1.25), keep_ratio=True),
+    dict(type="RandomCrop", crop_type="absolute_range", crop_size=image_size, recompute_bbox=True,
+         allow_negative_crop=True),
+    dict(type="FilterAnnotations", min_gt_bbox_wh=(1e-2, 1e-2)),
+    dict(type="Pad", size=image_size, pad_val=dict(img=(114, 114, 114))),
+    dict(type="PackDetInputs"),
+]
+test_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(type="Resize", scale=image_size, keep_ratio=True),
+    dict(type="Pad", size=image_size, pad_val=dict(img=(114, 114, 114))),
+    dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
+    dict(type="PackDetInputs", meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor")),
+]
+train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=4, dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+synthetic = dict(num=60, size=64)

@@ -38,6 +38,12 @@ class PretrainConfig:
     decoder_depth: int | None = None
     decoder_num_heads: int | None = None
     drop_path: float = 0.0
+    # --method supervised only (defaults = DeiT's recipe; the demo turns them down for its short schedule)
+    mixup: float = 0.8
+    cutmix: float = 1.0
+    smoothing: float = 0.1
+    aa: str | None = "rand-m9-mstd0.5-inc1"
+    reprob: float = 0.25
     batch_size: int = 64  # per process
     epochs: int = 800
     effective_batch: int | None = None  # the recipe's batch; accum_iter = effective_batch / (batch_size x processes)

@@ -6,6 +6,7 @@ erasing 0.25, Mixup 0.8 / CutMix 1.0 (switch prob 0.5) with label smoothing 0.1 
 """
 from __future__ import annotations
 
+import torch.nn.functional as F
 from timm.data import Mixup, create_transform
 from timm.loss import SoftTargetCrossEntropy
 
@@ -15,14 +16,14 @@ from ..models.classifier import ViTClassifier
 from ..models.vit import init_linear_and_norm
 from .common import encoder_kwargs, num_classes
 
-MIXUP, CUTMIX, SWITCH_PROB, SMOOTHING = 0.8, 1.0, 0.5, 0.1
-RAND_AUGMENT, RE_PROB = "rand-m9-mstd0.5-inc1", 0.25
+SWITCH_PROB = 0.5
+RAND_AUGMENT, RE_PROB = "rand-m9-mstd0.5-inc1", 0.25  # PretrainConfig's defaults (aa, reprob) are these
 
 
-def supervised_transform(input_size: int):
+def supervised_transform(input_size: int, aa: str | None = RAND_AUGMENT, reprob: float = RE_PROB):
     """timm's training transform with the DeiT settings (bicubic RandomResizedCrop, flip, RandAugment, erasing)."""
-    return create_transform(input_size, is_training=True, color_jitter=0.4, auto_augment=RAND_AUGMENT,
-                            interpolation="bicubic", re_prob=RE_PROB, re_mode="pixel", re_count=1,
+    return create_transform(input_size, is_training=True, color_jitter=0.4, auto_augment=aa,
+                            interpolation="bicubic", re_prob=reprob, re_mode="pixel", re_count=1,
                             mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
@@ -32,15 +33,20 @@ def build_supervised(cfg: PretrainConfig) -> Method:
     model.apply(init_linear_and_norm)
     model.init_encoder_weights()
     model.init_head(std=0.02)
-    mixup = Mixup(mixup_alpha=MIXUP, cutmix_alpha=CUTMIX, switch_prob=SWITCH_PROB, mode="batch",
-                  label_smoothing=SMOOTHING, num_classes=n_cls)
+    mixup = None
+    if cfg.mixup > 0 or cfg.cutmix > 0:
+        mixup = Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, switch_prob=SWITCH_PROB, mode="batch",
+                      label_smoothing=cfg.smoothing, num_classes=n_cls)
     criterion = SoftTargetCrossEntropy()
     if cfg.batch_size % 2:
         raise ValueError(f"--method supervised mixes pairs of images: --batch_size must be even, got {cfg.batch_size}")
 
     def step(model, batch):
         device = model_device(model)
-        imgs, targets = mixup(batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True))
-        return criterion(model(imgs), targets), imgs.shape[0]
+        imgs, targets = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+        if mixup is None:
+            return F.cross_entropy(model(imgs), targets, label_smoothing=cfg.smoothing), imgs.shape[0]
+        imgs, soft = mixup(imgs, targets)
+        return criterion(model(imgs), soft), imgs.shape[0]
 
-    return Method(model=model, step=step, transform=supervised_transform(cfg.input_size))
+    return Method(model=model, step=step, transform=supervised_transform(cfg.input_size, cfg.aa, cfg.reprob))

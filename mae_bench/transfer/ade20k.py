@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "ade20k" / "quick.py"
 SYNTHETIC_SCENES = 40  # 32 training, 8 validation
 METRICS = {"mIoU": "mIoU", "aAcc": "aAcc", "mAcc": "mAcc"}  # IoUMetric reports percent already
-MODEL_NAMES = {192: "vit-t", 384: "vit-s", 768: "vit-b", 1024: "vit-l", 1280: "vit-h"}
+MODEL_NAMES = {128: "vit-micro", 192: "vit-t", 384: "vit-s", 768: "vit-b", 1024: "vit-l", 1280: "vit-h"}
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
 

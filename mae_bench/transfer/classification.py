@@ -47,7 +47,8 @@ from .mm_common import checkpoint_labels, parse_cfg_options
 
 log = logging.getLogger("mae_bench.classification")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-MODEL_SIZES = {"vit-t": "tiny", "vit-s": "small", "vit-b": "base", "vit-l": "large", "vit-h": "huge"}
+MODEL_SIZES = {"vit-micro": "micro", "vit-t": "tiny", "vit-s": "small", "vit-b": "base", "vit-l": "large",
+               "vit-h": "huge"}
 
 
 @dataclass

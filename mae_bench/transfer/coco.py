@@ -23,7 +23,7 @@ DEFAULT_CONFIG = "configs/coco/quick.py"
 # record metric prefix -> CocoMetric suffix; record kind -> CocoMetric metric
 AP_NAMES = {"AP": "mAP", "AP50": "mAP_50", "AP75": "mAP_75", "APs": "mAP_s", "APm": "mAP_m", "APl": "mAP_l"}
 KINDS = {"box": "bbox", "mask": "segm"}
-MODEL_NAMES = {192: "vit-t", 384: "vit-s", 768: "vit-b", 1024: "vit-l", 1280: "vit-h"}
+MODEL_NAMES = {128: "vit-micro", 192: "vit-t", 384: "vit-s", 768: "vit-b", 1024: "vit-l", 1280: "vit-h"}
 
 
 def resolve_config(path: str | None) -> Path:

@@ -44,6 +44,28 @@ def test_classification_overfits_a_handful_from_random_init(task, handful, tmp_p
     assert rec["metrics"]["top1"] >= 90.0, rec["metrics"]
 
 
+def test_coco_mask_rcnn_overfits_four_images_from_random_init(tmp_path):
+    """Mask R-CNN (quick config: layer decay 1.0, no large-scale jitter, 200 iterations) on 4 scenes at 128 px
+    (3-5 objects each), evaluated by pycocotools on the same 4: box AP >= 20."""
+    root = tmp_path / "coco"
+    run_tool("make_synthetic.py", "--format", "coco", "--out", root, "--num", 5, "--size", 128, check=True)
+    val_is_train(root, "train2017", "val2017")
+    shutil.copy(root / "annotations" / "instances_train2017.json", root / "annotations" / "instances_val2017.json")
+    rec = transfer("coco", root, tmp_path)
+    assert rec["metrics"]["AP_box"] >= 20.0, rec["metrics"]
+
+
+def test_ade20k_upernet_overfits_eight_images_from_random_init(tmp_path):
+    """UperNet (quick config: layer decay 1.0, 300 iterations) on 8 scenes at 96 px, sliding-window test on the
+    same 8: mIoU >= 50 over the 9 classes (3 backgrounds, 6 shapes)."""
+    root = tmp_path / "ade"
+    run_tool("make_synthetic.py", "--format", "ade20k", "--out", root, "--num", 10, "--size", 96, check=True)
+    for sub in ("images", "annotations"):
+        val_is_train(root / sub, "training", "validation")
+    rec = transfer("ade20k", root, tmp_path)
+    assert rec["metrics"]["mIoU"] >= 50.0, rec["metrics"]
+
+
 def test_full_recipes_keep_the_reference_crop():
     """Only the quick recipes narrow RandomResizedCrop; the full ones keep torchvision's (0.08, 1)."""
     from mae_bench.config import build, load_config_file

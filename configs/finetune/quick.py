@@ -31,4 +31,3 @@ cutmix = 0.0
 smoothing = 0.0
 synthetic_num = 128
 num_workers = 0
-tensorboard = False

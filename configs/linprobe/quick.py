@@ -25,4 +25,3 @@ lr = 1e-2
 crop_scale = (0.35, 1.0)  # mae_bench.data.CROP_SCALE: the dominant object stays the largest (tests/test_synthetic.py)
 synthetic_num = 128
 num_workers = 0
-tensorboard = False

@@ -5,7 +5,8 @@ function ``make_scene(s, i, size)``, so the ImageFolder class, the COCO instance
 scene ``i`` describe one picture.
 
 What a scene holds, and why:
-- **one dominant object** of class ``index % len(SHAPES)`` (round-robin, so any run of ``k x len(SHAPES)``
+- **one dominant object** (circle, square, triangle, star, ring or cross: shapes that differ at 32 px, where a
+  hexagon and a circle did not) of class ``index % len(SHAPES)`` (round-robin, so any run of ``k x len(SHAPES)``
   consecutive indices is exactly balanced), radius ``DOMINANT_RADIUS`` (0.28-0.40) of the side, centre in the
   middle half of the image, drawn last (never occluded). Its category is the classification ``label``: the
   object stays the largest visible one under the crops of the classification quick recipes (``CROP_SCALE``;
@@ -37,12 +38,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross")
+SHAPES = ("circle", "square", "triangle", "star", "ring", "cross")
 STUFF = ("gradient", "stripes", "speckle")
 SEMANTIC_CLASSES = STUFF + SHAPES  # label value = index + 1; 0 = ignore
 DOMINANT_RADIUS = (0.28, 0.40)  # fraction of the side
 SMALL_RADIUS = (0.07, 0.16)  # fraction of the side
 MIN_RADIUS_PX = 5.0  # readable at 32 px / patch 4
+RING_HOLE = 0.55  # inner / outer radius of a ring
 NUM_SMALL = (2, 4)  # distractors per scene (inclusive); fewer when there is no room
 CROP_SCALE = (0.35, 1.0)  # RandomResizedCrop area range of the classification quick recipes (label survives)
 POOL_START = 1_000_000  # first scene index of the pretraining pool; transfer sets use 0..num-1
@@ -70,8 +72,8 @@ def _polygon(kind: str, cx: float, cy: float, r: float, rot: float) -> list[tupl
         return ring(3, [r])
     if kind == "star":
         return ring(10, [r, 0.45 * r])
-    if kind == "hexagon":
-        return ring(6, [r])
+    if kind == "ring":
+        return ring(32, [r])  # outer border; the hole (RING_HOLE x r) is cut out of the mask
     w = 0.33 * r  # cross: 12 vertices
     pts = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r), (-w, -r), (-w, -w), (-r, -w), (-r, w), (-w, w), (-w, r)]
     c, s = math.cos(rot), math.sin(rot)
@@ -122,6 +124,14 @@ def _raster(poly: list[tuple[float, float]], size: int) -> np.ndarray:
     return np.asarray(m) > 127
 
 
+def _shape_mask(kind: str, poly: list[tuple[float, float]], cx: float, cy: float, r: float, size: int) -> np.ndarray:
+    """Pixels of a shape: its polygon, minus the hole for a ring."""
+    mask = _raster(poly, size)
+    if kind == "ring":
+        mask &= ~_raster(_polygon("circle", cx, cy, RING_HOLE * r, 0.0), size)
+    return mask
+
+
 def _layout(rng: np.random.Generator, size: int, label: int) -> list[tuple[int, tuple[float, float, float]]]:
     """[(category, (cx, cy, r))], dominant first; distractors take categories other than ``label``."""
     dom = _dominant(rng, size)
@@ -155,7 +165,7 @@ def make_scene(seed: int, index: int, size: int = 64) -> Scene:
     for k in [*range(1, len(objects)), 0]:  # distractors first, the dominant object last (on top)
         cat, (cx, cy, r) = objects[k]
         poly = _polygon(SHAPES[cat], cx, cy, r, rng.uniform(0, 2 * math.pi))
-        mask = _raster(poly, size)
+        mask = _shape_mask(SHAPES[cat], poly, cx, cy, r, size)
         img = np.where(mask[..., None], _colour(rng, bg_mean) * shade, img)
         occupancy[mask] = k
         semantic[mask] = 1 + len(STUFF) + cat

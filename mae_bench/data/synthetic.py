@@ -23,7 +23,7 @@ Labels of a scene:
 - ``label``: the dominant object's category (``SHAPES`` index);
 - ``instances``: one entry per visible object, dominant first, with ``category``, ``polygon`` (flat x, y list in
   pixels) and ``mask`` (visible pixels, bool [H, W]);
-- ``semantic``: uint8 [H, W] in the ADE20K convention, 0 = ignore (a thin band on object borders),
+- ``semantic``: uint8 [H, W] in the ADE20K convention, 0 = ignore (a 1-pixel band on one side of each border),
   1..len(STUFF) = background texture, then objects: ``len(STUFF) + 1 + category``.
 
 Splits (``split_indices``): the labelled transfer sets of ``--num N`` use scenes ``0..N-1`` (train first, val
@@ -176,8 +176,8 @@ def make_scene(seed: int, index: int, size: int = 64) -> Scene:
         vis = occupancy == k
         if vis.sum() >= 4:
             instances.append(dict(category=objects[k][0], polygon=[float(v) for xy in poly for v in xy], mask=vis))
-    edges = np.asarray(Image.fromarray((occupancy + 1).astype(np.uint8)).filter(ImageFilter.FIND_EDGES)) > 0
-    semantic[edges] = 0
+    occ = Image.fromarray((occupancy + 2).astype(np.uint8))  # one-sided band: pixels next to a different object
+    semantic[np.asarray(occ.filter(ImageFilter.MaxFilter(3))) != np.asarray(occ)] = 0  # (thin rings keep pixels)
     return Scene(image=np.clip(img, 0, 255).astype(np.uint8), label=label, instances=instances, semantic=semantic)
 
 

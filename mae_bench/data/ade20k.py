@@ -7,7 +7,7 @@ Layout of ADEChallengeData2016::
 
 mmseg reads it with ``reduce_zero_label=True`` (0 -> 255 ignore, k -> k - 1), as for ADE20K.
 Scene ``i`` is the same scene as in the other formats (``make_scene(seed, i, size)``): its background kind and
-3-5 shapes give 3-6 of the 9 classes per label map, with a 1-pixel ignore band on one side of every border.
+1-5 shapes give 2-6 of the 9 classes per label map, with a 1-pixel ignore band on one side of every border.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ What a scene holds, and why:
   middle half of the image, drawn last (never occluded). Its category is the classification ``label``: the
   object stays the largest visible one under the crops of the classification quick recipes (``CROP_SCALE``;
   ``tests/test_synthetic.py`` measures it over random crops), so the label survives augmentation.
-- **2-4 smaller distractors** of other categories, radius ``SMALL_RADIUS`` (0.07-0.16) of the side but never
+- **2-4 smaller distractors** (fewer when there is no room) of other categories, radius ``SMALL_RADIUS`` (0.07-0.16) of the side but never
   below ``MIN_RADIUS_PX`` pixels (so their shape is still readable at 32 px with patch 4), placed around the
   dominant one (little overlap). They give COCO several instances of two size groups per image (at 128 px: COCO
   "small" and "medium" areas; at 256 px and up the dominant object is "large") and ADE20K several classes per
@@ -22,13 +22,14 @@ What a scene holds, and why:
 Labels of a scene:
 - ``label``: the dominant object's category (``SHAPES`` index);
 - ``instances``: one entry per visible object, dominant first, with ``category``, ``polygon`` (flat x, y list in
-  pixels) and ``mask`` (visible pixels, bool [H, W]);
+  pixels; a ring's outer border) and ``mask`` (visible pixels, bool [H, W]; a ring's hole excluded);
 - ``semantic``: uint8 [H, W] in the ADE20K convention, 0 = ignore (a 1-pixel band on one side of each border),
   1..len(STUFF) = background texture, then objects: ``len(STUFF) + 1 + category``.
 
 Splits (``split_indices``): the labelled transfer sets of ``--num N`` use scenes ``0..N-1`` (train first, val
 last, val a multiple of ``len(SHAPES)``); the unlabelled-for-MAE pretraining pool uses scenes from
-``POOL_START`` on, so it never overlaps a transfer set and its size never changes one.
+``POOL_START`` on, so it never overlaps a transfer set and its size never changes one. Sizes below 32 px are
+refused (the smallest objects would no longer be smaller than the dominant one).
 """
 from __future__ import annotations
 

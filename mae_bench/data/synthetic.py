@@ -13,9 +13,10 @@ What a scene holds, and why:
   ``tests/test_synthetic.py`` measures it over random crops), so the label survives augmentation.
 - **2-4 smaller distractors** (fewer when there is no room) of other categories, radius ``SMALL_RADIUS``
   (0.07-0.16) of the side but never below ``MIN_RADIUS_PX`` pixels (so their shape is still readable at 32 px
-  with patch 4), placed around the dominant one (little overlap). They give COCO several instances of two size groups per image (at 128 px: COCO
-  "small" and "medium" areas; at 256 px and up the dominant object is "large") and ADE20K several classes per
-  label map; the classifier has to tell the large shape from the small ones, not only spot a shape.
+  with patch 4), placed around the dominant one (little overlap). They give COCO several instances of two size
+  groups per image (at 128 px: COCO "small" and "medium" areas; at 256 px and up the dominant object is "large")
+  and ADE20K several classes per label map; the classifier has to tell the large shape from the small ones, not
+  only spot a shape.
 - **a textured background** ("stuff": gradient, stripes or speckle); object colours keep a contrast of 64-192
   per channel to the background mean, so every object is visible.
 

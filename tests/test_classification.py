@@ -152,7 +152,7 @@ def test_finetune_quick_writes_record_checkpoints_and_resumes(tmp_path, syntheti
     assert not torch.equal(before["blocks.11.mlp.fc2.weight"], after["blocks.11.mlp.fc2.weight"])
     run_task(TransferArgs("finetune", str(tiny_mae_ckpt), data_root=str(synthetic_imagefolder), work_dir=str(work),
                           runs_dir=str(tmp_path / "runs2"), device="cpu", resume=True, epochs=3,
-                          cfg_options=["ema=True", "ema_decay=0.5", "max_iters_per_epoch=3"]))  # in-process: the library entry point
+                          cfg_options=["ema=True", "ema_decay=0.5", "max_iters_per_epoch=3"]))  # in-process
     lines = [json.loads(x) for x in (work / "log.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [0, 1, 2]  # continued at epoch 2, did not start over
     assert load_file(work / "checkpoint-last.pth")["epoch"] == 3

@@ -2,8 +2,8 @@
 
 Run (synthetic ADE20K-layout set of 40 scenes generated under the work dir):
     tools/transfer.py --task ade20k --ckpt work_dirs/tiny_mae/checkpoint-last.pth --device cpu
-Expected: from random init, mIoU >= 50 (9 classes) on 8 training scenes evaluated on themselves
-(tests/test_learning.py).
+Expected: from random init, mIoU >= 50 on 8 training scenes evaluated on themselves (tests/test_learning.py;
+measured 68.8 mIoU, 300 iterations at 0.1-0.25 s on one CPU thread).
 
 Same model and schedule shape as ``upernet_vit_b.py`` (relative position bias, Feature2Pyramid,
 UperNet + FCN auxiliary head, AdamW, linear warmup then poly, sliding-window test with stride 2/3 of the

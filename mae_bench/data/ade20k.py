@@ -6,7 +6,8 @@ Layout of ADEChallengeData2016::
     annotations/{training,validation}/<i>.png   uint8 labels, 0 = ignore, 1..len(SEMANTIC_CLASSES) classes
 
 mmseg reads it with ``reduce_zero_label=True`` (0 -> 255 ignore, k -> k - 1), as for ADE20K.
-Scene ``i`` is the same scene as in the other formats (``make_scene(seed, i, size)``).
+Scene ``i`` is the same scene as in the other formats (``make_scene(seed, i, size)``): its background kind and
+1-5 shapes give 2-6 of the 9 classes per label map, with a 1-pixel ignore band on one side of every border.
 """
 from __future__ import annotations
 

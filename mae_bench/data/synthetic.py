@@ -5,29 +5,32 @@ function ``make_scene(s, i, size)``, so the ImageFolder class, the COCO instance
 scene ``i`` describe one picture.
 
 What a scene holds, and why:
-- **one dominant object** of class ``index % len(SHAPES)`` (round-robin, so any run of ``k x len(SHAPES)``
+- **one dominant object** (circle, square, triangle, star, ring or cross: shapes that differ at 32 px, where a
+  hexagon and a circle did not) of class ``index % len(SHAPES)`` (round-robin, so any run of ``k x len(SHAPES)``
   consecutive indices is exactly balanced), radius ``DOMINANT_RADIUS`` (0.28-0.40) of the side, centre in the
   middle half of the image, drawn last (never occluded). Its category is the classification ``label``: the
   object stays the largest visible one under the crops of the classification quick recipes (``CROP_SCALE``;
   ``tests/test_synthetic.py`` measures it over random crops), so the label survives augmentation.
-- **2-4 smaller distractors** of other categories, radius ``SMALL_RADIUS`` (0.07-0.16) of the side but never
-  below ``MIN_RADIUS_PX`` pixels (so their shape is still readable at 32 px with patch 4), placed around the
-  dominant one (little overlap). They give COCO several instances of two size groups per image (at 128 px: COCO
-  "small" and "medium" areas; at 256 px and up the dominant object is "large") and ADE20K several classes per
-  label map; the classifier has to tell the large shape from the small ones, not only spot a shape.
+- **2-4 smaller distractors** (fewer when there is no room) of other categories, radius ``SMALL_RADIUS``
+  (0.07-0.16) of the side but never below ``MIN_RADIUS_PX`` pixels (so their shape is still readable at 32 px
+  with patch 4), placed around the dominant one (little overlap). They give COCO several instances of two size
+  groups per image (at 128 px: COCO "small" and "medium" areas; at 256 px and up the dominant object is "large")
+  and ADE20K several classes per label map; the classifier has to tell the large shape from the small ones, not
+  only spot a shape.
 - **a textured background** ("stuff": gradient, stripes or speckle); object colours keep a contrast of 64-192
   per channel to the background mean, so every object is visible.
 
 Labels of a scene:
 - ``label``: the dominant object's category (``SHAPES`` index);
 - ``instances``: one entry per visible object, dominant first, with ``category``, ``polygon`` (flat x, y list in
-  pixels) and ``mask`` (visible pixels, bool [H, W]);
-- ``semantic``: uint8 [H, W] in the ADE20K convention, 0 = ignore (a thin band on object borders),
+  pixels; a ring's outer border) and ``mask`` (visible pixels, bool [H, W]; a ring's hole excluded);
+- ``semantic``: uint8 [H, W] in the ADE20K convention, 0 = ignore (a 1-pixel band on one side of each border),
   1..len(STUFF) = background texture, then objects: ``len(STUFF) + 1 + category``.
 
 Splits (``split_indices``): the labelled transfer sets of ``--num N`` use scenes ``0..N-1`` (train first, val
 last, val a multiple of ``len(SHAPES)``); the unlabelled-for-MAE pretraining pool uses scenes from
-``POOL_START`` on, so it never overlaps a transfer set and its size never changes one.
+``POOL_START`` on, so it never overlaps a transfer set and its size never changes one. Sizes below 32 px are
+refused (the smallest objects would no longer be smaller than the dominant one).
 """
 from __future__ import annotations
 
@@ -37,12 +40,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross")
+SHAPES = ("circle", "square", "triangle", "star", "ring", "cross")
 STUFF = ("gradient", "stripes", "speckle")
 SEMANTIC_CLASSES = STUFF + SHAPES  # label value = index + 1; 0 = ignore
 DOMINANT_RADIUS = (0.28, 0.40)  # fraction of the side
 SMALL_RADIUS = (0.07, 0.16)  # fraction of the side
 MIN_RADIUS_PX = 5.0  # readable at 32 px / patch 4
+RING_HOLE = 0.55  # inner / outer radius of a ring
 NUM_SMALL = (2, 4)  # distractors per scene (inclusive); fewer when there is no room
 CROP_SCALE = (0.35, 1.0)  # RandomResizedCrop area range of the classification quick recipes (label survives)
 POOL_START = 1_000_000  # first scene index of the pretraining pool; transfer sets use 0..num-1
@@ -70,8 +74,8 @@ def _polygon(kind: str, cx: float, cy: float, r: float, rot: float) -> list[tupl
         return ring(3, [r])
     if kind == "star":
         return ring(10, [r, 0.45 * r])
-    if kind == "hexagon":
-        return ring(6, [r])
+    if kind == "ring":
+        return ring(32, [r])  # outer border; the hole (RING_HOLE x r) is cut out of the mask
     w = 0.33 * r  # cross: 12 vertices
     pts = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r), (-w, -r), (-w, -w), (-r, -w), (-r, w), (-w, w), (-w, r)]
     c, s = math.cos(rot), math.sin(rot)
@@ -122,6 +126,14 @@ def _raster(poly: list[tuple[float, float]], size: int) -> np.ndarray:
     return np.asarray(m) > 127
 
 
+def _shape_mask(kind: str, poly: list[tuple[float, float]], cx: float, cy: float, r: float, size: int) -> np.ndarray:
+    """Pixels of a shape: its polygon, minus the hole for a ring."""
+    mask = _raster(poly, size)
+    if kind == "ring":
+        mask &= ~_raster(_polygon("circle", cx, cy, RING_HOLE * r, 0.0), size)
+    return mask
+
+
 def _layout(rng: np.random.Generator, size: int, label: int) -> list[tuple[int, tuple[float, float, float]]]:
     """[(category, (cx, cy, r))], dominant first; distractors take categories other than ``label``."""
     dom = _dominant(rng, size)
@@ -155,7 +167,7 @@ def make_scene(seed: int, index: int, size: int = 64) -> Scene:
     for k in [*range(1, len(objects)), 0]:  # distractors first, the dominant object last (on top)
         cat, (cx, cy, r) = objects[k]
         poly = _polygon(SHAPES[cat], cx, cy, r, rng.uniform(0, 2 * math.pi))
-        mask = _raster(poly, size)
+        mask = _shape_mask(SHAPES[cat], poly, cx, cy, r, size)
         img = np.where(mask[..., None], _colour(rng, bg_mean) * shade, img)
         occupancy[mask] = k
         semantic[mask] = 1 + len(STUFF) + cat
@@ -166,8 +178,8 @@ def make_scene(seed: int, index: int, size: int = 64) -> Scene:
         vis = occupancy == k
         if vis.sum() >= 4:
             instances.append(dict(category=objects[k][0], polygon=[float(v) for xy in poly for v in xy], mask=vis))
-    edges = np.asarray(Image.fromarray((occupancy + 1).astype(np.uint8)).filter(ImageFilter.FIND_EDGES)) > 0
-    semantic[edges] = 0
+    occ = Image.fromarray((occupancy + 2).astype(np.uint8))  # one-sided band: pixels next to a different object
+    semantic[np.asarray(occ.filter(ImageFilter.MaxFilter(3))) != np.asarray(occ)] = 0  # (thin rings keep pixels)
     return Scene(image=np.clip(img, 0, 255).astype(np.uint8), label=label, instances=instances, semantic=semantic)
 
 

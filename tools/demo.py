@@ -2,8 +2,9 @@
 """The whole mae-bench story on the built-in synthetic scenes (what `make demo` runs).
 
   python tools/demo.py --out results/demo            # ~20 min on 2 CPU cores
-  python tools/demo.py --out results/demo --quick    # same steps at a small size, < 4 min
-Writes results/demo/{runs,tables}/, the MAE reconstructions and loss curves, and prints the summary table.
+  python tools/demo.py --out results/demo --quick    # same steps at a small size, a few minutes
+Writes results/demo/{runs,tables}/ (tables, charts, report.md / report.html), the MAE reconstructions and loss
+curves, and prints a summary no wider than 100 columns and where the report is.
 """
 import argparse
 import os
@@ -80,6 +81,7 @@ def main(argv=None) -> int:
     summary = out / "tables" / "summary.md"
     print(summary.read_text() if summary.is_file() else f"(no {summary})")
     print(f"demo finished in {time.time() - t0:.0f} s; records in {out / 'runs'}, tables in {out / 'tables'}")
+    print(f"report: {out / 'tables' / 'report.html'} (also report.md)")
     return 0
 
 

@@ -40,10 +40,17 @@ def reconstruction_grid(model, imgs: torch.Tensor, mask_ratio: float = 0.75, see
     return torch.stack([_denorm(r) for r in rows], dim=1).flatten(0, 1)
 
 
-def save_reconstructions(model, imgs: torch.Tensor, path: str | Path, mask_ratio: float = 0.75) -> Path:
+def save_reconstructions(model, imgs: torch.Tensor, path: str | Path, mask_ratio: float = 0.75,
+                         min_side: int = 128) -> Path:
+    """Columns original / masked / reconstruction / reconstruction + visible, one row per image; images smaller
+    than ``min_side`` px are enlarged by an integer factor (nearest neighbour, so patches stay sharp)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(reconstruction_grid(model, imgs, mask_ratio), path, nrow=4, padding=2, pad_value=1.0)
+    grid = reconstruction_grid(model, imgs, mask_ratio)
+    factor = max(1, -(-min_side // grid.shape[-1]))
+    if factor > 1:
+        grid = torch.nn.functional.interpolate(grid, scale_factor=factor, mode="nearest")
+    save_image(grid, path, nrow=4, padding=2, pad_value=1.0)
     return path
 
 

@@ -1,0 +1,12 @@
+"""The demo's linear probe: the frozen micro ViT at 32 px, cls token, BatchNorm + linear head, AdamW lr 1e-2
+(configs/linprobe/quick.py, see its docstring for why not LARS at this scale), 20 epochs, batch 32.
+
+Run (what `make demo` runs per init and seed):
+    tools/transfer.py --task linprobe --config configs/demo/linprobe.py --ckpt PATH|random \
+        --data-root results/demo/work/data/imagefolder --device cpu
+"""
+_base_ = ["../linprobe/quick.py"]
+model = "vit-micro"
+input_size = 32
+epochs = 20
+batch_size = 32

@@ -1,0 +1,89 @@
+"""Cluster faults (issue 12): torchrun restarts a SIGKILLed worker and the run resumes by itself; SIGUSR1 (Slurm's
+warning before the time limit) stops after a saved epoch; both end with the weights of an uninterrupted run."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from conftest import REPO, TINY_MAE, run_tool, tool_env
+from mae_bench.checkpoints import load_file
+
+EPOCHS = 5
+ARGS = [*TINY_MAE, "--device", "cpu", "--batch_size", 4, "--num_workers", 0, "--no-tensorboard", "--vis_every", 0,
+        "--epochs", EPOCHS, "--warmup_epochs", 1, "--max_iters_per_epoch", 6, "--seed", 5, "--save_every", 0]
+
+
+def _epoch(path: Path) -> int:
+    try:
+        return int(load_file(path)["epoch"])
+    except Exception:  # not written yet, or mid-rename
+        return -1
+
+
+def _wait_for_epoch(path: Path, proc: subprocess.Popen, epoch: int = 1, timeout: float = 300) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout and proc.poll() is None:
+        if _epoch(path) >= epoch:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint of epoch {epoch} (returncode {proc.poll()})")
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def _same_weights(a: Path, b: Path) -> None:
+    wa, wb = load_file(a), load_file(b)
+    assert wa["epoch"] == wb["epoch"] == EPOCHS
+    for k in wa["model"]:
+        assert torch.equal(wa["model"][k], wb["model"][k]), k
+
+
+def _launch(script: str, *args, **env) -> subprocess.Popen:
+    path = REPO / "tools" / script
+    cmd = ["bash", str(path)] if script.endswith(".sh") else [sys.executable, str(path)]
+    return subprocess.Popen([*cmd, *map(str, args)], env=tool_env(PYTHON=sys.executable, **env), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_torchrun_restarts_a_killed_worker_and_ends_with_uninterrupted_weights(tmp_path, synthetic_imagefolder):
+    data = ["--data_path", synthetic_imagefolder]
+    full = tmp_path / "full"
+    proc = run_tool("pretrain.sh", 2, *ARGS, *data, "--output_dir", full, MAX_RESTARTS="0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cut = tmp_path / "cut"
+    job = _launch("pretrain.sh", 2, *ARGS, *data, "--output_dir", cut, MAX_RESTARTS="2")
+    _wait_for_epoch(cut / "checkpoint-last.pth", job)
+    workers = _children(job.pid)  # bash exec'd torchrun: its children are the two workers
+    assert len(workers) == 2, workers
+    os.kill(workers[-1], signal.SIGKILL)
+    killed_at = _epoch(cut / "checkpoint-last.pth")
+    out, _ = job.communicate(timeout=600)
+    assert killed_at < EPOCHS, "the run finished before a worker could be killed"
+    assert job.returncode == 0, out[-3000:]
+    assert "failed (exitcode: -9)" in out, out[-3000:]  # torchrun saw the SIGKILL...
+    assert out.count("resumed from") >= 2, out[-3000:]  # ...and the restarted workers resumed
+    _same_weights(full / "checkpoint-last.pth", cut / "checkpoint-last.pth")
+
+
+def test_sigusr1_stops_after_a_saved_epoch_and_the_resumed_run_matches(tmp_path, synthetic_imagefolder):
+    data = ["--data_path", synthetic_imagefolder]
+    full = tmp_path / "full"
+    assert run_tool("pretrain.py", *ARGS, *data, "--output_dir", full).returncode == 0
+    cut = tmp_path / "cut"
+    job = _launch("pretrain.py", *ARGS, *data, "--output_dir", cut)
+    _wait_for_epoch(cut / "checkpoint-last.pth", job)
+    job.send_signal(signal.SIGUSR1)
+    out, _ = job.communicate(timeout=600)
+    stopped = _epoch(cut / "checkpoint-last.pth")
+    assert job.returncode == 75 and 1 <= stopped < EPOCHS, (job.returncode, stopped, out[-3000:])
+    resumed = run_tool("pretrain.sh", 1, *ARGS, *data, "--output_dir", cut)  # resumes by default
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"at epoch {stopped}" in resumed.stderr
+    _same_weights(full / "checkpoint-last.pth", cut / "checkpoint-last.pth")

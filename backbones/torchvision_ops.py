@@ -84,6 +84,8 @@ class TorchvisionExt:
         self._log("nms")
         if not self._use_tv(bboxes):
             return self._ext.nms(bboxes, scores, iou_threshold=iou_threshold, offset=offset)
+        if bboxes.dtype != scores.dtype:  # torchvision wants one dtype (AMP: fp16 scores, fp32 boxes)
+            bboxes, scores = bboxes.float(), scores.float()
         if offset:
             bboxes = torch.cat([bboxes[:, :2], bboxes[:, 2:] + offset], dim=1)
         return torchvision.ops.nms(bboxes, scores, float(iou_threshold))
@@ -96,8 +98,9 @@ class TorchvisionExt:
                 input, rois, output, argmax_y, argmax_x, aligned_height=aligned_height, aligned_width=aligned_width,
                 spatial_scale=spatial_scale, sampling_ratio=sampling_ratio, pool_mode=pool_mode, aligned=aligned)
         _avg_only(pool_mode)
-        out = torchvision.ops.roi_align(input, rois.to(input.dtype), (aligned_height, aligned_width), spatial_scale,
-                                        sampling_ratio, aligned)
+        input, rois = _same_dtype(input, rois)
+        out = torchvision.ops.roi_align(input, rois, (aligned_height, aligned_width), spatial_scale, sampling_ratio,
+                                        aligned)
         output.copy_(out)
 
     def roi_align_backward(self, grad_output, rois, argmax_y, argmax_x, grad_input, aligned_height: int,
@@ -111,10 +114,16 @@ class TorchvisionExt:
                 pool_mode=pool_mode, aligned=aligned)
         _avg_only(pool_mode)
         n, c, h, w = grad_input.shape
+        grad_output, rois = _same_dtype(grad_output, rois)
         grad = torch.ops.torchvision._roi_align_backward(
-            grad_output, rois.to(grad_output.dtype), spatial_scale, aligned_height, aligned_width, n, c, h, w,
-            sampling_ratio, aligned)
+            grad_output, rois, spatial_scale, aligned_height, aligned_width, n, c, h, w, sampling_ratio, aligned)
         grad_input.copy_(grad)
+
+
+def _same_dtype(x: torch.Tensor, rois: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision needs features and boxes in one dtype; fp32 for both when they differ (fp16 boxes would lose
+    up to a pixel at 1024 px)."""
+    return (x, rois) if x.dtype == rois.dtype else (x.float(), rois.float())
 
 
 def _avg_only(pool_mode: int) -> None:

@@ -154,7 +154,8 @@ def test_gpu_check_smoke_pretraining_and_classification(tmp_path):
         assert steps[name]["images_per_s"] > 0 and 0 < steps[name]["mfu"] < 2  # on the CPU's own matmul peak
     jpeg = steps["pretrain_jpeg"]
     assert jpeg["loader_workers"] == 2 and jpeg["jpegs"] == 24
-    assert jpeg["ratio_files_to_tensors"] == pytest.approx(jpeg["images_per_s"] / steps["pretrain_eager"]["images_per_s"])
+    tensor_ips = steps["pretrain_eager"]["images_per_s"]
+    assert jpeg["ratio_files_to_tensors"] == pytest.approx(jpeg["images_per_s"] / tensor_ips)
     assert steps["finetune"]["iterations"] == steps["linprobe"]["iterations"] == 2
     assert r["goals"]["mfu"]["best"] == max(steps["pretrain_eager"]["mfu"], steps["pretrain_compile"]["mfu"])
     assert r["environment"]["torch"] == torch.__version__

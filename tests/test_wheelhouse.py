@@ -48,8 +48,9 @@ def test_wheelhouse_builds_small_and_installs_offline(tmp_path):
     assert (house / "mmcv-2.1.0.tar.gz").is_file() and list(house.glob("mmdet-3.3.0-*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    purelib = subprocess.run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([str(venv / "bin/python"), "-c", code], capture_output=True, text=True,
+                             check=True).stdout.strip()
     (Path(purelib) / "node.pth").write_text(str(_node_like_site(tmp_path)) + "\n")
     proc = run_tool("install_offline.sh", house, venv, MMCV_WHEEL=str(wheel), PIP_NO_INDEX="1",
                     PIP_CONFIG_FILE="/dev/null")

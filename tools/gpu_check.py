@@ -193,7 +193,8 @@ def _transfer(a, task: str, extra: list[str]) -> Path:
 
 def _mm_figures(work: Path) -> dict:
     """s/iteration (mean of mmengine's logged 'time', first window dropped) and peak memory (MiB) from the log."""
-    rows = [json.loads(line) for f in sorted(work.glob("*/vis_data/scalars.json")) for line in f.read_text().splitlines()]
+    files = sorted(work.glob("*/vis_data/scalars.json"))
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     train = [r for r in rows if "time" in r and "loss" in r]
     if not train:
         raise RuntimeError(f"no training rows in {work}/*/vis_data/scalars.json")
@@ -321,7 +322,8 @@ def goals(results: dict) -> dict:
     ratio = results.get("pretrain_jpeg", {}).get("figures", {}).get("ratio_files_to_tensors")
     best = max([m for m in mfu if m is not None], default=None)
     return dict(mfu=dict(goal=GOALS["mfu"], best=best, met=best is not None and best >= GOALS["mfu"]),
-                jpeg_ratio=dict(goal=GOALS["jpeg_ratio"], value=ratio, met=ratio is not None and ratio >= GOALS["jpeg_ratio"]))
+                jpeg_ratio=dict(goal=GOALS["jpeg_ratio"], value=ratio,
+                                met=ratio is not None and ratio >= GOALS["jpeg_ratio"]))
 
 
 def markdown(report: dict) -> str:
@@ -337,9 +339,10 @@ def markdown(report: dict) -> str:
                          if not isinstance(v, dict))
         lines.append(f"| {name} | {'pass' if r['passed'] else 'FAIL'} | {r['seconds']} | {text} |")
     g = report["goals"]
-    lines += ["", f"Goals: MFU >= {g['mfu']['goal']:.0%}: best {_pct(g['mfu']['best'])} "
-                  f"({'met' if g['mfu']['met'] else 'not met'}); JPEG feed >= {g['jpeg_ratio']['goal']:.0%} of tensors: "
-                  f"{_pct(g['jpeg_ratio']['value'])} ({'met' if g['jpeg_ratio']['met'] else 'not met'}).", ""]
+    mfu, feed = g["mfu"], g["jpeg_ratio"]
+    lines += ["", f"Goals: MFU >= {mfu['goal']:.0%}: best {_pct(mfu['best'])} ({'met' if mfu['met'] else 'not met'}); "
+                  f"JPEG feed >= {feed['goal']:.0%} of tensors: {_pct(feed['value'])} "
+                  f"({'met' if feed['met'] else 'not met'}).", ""]
     return "\n".join(lines)
 
 

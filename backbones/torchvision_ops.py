@@ -19,9 +19,10 @@ tested on the CPU), ``=0`` never uses it; unset, torchvision takes the CUDA tens
 extension reports no CUDA (``mmcv.ops.get_compiling_cuda_version() == "not available"``), and mmcv keeps the
 CPU tensors. Where mmcv was built with CUDA nothing changes.
 
-Semantics match mmcv 2.1.0 (mmcv/ops/roi_align.py, mmcv/ops/nms.py, tag v2.1.0): RoIAlign ``aligned`` maps to
-torchvision's ``aligned`` (the half-pixel shift, as mmcv's own ``use_torchvision`` route does); NMS ``offset=1``
-(legacy +1 box sizes) is the same IoU as offset 0 on boxes with ``x2 + 1, y2 + 1``. Max-pool RoIAlign has no
+Semantics match mmcv 2.1.0 (mmcv/ops/roi_align.py, mmcv/ops/nms.py, csrc/pytorch/cpu/nms.cpp, tag v2.1.0): RoIAlign
+``aligned`` maps to torchvision's ``aligned`` (the half-pixel shift, as mmcv's own ``use_torchvision`` route does);
+NMS visits boxes in mmcv's score order, ties included; ``offset=1`` (legacy +1 box sizes) is the same IoU as
+offset 0 on boxes with ``x2 + 1, y2 + 1``. On the CPU both routes give bit-identical results (tests/test_gpu_path.py). Max-pool RoIAlign has no
 torchvision kernel and raises.
 """
 from __future__ import annotations
@@ -88,7 +89,10 @@ class TorchvisionExt:
             bboxes, scores = bboxes.float(), scores.float()
         if offset:
             bboxes = torch.cat([bboxes[:, :2], bboxes[:, 2:] + offset], dim=1)
-        return torchvision.ops.nms(bboxes, scores, float(iou_threshold))
+        # mmcv visits boxes in the order of its (unstable) score sort; torchvision's sort is stable, so presorting
+        # the same way keeps equal scores (frequent in an untrained RPN) in mmcv's order
+        order = scores.sort(0, descending=True)[1]
+        return order[torchvision.ops.nms(bboxes[order], scores[order], float(iou_threshold))]
 
     def roi_align_forward(self, input, rois, output, argmax_y, argmax_x, aligned_height: int, aligned_width: int,
                           spatial_scale: float, sampling_ratio: int, pool_mode: int, aligned: bool) -> None:

@@ -56,6 +56,14 @@ def test_nms_equals_mmcv(route, offset, thr):
     assert 0 < len(ref[1]) < 300 and torch.equal(ref[1], got[1]) and torch.equal(ref[0], got[0])
 
 
+def test_nms_keeps_mmcv_order_among_equal_scores(route):
+    """An untrained RPN scores many boxes alike: the kept indices must follow mmcv's order of ties too."""
+    boxes, scores = _boxes(500, seed=5)
+    scores = (scores * 4).round() / 4  # five distinct values
+    ref, got = _both(route, lambda: mmcv_ops.nms(boxes, scores, 0.5))
+    assert torch.equal(ref[1], got[1])
+
+
 @pytest.mark.parametrize("class_agnostic", [False, True])
 def test_batched_nms_equals_mmcv(route, class_agnostic):
     boxes, scores = _boxes(400, seed=1)

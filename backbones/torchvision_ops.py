@@ -17,7 +17,12 @@ extension call): Mask R-CNN (``configs/coco/quick.py``, train + test) calls ``nm
 Route (decided once, at import): ``MAE_BENCH_TORCHVISION_OPS=1`` forces torchvision on every device (how it is
 tested on the CPU), ``=0`` never uses it; unset, torchvision takes the CUDA tensors exactly when the compiled
 extension reports no CUDA (``mmcv.ops.get_compiling_cuda_version() == "not available"``), and mmcv keeps the
-CPU tensors. Where mmcv was built with CUDA nothing changes.
+CPU tensors. Where mmcv was built with CUDA its kernels run.
+
+mmcv 2.1.0's RoIAlign kernels index ``input.data_ptr()`` as if the map were contiguous, and never call
+``.contiguous()`` (csrc/pytorch/cpu/roi_align.cpp; the Python op does not either). Our SimpleFPN's maps are
+channels-last strided (the ViT tokens are permuted to NCHW and the convs keep that memory format), so mmcv's own
+kernel pooled scrambled features; the proxy hands mmcv's kernel a contiguous map on every route.
 
 Semantics match mmcv 2.1.0 (mmcv/ops/roi_align.py, mmcv/ops/nms.py, csrc/pytorch/cpu/nms.cpp, tag v2.1.0): RoIAlign
 ``aligned`` maps to torchvision's ``aligned`` (the half-pixel shift, as mmcv's own ``use_torchvision`` route does);
@@ -92,14 +97,15 @@ class TorchvisionExt:
         # mmcv visits boxes in the order of its (unstable) score sort; torchvision's sort is stable, so presorting
         # the same way keeps equal scores (frequent in an untrained RPN) in mmcv's order
         order = scores.sort(0, descending=True)[1]
-        return order[torchvision.ops.nms(bboxes[order], scores[order], float(iou_threshold))]
+        thr = float(torch.tensor(iou_threshold, dtype=torch.float32))  # mmcv compares IoU with a C float
+        return order[torchvision.ops.nms(bboxes[order], scores[order], thr)]
 
     def roi_align_forward(self, input, rois, output, argmax_y, argmax_x, aligned_height: int, aligned_width: int,
                           spatial_scale: float, sampling_ratio: int, pool_mode: int, aligned: bool) -> None:
         self._log("roi_align_forward")
-        if not self._use_tv(input):
+        if not self._use_tv(input):  # mmcv's kernel reads data_ptr() as if contiguous: give it a contiguous map
             return self._ext.roi_align_forward(
-                input, rois, output, argmax_y, argmax_x, aligned_height=aligned_height, aligned_width=aligned_width,
+                input.contiguous(), rois.contiguous(), output, argmax_y, argmax_x, aligned_height=aligned_height, aligned_width=aligned_width,
                 spatial_scale=spatial_scale, sampling_ratio=sampling_ratio, pool_mode=pool_mode, aligned=aligned)
         _avg_only(pool_mode)
         input, rois = _same_dtype(input, rois)
@@ -145,7 +151,7 @@ def install(route: str | None = None) -> str:
     for name in names:
         mod = sys.modules[name]
         ext = mod.ext_module._ext if isinstance(mod.ext_module, TorchvisionExt) else mod.ext_module
-        if name in _PATCHED and route != "off":
+        if name in _PATCHED:  # also with route "off": mmcv's RoIAlign then gets contiguous inputs
             mod.ext_module = TorchvisionExt(ext, route, log_path)
         elif log_path:  # recording only: which other extension calls do the models make?
             mod.ext_module = TorchvisionExt(ext, "off", log_path)

@@ -1,5 +1,6 @@
 """The GPU path without mmcv's CUDA kernels (issue 12): torchvision's RoIAlign / NMS behind mmcv's ops, forced on the
 CPU with MAE_BENCH_TORCHVISION_OPS=1 and compared with mmcv's own CPU kernels; the GPU check's CPU smoke mode."""
+import importlib
 import json
 import math
 import os
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 
 from conftest import REPO, run_tool
 
@@ -93,6 +95,24 @@ def test_roi_align_forward_and_backward_equal_mmcv(route, aligned, sampling_rati
     assert out_ref.abs().sum() > 0 and grad_ref.abs().sum() > 0
     assert torch.equal(out_ref, out_tv)
     assert torch.equal(grad_ref, grad_tv), (grad_ref - grad_tv).abs().max()
+
+
+def test_roi_align_on_channels_last_maps(route):
+    """SimpleFPN's maps are channels-last strided; mmcv's raw kernel ignores strides, the installed proxy does not."""
+    g = torch.Generator().manual_seed(6)
+    feats = torch.randn(2, 16, 20, 24, generator=g).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    assert not feats.is_contiguous()
+    boxes, _ = _boxes(30, size=90.0, seed=7)
+    rois = torch.cat([torch.randint(0, 2, (30, 1), generator=g).float(), boxes], dim=1)
+    layer = mmcv_ops.RoIAlign((7, 7), spatial_scale=0.25, sampling_ratio=0, aligned=True)
+    expect = torchvision.ops.roi_align(feats.contiguous(), rois, (7, 7), 0.25, 0, True)
+    mmcv_fixed, tv = _both(route, lambda: layer(feats, rois))
+    assert torch.equal(mmcv_fixed, expect) and torch.equal(tv, expect)
+    raw = torch.zeros_like(expect)
+    importlib.import_module("mmcv._ext").roi_align_forward(  # mmcv's compiled kernel, called directly
+        feats, rois, raw, torch.zeros(0), torch.zeros(0), aligned_height=7, aligned_width=7, spatial_scale=0.25,
+        sampling_ratio=0, pool_mode=1, aligned=True)
+    assert not torch.allclose(raw, expect)  # the bug the proxy works around
 
 
 def test_max_pool_roi_align_refuses_the_torchvision_route(route):

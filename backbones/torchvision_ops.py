@@ -147,6 +147,8 @@ def install(route: str | None = None) -> str:
     import mmcv.ops  # noqa: F401  (loads every mmcv.ops submodule and the compiled extension)
     route = route or decide_route()
     log_path = os.environ.get(LOG_ENV) or None
+    if log_path:
+        open(log_path, "a").close()  # present (maybe empty) once the module is loaded
     names = [n for n, m in list(sys.modules.items()) if n.startswith("mmcv.ops.") and hasattr(m, "ext_module")]
     for name in names:
         mod = sys.modules[name]

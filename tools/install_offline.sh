@@ -5,7 +5,8 @@
 # and never replaced. Nothing is fetched (pip --no-index). mmcv 2.1.0's ops are built from the sdist against that
 # torch: CUDA ops when nvcc and a GPU are present (FORCE_CUDA=1, a few minutes on 16 cores), else CPU ops, in
 # which case backbones/torchvision_ops.py runs RoIAlign / NMS on CUDA tensors through torchvision.
-# MMCV_WITH_CUDA=0 skips the CUDA build; MMCV_WHEEL=path installs an already built mmcv wheel instead.
+# MMCV_WITH_CUDA=0 skips the CUDA build; MMCV_WHEEL=path installs an already built mmcv wheel instead, and
+# MMCV_WHEEL=installed keeps the mmcv the environment already has.
 set -euo pipefail
 WH=$(cd "${1:?usage: tools/install_offline.sh WHEELHOUSE [VENV]}" && pwd)
 VENV=${2:-.venv}
@@ -28,7 +29,8 @@ if [ -z "${MMCV_WHEEL:-}" ]; then
     "$VPY" -m pip wheel -q --no-index --no-build-isolation --no-deps . -w "$BUILD/dist")
   MMCV_WHEEL=$(ls "$BUILD"/dist/mmcv-*.whl)
 fi
-"${PIP[@]}" "$MMCV_WHEEL" $(ls "$WH"/*.whl)
+[ "$MMCV_WHEEL" = installed ] && MMCV_WHEEL=
+"${PIP[@]}" ${MMCV_WHEEL:+"$MMCV_WHEEL"} $(ls "$WH"/*.whl)
 "$VPY" - <<'PY'
 import mmcv.ops, mmdet.models, mmengine, mmseg.models, pycocotools.coco, timm  # noqa: F401
 print("[offline] mmcv", mmcv.__version__, "ops CUDA:", mmcv.ops.get_compiling_cuda_version(),

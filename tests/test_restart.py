@@ -87,3 +87,33 @@ def test_sigusr1_stops_after_a_saved_epoch_and_the_resumed_run_matches(tmp_path,
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"at epoch {stopped}" in resumed.stderr
     _same_weights(full / "checkpoint-last.pth", cut / "checkpoint-last.pth")
+
+
+def _fake_slurm(tmp_path: Path) -> Path:
+    """``srun`` (one task: exec the command) and ``scontrol`` (records its arguments): no Slurm on this machine."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text('#!/usr/bin/env bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')
+    (bin_dir / "scontrol").write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/scontrol.log\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    return bin_dir
+
+
+def test_slurm_script_stops_on_usr1_requeues_and_the_next_run_resumes(tmp_path, synthetic_imagefolder):
+    data = ["--data_path", synthetic_imagefolder]
+    full = tmp_path / "full"
+    assert run_tool("pretrain.py", *ARGS, *data, "--output_dir", full).returncode == 0
+    env = dict(PATH=f"{_fake_slurm(tmp_path)}:{os.environ['PATH']}", SLURM_JOB_ID="4242", MASTER_ADDR="127.0.0.1",
+               SLURM_JOB_NODELIST="localhost")
+    cut = tmp_path / "cut"
+    job = _launch("slurm_pretrain.sh", *ARGS, *data, "--output_dir", cut, **env)
+    _wait_for_epoch(cut / "checkpoint-last.pth", job)
+    job.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@600 does before the time limit
+    out, _ = job.communicate(timeout=600)
+    stopped = _epoch(cut / "checkpoint-last.pth")
+    assert job.returncode == 0 and 1 <= stopped < EPOCHS, (job.returncode, stopped, out[-3000:])
+    assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
+    again = run_tool("slurm_pretrain.sh", *ARGS, *data, "--output_dir", cut, **env)  # the requeued job
+    assert again.returncode == 0 and f"at epoch {stopped}" in again.stderr, again.stderr[-3000:]
+    _same_weights(full / "checkpoint-last.pth", cut / "checkpoint-last.pth")

@@ -68,7 +68,7 @@ class CheckpointHook(Hook):
             save_checkpoint(self.output_dir / f"checkpoint-{epoch}.pth", *args, scaler=trainer.scaler, **extra)
 
 
-PREEMPTED_EXIT = 75  # tools/slurm_pretrain.sh requeues the job when the pretrainer exits with this code
+PREEMPTED_EXIT = 75  # exit status of a run stopped by SIGUSR1 (tools/slurm_pretrain.sh then requeues the job)
 
 
 class Preempted(SystemExit):

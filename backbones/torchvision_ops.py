@@ -27,8 +27,8 @@ kernel pooled scrambled features; the proxy hands mmcv's kernel a contiguous map
 Semantics match mmcv 2.1.0 (mmcv/ops/roi_align.py, mmcv/ops/nms.py, csrc/pytorch/cpu/nms.cpp, tag v2.1.0): RoIAlign
 ``aligned`` maps to torchvision's ``aligned`` (the half-pixel shift, as mmcv's own ``use_torchvision`` route does);
 NMS visits boxes in mmcv's score order, ties included; ``offset=1`` (legacy +1 box sizes) is the same IoU as
-offset 0 on boxes with ``x2 + 1, y2 + 1``. On the CPU both routes give bit-identical results (tests/test_gpu_path.py). Max-pool RoIAlign has no
-torchvision kernel and raises.
+offset 0 on boxes with ``x2 + 1, y2 + 1``. On the CPU both routes give bit-identical results (tests/test_gpu_path.py).
+Max-pool RoIAlign has no torchvision kernel and raises.
 """
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ class TorchvisionExt:
         self._log("roi_align_forward")
         if not self._use_tv(input):  # mmcv's kernel reads data_ptr() as if contiguous: give it a contiguous map
             return self._ext.roi_align_forward(
-                input.contiguous(), rois.contiguous(), output, argmax_y, argmax_x, aligned_height=aligned_height, aligned_width=aligned_width,
+                input.contiguous(), rois.contiguous(), output, argmax_y, argmax_x, aligned_height=aligned_height,
+                aligned_width=aligned_width,
                 spatial_scale=spatial_scale, sampling_ratio=sampling_ratio, pool_mode=pool_mode, aligned=aligned)
         _avg_only(pool_mode)
         input, rois = _same_dtype(input, rois)

@@ -14,8 +14,7 @@ PY=${PYTHON:-python3}
 [ -x "$VENV/bin/python" ] || "$PY" -m venv --system-site-packages "$VENV"
 VPY=$VENV/bin/python
 PIP=("$VPY" -m pip install -q --no-index --no-deps)
-"$VPY" -c 'import torch, torchvision; print("[offline] torch", torch.__version__, "torchvision", torchvision.__version__,
-"cuda", torch.version.cuda)'
+"$VPY" -c 'import torch, torchvision as tv; print("[offline] torch", torch.__version__, tv.__version__, torch.version.cuda)'
 if [ -z "${MMCV_WHEEL:-}" ]; then
   BUILD=$(mktemp -d)
   "${PIP[@]}" "$WH"/build/setuptools-*.whl "$WH"/wheel-*.whl

@@ -30,7 +30,10 @@ def _wait_for_epoch(path: Path, proc: subprocess.Popen, epoch: int = 1, timeout:
         if _epoch(path) >= epoch:
             return
         time.sleep(0.05)
-    raise AssertionError(f"no checkpoint of epoch {epoch} (returncode {proc.poll()})")
+    code = proc.poll()
+    if code is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError(f"no checkpoint of epoch {epoch} (returncode {code})")
 
 
 def _children(pid: int) -> list[int]:
@@ -49,7 +52,17 @@ def _launch(script: str, *args, **env) -> subprocess.Popen:
     path = REPO / "tools" / script
     cmd = ["bash", str(path)] if script.endswith(".sh") else [sys.executable, str(path)]
     return subprocess.Popen([*cmd, *map(str, args)], env=tool_env(PYTHON=sys.executable, **env), cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _finish(job: subprocess.Popen, timeout: float = 600) -> str:
+    """Output of a launched job; on a timeout its whole process group (torchrun and workers) is killed."""
+    try:
+        return job.communicate(timeout=timeout)[0]
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
 
 
 def test_torchrun_restarts_a_killed_worker_and_ends_with_uninterrupted_weights(tmp_path, synthetic_imagefolder):
@@ -64,7 +77,7 @@ def test_torchrun_restarts_a_killed_worker_and_ends_with_uninterrupted_weights(t
     assert len(workers) == 2, workers
     os.kill(workers[-1], signal.SIGKILL)
     killed_at = _epoch(cut / "checkpoint-last.pth")
-    out, _ = job.communicate(timeout=600)
+    out = _finish(job)
     assert killed_at < EPOCHS, "the run finished before a worker could be killed"
     assert job.returncode == 0, out[-3000:]
     assert "failed (exitcode: -9)" in out, out[-3000:]  # torchrun saw the SIGKILL...
@@ -80,7 +93,7 @@ def test_sigusr1_stops_after_a_saved_epoch_and_the_resumed_run_matches(tmp_path,
     job = _launch("pretrain.py", *ARGS, *data, "--output_dir", cut)
     _wait_for_epoch(cut / "checkpoint-last.pth", job)
     job.send_signal(signal.SIGUSR1)
-    out, _ = job.communicate(timeout=600)
+    out = _finish(job)
     stopped = _epoch(cut / "checkpoint-last.pth")
     assert job.returncode == 75 and 1 <= stopped < EPOCHS, (job.returncode, stopped, out[-3000:])
     resumed = run_tool("pretrain.sh", 1, *ARGS, *data, "--output_dir", cut)  # resumes by default
@@ -110,7 +123,7 @@ def test_slurm_script_stops_on_usr1_requeues_and_the_next_run_resumes(tmp_path, 
     job = _launch("slurm_pretrain.sh", *ARGS, *data, "--output_dir", cut, **env)
     _wait_for_epoch(cut / "checkpoint-last.pth", job)
     job.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@600 does before the time limit
-    out, _ = job.communicate(timeout=600)
+    out = _finish(job)
     stopped = _epoch(cut / "checkpoint-last.pth")
     assert job.returncode == 0 and 1 <= stopped < EPOCHS, (job.returncode, stopped, out[-3000:])
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]

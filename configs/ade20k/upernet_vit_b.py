@@ -27,7 +27,8 @@ _base_ = [
     "mmseg::_base_/default_runtime.py",
     "mmseg::_base_/schedules/schedule_160k.py",
 ]
-custom_imports = dict(imports=["backbones.vit_seg", "backbones.layer_decay"], allow_failed_imports=False)
+custom_imports = dict(imports=["backbones.vit_seg", "backbones.layer_decay", "backbones.torchvision_ops"],
+                      allow_failed_imports=False)
 
 crop_size = (512, 512)
 embed_dim = 768

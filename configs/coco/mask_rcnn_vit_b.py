@@ -26,7 +26,8 @@ _base_ = [
     "mmdet::_base_/datasets/coco_instance.py",
     "mmdet::_base_/default_runtime.py",
 ]
-custom_imports = dict(imports=["backbones.vitdet", "backbones.layer_decay"], allow_failed_imports=False)
+custom_imports = dict(imports=["backbones.vitdet", "backbones.layer_decay", "backbones.torchvision_ops"],
+                      allow_failed_imports=False)
 
 image_size = (1024, 1024)
 norm_cfg = dict(type="LN2d", requires_grad=True)

@@ -44,16 +44,24 @@ def save_checkpoint(path: str | Path, model, optimizer, epoch: int, config: dict
 
 
 def resume_path(resume: str | None, output_dir: str | Path) -> Path | None:
-    """``auto`` -> ``output_dir/checkpoint-last.pth`` when it exists; a path must exist."""
+    """``auto`` -> the newest checkpoint in ``output_dir`` (``checkpoint-last.pth``, else the highest
+    ``checkpoint-<epoch>.pth``) or None when there is none; a path must exist."""
     if not resume:
         return None
     if resume == "auto":
-        p = Path(output_dir) / "checkpoint-last.pth"
-        return p if p.is_file() else None
+        return newest_checkpoint(output_dir)
     p = Path(resume)
     if not p.is_file():
         raise CheckpointError(f"--resume {resume}: no such file")
     return p
+
+
+def newest_checkpoint(output_dir: str | Path) -> Path | None:
+    out = Path(output_dir)
+    if (out / "checkpoint-last.pth").is_file():
+        return out / "checkpoint-last.pth"
+    numbered = [(int(p.stem.split("-")[1]), p) for p in out.glob("checkpoint-*.pth") if p.stem.split("-")[1].isdigit()]
+    return max(numbered)[1] if numbered else None
 
 
 def check_shapes(path, state: dict, model: torch.nn.Module) -> None:

@@ -49,8 +49,18 @@ def init_distributed(device: str) -> DistInfo:
     else:
         dev, backend = torch.device("cpu"), "gloo"
     if not tdist.is_initialized():
-        tdist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
+        tdist.init_process_group(backend, rank=rank, world_size=world, **_store_args(world))
     return DistInfo(rank, world, local, dev)
+
+
+def _store_args(world: int) -> dict:
+    """env:// normally; after a torchrun restart, the agent's store under a per-round prefix: its keys still hold
+    the dead round's gloo/nccl addresses, and restarted workers that read them hang or get 'Connection refused'."""
+    restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    if not restart or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return dict(init_method="env://")
+    base = tdist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False)
+    return dict(store=tdist.PrefixStore(f"mae_bench/restart_{restart}", base))
 
 
 def barrier() -> None:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from pathlib import Path
 
 from .checkpoint import save_checkpoint
+from .dist import all_reduce_mean
 from .trainer import Hook
 
 
@@ -63,3 +66,31 @@ class CheckpointHook(Hook):
         save_checkpoint(self.output_dir / "checkpoint-last.pth", *args, scaler=trainer.scaler, **extra)
         if self.save_every and (epoch % self.save_every == 0 or epoch == trainer.epochs):
             save_checkpoint(self.output_dir / f"checkpoint-{epoch}.pth", *args, scaler=trainer.scaler, **extra)
+
+
+PREEMPTED_EXIT = 75  # exit status of a run stopped by SIGUSR1 (tools/slurm_pretrain.sh then requeues the job)
+
+
+class Preempted(SystemExit):
+    """Raised after the checkpoint of the epoch in which a stop signal arrived has been written."""
+
+
+class StopOnSignalHook(Hook):
+    """On SIGUSR1 (Slurm's ``--signal=USR1@SECONDS`` before the time limit): finish the current epoch, let the
+    checkpoint hook (which must come earlier in the list) save it, then exit with ``PREEMPTED_EXIT``. The flag is
+    all-reduced at each epoch end so every rank stops after the same epoch; a resumed run replays exactly."""
+
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGUSR1,)):
+        self.signals, self.received = signals, 0
+
+    def before_train(self, trainer) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for s in self.signals:
+                signal.signal(s, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.received = signum
+
+    def after_epoch(self, trainer, stats: dict) -> None:
+        if all_reduce_mean(1.0 if self.received else 0.0) > 0 and stats["epoch"] + 1 < trainer.epochs:
+            raise Preempted(PREEMPTED_EXIT)

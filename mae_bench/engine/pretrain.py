@@ -18,7 +18,7 @@ from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
 from ..models import create_mae
 from .checkpoint import load_training_state, resume_path, unwrap
 from .dist import DistInfo, barrier, init_distributed
-from .hooks import CheckpointHook, Hook, LogHook
+from .hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
 from .optim import adamw, param_groups
 from .trainer import Schedule, Trainer
 from .vis import plot_loss_curve, save_reconstructions
@@ -221,7 +221,8 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
     config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
         dist.world_size), accum_iter=accum, abs_lr=lr)
-    hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks]
+    hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks,
+             StopOnSignalHook()]
     if cfg.method == "mae" and cfg.vis_every:
         hooks.append(ReconstructionHook(fixed_images(loader), out, cfg.vis_every, cfg.mask_ratio))
     trainer = Trainer(model, optimizer, loader, method.step, Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs),

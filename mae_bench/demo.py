@@ -38,7 +38,8 @@ QUICK = Size(label_num=48, pool=128, coco=12, ade20k=12, pretrain_epochs=1, seed
                                "ade20k": ["--cfg-options", "train_cfg.max_iters=4"],
                                "ade20k_linear": ["--cfg-options", "train_cfg.max_iters=4"],
                                "finetune": _SHORT_CLS, "linprobe": _SHORT_CLS, "linprobe_grid": _SHORT_CLS})
-FULL = Size(label_num=480, pool=2000, coco=60, ade20k=60, pretrain_epochs=10, seeds=(0, 1, 2), dense_seeds=(0, 1))
+FULL = Size(label_num=480, pool=1600, coco=60, ade20k=60, pretrain_epochs=10, seeds=(0, 1, 2), dense_seeds=(0,),
+            transfer_options={"finetune": ["--epochs", "15"], "linprobe": ["--epochs", "15"]})
 
 
 @dataclass

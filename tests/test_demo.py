@@ -3,7 +3,7 @@ import json
 import math
 
 from conftest import run_tool
-from mae_bench.demo import INITS, TASKS
+from mae_bench.demo import CHEAP_TASKS, INITS, TASKS
 
 
 def test_quick_demo_end_to_end(tmp_path):
@@ -11,9 +11,10 @@ def test_quick_demo_end_to_end(tmp_path):
     proc = run_tool("demo.py", "--quick", "--out", out, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-2000:]
     records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
-    assert sorted((r["task"], r["pretrain_method"]) for r in records) == sorted((t, i) for t in TASKS for i in INITS)
+    expected = sorted((t, i) for t in (*TASKS, *CHEAP_TASKS) for i in INITS)
+    assert sorted((r["task"], r["pretrain_method"]) for r in records) == expected
     for r in records:
-        assert r["model"] == "vit-t" and r["seed"] == 0 and r["dataset"].startswith("synthetic")
+        assert r["model"] == "vit-micro" and r["seed"] == 0 and r["dataset"].startswith("synthetic")
         assert r["metrics"] and all(math.isfinite(v) for v in r["metrics"].values())
     assert {"AP_box", "AP_mask"} <= set(next(r for r in records if r["task"] == "coco")["metrics"])
     assert "mIoU" in next(r for r in records if r["task"] == "ade20k")["metrics"]

@@ -71,12 +71,14 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="jobs at a time")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-cheap", dest="cheap", action="store_false", help="skip k-NN, the head grid and the frozen "
+                   "dense probe")
     a = p.parse_args(argv)
     out = Path(a.out).resolve()
     for stale in ("runs", "tables", "work"):
         shutil.rmtree(out / stale, ignore_errors=True)
     t0 = time.time()
-    run_jobs(plan(out, REPO, QUICK if a.quick else FULL, a.seed), out / "work" / "logs", a.jobs)
+    run_jobs(plan(out, REPO, QUICK if a.quick else FULL, a.seed, a.cheap), out / "work" / "logs", a.jobs)
     collect_pictures(out)
     summary = out / "tables" / "summary.md"
     print(summary.read_text() if summary.is_file() else f"(no {summary})")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 RECORD_FIELDS = ("task", "dataset", "metrics", "model", "init", "pretrain_method", "pretrain_epochs", "ckpt",
                  "ckpt_sha256", "config", "cfg_options", "seed", "world_size", "git_sha", "versions", "started",
                  "finished", "wall_time_s")
-TASKS = ("coco", "ade20k", "finetune", "linprobe")
+TASKS = ("coco", "ade20k", "finetune", "linprobe", "knn", "linprobe_grid", "attentive", "ade20k_linear")
 PRETRAIN_METHODS = ("mae", "supervised", "mocov3", "dino", "beit", "random")
 
 

@@ -221,6 +221,11 @@ def cached_features(vit: VisionTransformer, ckpt: str | None, root: Path, split:
     return feats
 
 
+def feature_set_classes(fset: dict) -> list[str]:
+    """Class names of a feature set: its label values 0..max as strings."""
+    return [str(c) for c in range(int(max(fset["train"]["labels"].max(), fset["val"]["labels"].max())) + 1)]
+
+
 def load_feature_set(root: Path) -> dict | None:
     """``root/features.pt`` (a hand-made feature set) or None when absent.
 

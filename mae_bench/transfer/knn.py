@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..data import build_imagefolder
 from ..results import make_record, now_iso
-from .frozen import (build_encoder, cached_features, data_root, dataset_label, load_feature_set, load_frozen_config,
-                     pick_device, record_labels)
+from .frozen import (build_encoder, cached_features, data_root, dataset_label, feature_set_classes, load_feature_set,
+                     load_frozen_config, pick_device, record_labels)
 
 log = logging.getLogger("mae_bench.knn")
 PRIMARY = ("cls", 20)
@@ -95,12 +96,10 @@ def features_for(args, cfg, work_dir: Path, device: torch.device) -> tuple[dict,
     root = data_root(args, cfg, work_dir)
     fset = load_feature_set(root)
     if fset is not None:
-        classes = [str(c) for c in sorted(set(fset["train"]["labels"].tolist()))]
-        return fset["train"], fset["val"], classes, f"feature set {root}"
+        return fset["train"], fset["val"], feature_set_classes(fset), f"feature set {root}"
     vit, summary = build_encoder(cfg, args.ckpt, device)
     train = cached_features(vit, args.ckpt, root, "train", cfg, device)
     val = cached_features(vit, args.ckpt, root, "val", cfg, device)
-    from ..data import build_imagefolder
     return train, val, build_imagefolder(root, "train", None).classes, summary
 
 

@@ -10,7 +10,6 @@ Loaded by ``configs/ade20k_linear/*.py`` through ``custom_imports``.
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -67,6 +66,3 @@ class LinearBNHead(BaseDecodeHead):
 
     def forward(self, inputs) -> torch.Tensor:
         return self.cls_seg(self.bn(self._transform_inputs(inputs)))
-
-
-__all__ = ["FrozenMAEViTSeg", "LinearBNHead", "nn"]

@@ -207,7 +207,8 @@ def cached_features(vit: VisionTransformer, ckpt: str | None, root: Path, split:
     """``extract`` on ``root/split`` with the eval transform, computed once per cache key and stored as
     ``<cache_dir>/<key>.pt`` (loaded back with weights_only=True)."""
     transform = eval_transform(cfg.input_size, cfg.eval_crop_pct)
-    path = Path(cfg.cache_dir or "work_dirs/feature_cache") / f"{cache_key(ckpt, root, split, transform, cfg, n_last)}.pt"
+    key = cache_key(ckpt, root, split, transform, cfg, n_last)
+    path = Path(cfg.cache_dir or "work_dirs/feature_cache") / f"{key}.pt"
     if path.is_file():
         log.info("features of %s/%s from the cache %s", root, split, path)
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,7 +1,7 @@
 """Heads trained on a frozen encoder: ``--task linprobe_grid`` (many linear heads in one pass) and
 ``--task attentive`` (efficient probing: cross-attention queries over the patch tokens + linear classifier).
 
-    tools/transfer.py --task linprobe_grid --ckpt PATH --config configs/linprobe_grid/vit_b.py --data-root /datasets/imagenet
+    tools/transfer.py --task linprobe_grid --ckpt PATH --config configs/linprobe_grid/vit_b.py --data-root DIR
     tools/transfer.py --task attentive --ckpt PATH --config configs/attentive/vit_b.py --data-root /datasets/imagenet
 
 linprobe_grid follows facebookresearch/dinov2 ``dinov2/eval/linear.py`` (commit 81b2b64): one frozen forward per

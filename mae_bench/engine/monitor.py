@@ -67,7 +67,8 @@ def monitor_metrics(vit, bank_loader, query_loader, device, seed: int = 0, epoch
     """k-NN (cls, avg; k = 20) and the best grid head's top-1 (%) of the frozen ``vit`` on the monitor data."""
     from ..transfer.frozen import FrozenConfig, extract
     from ..transfer.knn import knn_accuracy
-    from ..transfer.probes import LinearGrid, accuracy, fit, grid_inputs, grid_metrics, tensor_batches
+    from ..transfer.probes import (LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics, num_steps,
+                                  tensor_batches)
 
     was_training = vit.training
     vit.eval()
@@ -86,8 +87,9 @@ def monitor_metrics(vit, bank_loader, query_loader, device, seed: int = 0, epoch
         batch = min(64, len(bank["labels"]))
         cfg = FrozenConfig(epochs=epochs, iters_per_epoch=None, seed=seed)
         with torch.enable_grad():
-            fit(grid, grid.optimizer(batch), tensor_batches(bank, batch, seed, device, ("cls", "avg")), cfg, 1.0)
-        metrics, best = grid_metrics(accuracy(grid, tensor_batches(query, 256, 0, device, ("cls", "avg"))()))
+            fit(grid, grid.optimizer(batch), tensor_batches(bank, batch, seed, device, ("cls", "avg")),
+                num_steps(len(bank["labels"]), batch), cfg, 1.0)
+        metrics, best = grid_metrics(accuracy(grid, eval_batches(query, 256, device, ("cls", "avg"))))
     out["monitor_linear_top1"] = metrics["top1"]
     return out
 

@@ -31,23 +31,31 @@ PRIMARY = ("cls", 20)
 
 
 @torch.no_grad()
-def knn_topk(train: torch.Tensor, test: torch.Tensor, k: int, chunk: int, device: torch.device):
-    """Top-``k`` cosine similarities and train indices of every test row -> ([M, k], [M, k]).
+def knn_topk(train: torch.Tensor, test: torch.Tensor, k: int, chunk: int, device: torch.device,
+             query_batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` cosine similarities and train indices of every test row -> ([M, k], [M, k]) on ``device``.
 
-    ``train`` [N, D] and ``test`` [M, D] are L2-normalised here; the train bank moves to ``device``
-    ``chunk`` rows at a time and a running top-k is merged after each block.
+    ``train`` [N, D] and ``test`` [M, D] are L2-normalised here. The train bank goes to ``device`` once, as
+    blocks of ``chunk`` rows; the queries run ``query_batch`` at a time, each merging a running top-k over the
+    blocks, so no [M, N] matrix is ever formed.
     """
-    test = F.normalize(test.float(), dim=1).to(device)
-    best_sim = torch.full((len(test), 0), -2.0, device=device)
-    best_idx = torch.zeros((len(test), 0), dtype=torch.long, device=device)
-    for start in range(0, len(train), chunk):
-        block = F.normalize(train[start:start + chunk].float(), dim=1).to(device)
-        sim = test @ block.T
-        sims = torch.cat([best_sim, sim], dim=1)
-        idx = torch.cat([best_idx, torch.arange(start, start + len(block), device=device).expand(len(test), -1)], 1)
-        best_sim, pos = sims.topk(min(k, sims.shape[1]), dim=1)
-        best_idx = idx.gather(1, pos)
-    return best_sim, best_idx
+    bank = [F.normalize(block.float(), dim=1).to(device) for block in train.split(chunk)]
+    starts = [0]
+    for block in bank[:-1]:
+        starts.append(starts[-1] + len(block))
+    sims_out, idx_out = [], []
+    for query in test.split(query_batch):
+        query = F.normalize(query.float(), dim=1).to(device)
+        best_sim = torch.empty((len(query), 0), device=device)
+        best_idx = torch.empty((len(query), 0), dtype=torch.long, device=device)
+        for start, block in zip(starts, bank):
+            sims = torch.cat([best_sim, query @ block.T], dim=1)
+            ids = torch.arange(start, start + len(block), device=device).expand(len(query), -1)
+            best_sim, pos = sims.topk(min(k, sims.shape[1]), dim=1)
+            best_idx = torch.cat([best_idx, ids], dim=1).gather(1, pos)
+        sims_out.append(best_sim)
+        idx_out.append(best_idx)
+    return torch.cat(sims_out), torch.cat(idx_out)
 
 
 def knn_vote(sims: torch.Tensor, neighbour_labels: torch.Tensor, k: int, temperature: float,

@@ -21,6 +21,7 @@ eps 1e-6) + Linear; LARS, base lr 0.1 x batch / 256, 10 warmup epochs then cosin
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -153,6 +154,11 @@ def image_batches(vit, data, cfg: FrozenConfig, device, n_last: int, tokens: boo
     return epoch
 
 
+def num_steps(n: int, batch_size: int) -> int:
+    """Full batches in one pass over ``n`` stored features (at least one)."""
+    return max(1, n // batch_size)
+
+
 def tensor_batches(split: dict, batch_size: int, seed: int, device, keys: tuple[str, ...]) -> Callable[[], Iterator]:
     """Per epoch: shuffled minibatches of stored features (feature sets, or the grid on cached features)."""
     gen = torch.Generator().manual_seed(seed)
@@ -166,20 +172,24 @@ def tensor_batches(split: dict, batch_size: int, seed: int, device, keys: tuple[
     return epoch
 
 
-def fit(probe: nn.Module, optimizer, batches: Callable[[], Iterator], cfg: FrozenConfig, base_lr: float,
+def eval_batches(split: dict, batch_size: int, device, keys: tuple[str, ...]) -> Iterator:
+    """Every stored feature once, in order (evaluation)."""
+    for start in range(0, len(split["labels"]), batch_size):
+        sl = slice(start, start + batch_size)
+        yield {k: split[k][sl].to(device) for k in keys}, split["labels"][sl].to(device)
+
+
+def fit(probe: nn.Module, optimizer, batches: Callable[[], Iterator], steps: int, cfg: FrozenConfig, base_lr: float,
         warmup_epochs: float = 0.0) -> float:
-    """Train ``probe`` for ``cfg.epochs`` (``cfg.iters_per_epoch`` steps each, or one pass) with a per-step
-    cosine schedule (warmup then to 0); the loss is the sum over the probe's outputs. -> train seconds."""
+    """Train ``probe`` for ``cfg.epochs`` of ``steps`` iterations (capped at ``cfg.iters_per_epoch``) with a
+    per-step cosine schedule (warmup then to 0); the loss is the sum over the probe's outputs. -> train seconds."""
     t0 = time.time()
+    n_iter = min(steps, cfg.iters_per_epoch or steps)
     probe.train()
     for epoch in range(cfg.epochs):
         torch.manual_seed(cfg.seed * 1009 + epoch)
-        n_iter = cfg.iters_per_epoch
-        for it, (feats, labels) in enumerate(batches()):
-            if n_iter is not None and it >= n_iter:
-                break
-            frac = epoch + it / (n_iter or max(1, it + 1))
-            set_lr(optimizer, cosine_lr(frac, base_lr, 0.0, warmup_epochs, cfg.epochs))
+        for it, (feats, labels) in zip(range(n_iter), batches()):
+            set_lr(optimizer, cosine_lr(epoch + it / n_iter, base_lr, 0.0, warmup_epochs, cfg.epochs))
             loss = grid_loss(probe(feats), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -225,11 +235,12 @@ def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num
     probe.to(device)
     if train is not None:
         batches = tensor_batches(train, cfg.batch_size, cfg.seed, device, ("cls", "avg"))
+        steps = num_steps(len(train["labels"]), cfg.batch_size)
     else:
-        batches = image_batches(vit, loader(root, "train", train_transform(cfg), cfg.batch_size, cfg, True), cfg,
-                                device, n_last, tokens=False)
-    train_s = fit(probe, probe.optimizer(cfg.batch_size), batches, cfg, base_lr=1.0)
-    acc = accuracy(probe, tensor_batches(val, cfg.eval_batch_size, 0, device, ("cls", "avg"))())
+        data = loader(root, "train", train_transform(cfg), cfg.batch_size, cfg, True)
+        batches, steps = image_batches(vit, data, cfg, device, n_last, tokens=False), len(data)
+    train_s = fit(probe, probe.optimizer(cfg.batch_size), batches, steps, cfg, base_lr=1.0)
+    acc = accuracy(probe, eval_batches(val, cfg.eval_batch_size, device, ("cls", "avg")))
     metrics, best = grid_metrics(acc)
     log.info("linprobe_grid: %d heads, best %s top-1 %.2f", len(acc), best, acc[best])
     return metrics, dict(best_head=best, num_heads=len(acc), train_time_s=train_s, num_val_images=len(val["labels"]))
@@ -244,12 +255,13 @@ def run_attentive(args, cfg: FrozenConfig, root: Path, device, fset: dict | None
             if "tokens" not in fset[split]:
                 raise ValueError(f"attentive: {root}/features.pt has no {split}.tokens (patch tokens [N, L, D])")
         train = tensor_batches(fset["train"], cfg.batch_size, cfg.seed, device, ("tokens",))
-        val = tensor_batches(fset["val"], cfg.eval_batch_size, 0, device, ("tokens",))
+        steps = num_steps(len(fset["train"]["labels"]), cfg.batch_size)
+        val = functools.partial(eval_batches, fset["val"], cfg.eval_batch_size, device, ("tokens",))
         dim = fset["train"]["tokens"].shape[-1]
     else:
         vit, _ = build_encoder(cfg, args.ckpt, device)
-        train = image_batches(vit, loader(root, "train", train_transform(cfg), cfg.batch_size, cfg, True), cfg,
-                              device, 1, tokens=True)
+        data = loader(root, "train", train_transform(cfg), cfg.batch_size, cfg, True)
+        train, steps = image_batches(vit, data, cfg, device, 1, tokens=True), len(data)
         val = image_batches(vit, loader(root, "val", eval_transform(cfg.input_size, cfg.eval_crop_pct),
                                         cfg.eval_batch_size, cfg, False), cfg, device, 1, tokens=True)
         dim = vit.embed_dim
@@ -257,7 +269,7 @@ def run_attentive(args, cfg: FrozenConfig, root: Path, device, fset: dict | None
     probe = EfficientProbe(dim, num_classes, cfg.num_queries).to(device)
     opt = lars(probe, lr, cfg.weight_decay) if cfg.optimizer == "lars" else torch.optim.SGD(
         probe.parameters(), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    train_s = fit(probe, opt, train, cfg, base_lr=lr, warmup_epochs=cfg.warmup_epochs)
+    train_s = fit(probe, opt, train, steps, cfg, base_lr=lr, warmup_epochs=cfg.warmup_epochs)
     top1 = accuracy(probe, val())["attentive"]
     log.info("attentive: top-1 %.2f", top1)
     return dict(top1=top1), dict(num_queries=cfg.num_queries, abs_lr=lr, train_time_s=train_s)

@@ -168,3 +168,27 @@ def test_monitors_in_a_pretraining_run(tmp_path, synthetic_imagefolder, method):
     assert all(0.0 <= r[k] <= 100.0 for r in rows for k in keys[:3])
     assert (out / "monitors.png").stat().st_size > 10_000
     assert list((out / "tb").glob("events.out.tfevents.*"))
+
+
+# ---------------------------------------------------------------- frozen dense probe
+
+
+def test_ade20k_linear_quick_trains_only_the_head(tmp_path, tiny_mae_ckpt):
+    """The real mmseg Runner and IoUMetric; the encoder in the saved mmseg checkpoint is the pretrained one, bit
+    for bit (final norm included), while the BatchNorm + 1x1 conv head has trained."""
+    from mae_bench.checkpoints import load_file
+    from mae_bench.transfer.mm_common import allow_mmengine_checkpoints
+
+    run_tool("transfer.py", "--task", "ade20k_linear", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work",
+             "--runs-dir", tmp_path / "runs", "--device", "cpu", check=True, OMP_NUM_THREADS="1")
+    rec = json.loads(next((tmp_path / "runs").glob("ade20k_linear_*.json")).read_text())
+    assert rec["task"] == "ade20k_linear" and rec["dataset"] == "synthetic"
+    assert {"mIoU", "aAcc", "mAcc"} <= set(rec["metrics"]) and 0 <= rec["metrics"]["mIoU"] <= 100
+    allow_mmengine_checkpoints()
+    saved = torch.load(next((tmp_path / "work").glob("iter_*.pth")), map_location="cpu", weights_only=True)
+    state, encoder = saved["state_dict"], load_file(tiny_mae_ckpt)["model"]
+    backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    assert "norm.weight" in backbone and "blocks.11.mlp.fc2.weight" in backbone
+    for key, value in backbone.items():
+        assert torch.equal(value, encoder[key]), key
+    assert not torch.equal(state["decode_head.bn.running_mean"], torch.zeros_like(state["decode_head.bn.running_mean"]))

@@ -98,6 +98,11 @@ def load_frozen_config(args) -> tuple[FrozenConfig, Path, dict]:
 
 
 def pick_device(cfg: FrozenConfig) -> torch.device:
+    """The run's device; these tasks run in one process (under torchrun every rank would write a record)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("knn / linprobe_grid / attentive run in one process: drop --gpus / --launcher")
     return torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
@@ -192,13 +197,15 @@ def extract(vit: VisionTransformer, data: DataLoader, n_last: int, device: torch
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def cache_key(ckpt: str | None, root: Path, split: str, transform, cfg: FrozenConfig, n_last: int) -> str:
-    """sha256 of (checkpoint sha256, dataset folder + its file count, split, transform, model geometry, blocks)."""
+def cache_key(ckpt: str | None, root: Path, split: str, transform, cfg: FrozenConfig, n_last: int,
+              dtype=None) -> str:
+    """sha256 of (checkpoint sha256, dataset folder + its file count, split, transform, model geometry, blocks,
+    autocast dtype)."""
     ckpt_id = sha256(ckpt) if ckpt and ckpt != "random" else f"random-seed{cfg.seed}"
     folder = (Path(root) / split).resolve()
     n_files = sum(1 for p in folder.rglob("*") if p.is_file())
     text = "|".join(map(str, (ckpt_id, folder, n_files, split, transform, cfg.model, cfg.input_size, cfg.patch_size,
-                              n_last, cfg.dtype)))
+                              n_last, dtype)))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -207,7 +214,7 @@ def cached_features(vit: VisionTransformer, ckpt: str | None, root: Path, split:
     """``extract`` on ``root/split`` with the eval transform, computed once per cache key and stored as
     ``<cache_dir>/<key>.pt`` (loaded back with weights_only=True)."""
     transform = eval_transform(cfg.input_size, cfg.eval_crop_pct)
-    key = cache_key(ckpt, root, split, transform, cfg, n_last)
+    key = cache_key(ckpt, root, split, transform, cfg, n_last, cfg.amp_dtype(device))
     path = Path(cfg.cache_dir or "work_dirs/feature_cache") / f"{key}.pt"
     if path.is_file():
         log.info("features of %s/%s from the cache %s", root, split, path)

@@ -73,7 +73,7 @@ def test_knn_in_chunks_gives_dinov2s_predictions():
     for k in (1, 10, 20):
         expected = dinov2_knn_predictions(train, labels, test, k, 0.07, 5)
         want = 100.0 * (expected == test_labels).float().mean().item()
-        got = knn_accuracy(train, labels, test, test_labels, [k], 0.07, chunk=37)[k][0]  # 37: blocks cross neighbours
+        got = knn_accuracy(train, labels, test, test_labels, [k], 0.07, chunk=37, query_batch=16)[k][0]
         assert got == pytest.approx(want)
 
 
@@ -155,7 +155,7 @@ def test_held_out_slice_is_disjoint_from_pretraining():
     assert len(out) == 10 and not set(out) & set(kept) and sorted(out + kept) == list(range(100))
 
 
-@pytest.mark.parametrize("method", ["mae", "mocov3"])
+@pytest.mark.parametrize("method", ["mae", "supervised", "mocov3"])
 def test_monitors_in_a_pretraining_run(tmp_path, synthetic_imagefolder, method):
     out = tmp_path / method
     run_tool("pretrain.py", *TINY_MAE, "--method", method, "--device", "cpu", "--epochs", 2, "--warmup_epochs", 1,

@@ -69,11 +69,11 @@ def knn_vote(sims: torch.Tensor, neighbour_labels: torch.Tensor, k: int, tempera
 
 def knn_accuracy(train_feat: torch.Tensor, train_labels: torch.Tensor, test_feat: torch.Tensor,
                  test_labels: torch.Tensor, ks: list[int], temperature: float = 0.07, chunk: int = 65536,
-                 device: torch.device | str = "cpu") -> dict[int, tuple[float, float]]:
+                 device: torch.device | str = "cpu", query_batch: int = 1024) -> dict[int, tuple[float, float]]:
     """Top-1 / top-5 accuracy (%) of the weighted k-NN for every k in ``ks``."""
     device = torch.device(device)
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    sims, idx = knn_topk(train_feat, test_feat, max(ks), chunk, device)
+    sims, idx = knn_topk(train_feat, test_feat, max(ks), chunk, device, query_batch)
     nb_labels = train_labels.to(device)[idx]
     target = test_labels.to(device)
     out = {}

@@ -128,8 +128,8 @@ def data_root(args, cfg: FrozenConfig, work_dir: Path) -> Path:
 
 
 def train_transform(cfg: FrozenConfig) -> transforms.Compose:
-    """RandomResizedCrop + flip (dinov2 ``make_classification_train_transform`` without its colour ops:
-    it has none; MAE linear probe: the same)."""
+    """RandomResizedCrop (bicubic) + flip: dinov2's ``make_classification_train_transform`` and the MAE linear
+    probe's augmentation."""
     return transforms.Compose([
         transforms.RandomResizedCrop(cfg.input_size, interpolation=InterpolationMode.BICUBIC),
         transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])

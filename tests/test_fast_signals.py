@@ -182,7 +182,7 @@ def test_ade20k_linear_quick_trains_only_the_head(tmp_path, tiny_mae_ckpt):
     run_tool("transfer.py", "--task", "ade20k_linear", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work",
              "--runs-dir", tmp_path / "runs", "--device", "cpu", check=True, OMP_NUM_THREADS="1")
     rec = json.loads(next((tmp_path / "runs").glob("ade20k_linear_*.json")).read_text())
-    assert rec["task"] == "ade20k_linear" and rec["dataset"] == "synthetic"
+    assert rec["task"] == "ade20k_linear" and rec["dataset"] == "synthetic_ade20k"
     assert {"mIoU", "aAcc", "mAcc"} <= set(rec["metrics"]) and 0 <= rec["metrics"]["mIoU"] <= 100
     allow_mmengine_checkpoints()
     saved = torch.load(next((tmp_path / "work").glob("iter_*.pth")), map_location="cpu", weights_only=True)

@@ -3,7 +3,7 @@ at 64 px) frozen, a BatchNorm + 1x1 conv head on its last block, 64 px crops of 
 scenes, AdamW 1e-3, 30 iterations at batch 4 (2 warmup), fp32, test at the end (sliding window as configs/ade20k).
 
 Run: tools/transfer.py --task ade20k_linear --ckpt work_dirs/tiny_mae/checkpoint-last.pth --device cpu
-Expect: mIoU above the UperNet quick run's few % is not promised at this size; seconds on 2 CPU cores.
+Expect: a few % mIoU (the demo's 16-epoch MAE ViT-T gave 4.1 on 120 scenes, 9 classes); ~11 s on 2 CPU cores.
 """
 _base_ = ["../ade20k/quick.py"]
 custom_imports = dict(imports=["backbones.vit_seg", "backbones.linear_seg", "backbones.synthetic_seg"],

@@ -17,6 +17,10 @@ TASK_MODULES = {
     "ade20k": "mae_bench.transfer.ade20k",
     "finetune": "mae_bench.transfer.classification",
     "linprobe": "mae_bench.transfer.classification",
+    "knn": "mae_bench.transfer.knn",
+    "linprobe_grid": "mae_bench.transfer.probes",
+    "attentive": "mae_bench.transfer.probes",
+    "ade20k_linear": "mae_bench.transfer.ade20k_linear",
 }
 
 

@@ -1,0 +1,256 @@
+"""What the cheap frozen-encoder signals share (``knn``, ``linprobe_grid``, ``attentive``; the pretraining monitors).
+
+- ``FrozenConfig``: one dataclass for the three tasks (each reads its own fields; configs in
+  ``configs/{knn,linprobe_grid,attentive}/``);
+- ``build_encoder``: a ``VisionTransformer`` of ``--model`` at ``input_size`` with the encoder of ``--ckpt``
+  (any format ``mae_bench.checkpoints`` reads; ``pos_embed`` resampled), frozen, in eval mode;
+- ``last_blocks``: the tokens of the last n blocks, each after the final norm (dinov2
+  ``get_intermediate_layers(n, norm=True)``), and ``summarize`` -> ``cls`` [N, n, D] + ``avg`` [N, D];
+- ``extract`` / ``cached_features``: features of a whole split computed once and cached on disk per
+  (checkpoint sha256, dataset folder, split, transform, model);
+- ``load_feature_set``: a hand-made feature set (``DIR/features.pt``) instead of images, for tests with
+  known answers.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from torchvision import transforms
+from torchvision.transforms import InterpolationMode
+
+from ..checkpoints import CheckpointError, load_encoder_state
+from ..config import ConfigError, build, load_config_file
+from ..data import IMAGENET_MEAN, IMAGENET_STD, SHAPES, DataError, build_imagefolder, eval_transform, write_dataset
+from ..meta import sha256
+from ..models.vit import VisionTransformer, create_vit
+from .mm_common import checkpoint_labels, parse_cfg_options
+
+log = logging.getLogger("mae_bench.frozen")
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+MODEL_SIZES = {"vit-t": "tiny", "vit-s": "small", "vit-b": "base", "vit-l": "large", "vit-h": "huge"}
+DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1)
+FEATURE_FILE = "features.pt"
+
+
+@dataclass
+class FrozenConfig:
+    """Defaults = dinov2's ImageNet evaluation (k-NN and linear grid, ViT-B); configs override them."""
+    model: str = "vit-b"
+    input_size: int = 224
+    patch_size: int | None = None
+    eval_crop_pct: float = 224 / 256  # resize 256, centre crop 224 (dinov2 make_classification_eval_transform)
+    batch_size: int = 128  # per step (dinov2 linear: 128 per GPU)
+    eval_batch_size: int = 256
+    num_workers: int = 8
+    synthetic_num: int = 512  # images of the built-in synthetic set (no --data-root)
+    dataset: str | None = None  # record label; default imagenet, or synthetic for the synthetic classes
+    cache_dir: str | None = None  # feature cache; default work_dirs/feature_cache
+    dtype: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    device: str | None = None
+    seed: int = 0
+    # knn (dinov2 eval/knn.py defaults)
+    nb_knn: list = field(default_factory=lambda: [10, 20, 100, 200])
+    temperature: float = 0.07
+    knn_chunk: int = 65536  # train-bank rows per similarity block (bounds memory on ImageNet-size banks)
+    # training heads (linprobe_grid: dinov2 eval/linear.py; attentive: efficient probing)
+    epochs: int = 10
+    iters_per_epoch: int | None = 1250  # dinov2 epoch_length; None: one pass over train/
+    learning_rates: list = field(default_factory=lambda: list(DINOV2_LRS))  # x batch / 256 (dinov2 scale_lr)
+    n_last_blocks: list = field(default_factory=lambda: [1, 4])
+    pools: list = field(default_factory=lambda: ["cls", "avg", "cls_avg"])
+    grid_on_features: bool = False  # True: train on cached eval-transform features (no augmentation; monitors)
+    # attentive probe
+    num_queries: int = 1
+    optimizer: str = "sgd"  # sgd (dinov2 linear) | lars (MAE / efficient-probing linear probe)
+    blr: float = 0.1  # lars: lr = blr x batch / 256
+    weight_decay: float = 0.0
+    warmup_epochs: float = 0.0
+
+    def __post_init__(self):
+        if self.model not in MODEL_SIZES:
+            raise ConfigError(f"model={self.model!r} is not one of {', '.join(MODEL_SIZES)}")
+        bad = [p for p in self.pools if p not in ("cls", "avg", "cls_avg")]
+        if bad:
+            raise ConfigError(f"pools {bad}: known cls, avg, cls_avg")
+        if self.optimizer not in ("sgd", "lars"):
+            raise ConfigError(f"optimizer={self.optimizer!r} is not one of sgd, lars")
+
+    def amp_dtype(self, device: torch.device):
+        auto = torch.bfloat16 if device.type == "cuda" else None
+        return {"auto": auto, "fp32": None, "bf16": torch.bfloat16}[self.dtype]
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def load_frozen_config(args) -> tuple[FrozenConfig, Path, dict]:
+    """dataclass defaults < config file (default ``configs/<task>/quick.py``) < ``--cfg-options`` < flags."""
+    path = Path(args.config) if args.config else CONFIG_DIR / args.task / "quick.py"
+    options = parse_cfg_options(args.cfg_options)
+    flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, device=args.device)
+    cli = {**options, **{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
+    return build(FrozenConfig, load_config_file(path), cli, source=str(path)), path, options
+
+
+def pick_device(cfg: FrozenConfig) -> torch.device:
+    """The run's device; these tasks run in one process (under torchrun every rank would write a record)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("knn / linprobe_grid / attentive run in one process: drop --gpus / --launcher")
+    return torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def record_labels(args) -> dict:
+    return checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
+
+
+# ---------------------------------------------------------------- data
+
+
+def data_root(args, cfg: FrozenConfig, work_dir: Path) -> Path:
+    """--data-root, or the built-in synthetic ImageFolder set written once under the work dir."""
+    if args.data_root:
+        root = Path(args.data_root)
+        if not root.is_dir():
+            raise DataError(f"--data-root {root} does not exist")
+        return root
+    root = work_dir / "synthetic_imagefolder"
+    if not (root / ".complete").exists():
+        write_dataset("imagefolder", root, cfg.synthetic_num, max(cfg.input_size, 64), cfg.seed, progress=False)
+        (root / ".complete").touch()
+    return root
+
+
+def train_transform(cfg: FrozenConfig) -> transforms.Compose:
+    """RandomResizedCrop (bicubic) + flip: dinov2's ``make_classification_train_transform`` and the MAE linear
+    probe's augmentation."""
+    return transforms.Compose([
+        transforms.RandomResizedCrop(cfg.input_size, interpolation=InterpolationMode.BICUBIC),
+        transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def dataset_label(cfg: FrozenConfig, classes: list[str]) -> str:
+    return cfg.dataset or ("synthetic" if sorted(classes) == sorted(SHAPES) else "imagenet")
+
+
+def loader(root: Path, split: str, transform, batch_size: int, cfg: FrozenConfig, shuffle: bool) -> DataLoader:
+    ds = build_imagefolder(root, split, transform)
+    g = torch.Generator().manual_seed(cfg.seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=cfg.num_workers,
+                      drop_last=shuffle and len(ds) >= batch_size, persistent_workers=False)
+
+
+# ---------------------------------------------------------------- encoder and features
+
+
+def build_encoder(cfg: FrozenConfig, ckpt: str | None, device: torch.device) -> tuple[VisionTransformer, str]:
+    """Frozen encoder initialised from ``ckpt`` (None / 'random': the MAE random init) -> (model, load summary)."""
+    torch.manual_seed(cfg.seed)
+    model = create_vit(MODEL_SIZES[cfg.model], img_size=cfg.input_size, patch_size=cfg.patch_size)
+    summary = "random init"
+    if ckpt and ckpt != "random":
+        if not Path(ckpt).is_file():
+            raise CheckpointError(f"--ckpt {ckpt} does not exist")
+        summary = load_encoder_state(model, ckpt).summary()
+    model.requires_grad_(False)
+    return model.eval().to(device), summary
+
+
+def last_blocks(vit: VisionTransformer, imgs: torch.Tensor, n: int) -> list[torch.Tensor]:
+    """Tokens [N, 1 + L, D] of the last ``n`` blocks, oldest first, each passed through the final norm
+    (dinov2 ``get_intermediate_layers(x, n, norm=True)``). Works on any mae-bench ``VisionTransformer``
+    (the MAE, MoCo v3 and supervised models are subclasses): no masking, the full image."""
+    x = vit.patch_embed(imgs) + vit.pos_embed[:, 1:]
+    cls = (vit.cls_token + vit.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
+    x = torch.cat([cls, x], dim=1)
+    out = []
+    for i, blk in enumerate(vit.blocks):
+        x = blk(x)
+        if i >= len(vit.blocks) - n:
+            out.append(vit.norm(x))
+    return out
+
+
+def summarize(blocks: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """-> ``cls`` [N, n, D] (cls token of each of the last n blocks) and ``avg`` [N, D] (mean patch token of
+    the last block), float32: everything the k-NN and the linear grid read."""
+    return dict(cls=torch.stack([b[:, 0] for b in blocks], dim=1).float(), avg=blocks[-1][:, 1:].mean(dim=1).float())
+
+
+@torch.no_grad()
+def extract(vit: VisionTransformer, data: DataLoader, n_last: int, device: torch.device, dtype=None) -> dict:
+    """Features of every image of ``data`` in order -> ``cls`` [N, n, D], ``avg`` [N, D], ``labels`` [N] (CPU)."""
+    parts: dict[str, list] = {"cls": [], "avg": [], "labels": []}
+    ctx = torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False)
+    for imgs, labels in data:
+        with ctx:
+            feats = summarize(last_blocks(vit, imgs.to(device, non_blocking=True), n_last))
+        parts["cls"].append(feats["cls"].cpu())
+        parts["avg"].append(feats["avg"].cpu())
+        parts["labels"].append(labels)
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def cache_key(ckpt: str | None, root: Path, split: str, transform, cfg: FrozenConfig, n_last: int,
+              dtype=None) -> str:
+    """sha256 of (checkpoint sha256, dataset folder + its file count, split, transform, model geometry, blocks,
+    autocast dtype)."""
+    ckpt_id = sha256(ckpt) if ckpt and ckpt != "random" else f"random-seed{cfg.seed}"
+    folder = (Path(root) / split).resolve()
+    n_files = sum(1 for p in folder.rglob("*") if p.is_file())
+    text = "|".join(map(str, (ckpt_id, folder, n_files, split, transform, cfg.model, cfg.input_size, cfg.patch_size,
+                              n_last, dtype)))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cached_features(vit: VisionTransformer, ckpt: str | None, root: Path, split: str, cfg: FrozenConfig,
+                    device: torch.device, n_last: int = 4) -> dict:
+    """``extract`` on ``root/split`` with the eval transform, computed once per cache key and stored as
+    ``<cache_dir>/<key>.pt`` (loaded back with weights_only=True)."""
+    transform = eval_transform(cfg.input_size, cfg.eval_crop_pct)
+    key = cache_key(ckpt, root, split, transform, cfg, n_last, cfg.amp_dtype(device))
+    path = Path(cfg.cache_dir or "work_dirs/feature_cache") / f"{key}.pt"
+    if path.is_file():
+        log.info("features of %s/%s from the cache %s", root, split, path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    feats = extract(vit, loader(root, split, transform, cfg.eval_batch_size, cfg, shuffle=False), n_last, device,
+                    cfg.amp_dtype(device))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(feats, tmp)
+    tmp.replace(path)
+    log.info("features of %s/%s: %d images, cached at %s", root, split, len(feats["labels"]), path)
+    return feats
+
+
+def feature_set_classes(fset: dict) -> list[str]:
+    """Class names of a feature set: its label values 0..max as strings."""
+    return [str(c) for c in range(int(max(fset["train"]["labels"].max(), fset["val"]["labels"].max())) + 1)]
+
+
+def load_feature_set(root: Path) -> dict | None:
+    """``root/features.pt`` (a hand-made feature set) or None when absent.
+
+    Layout: ``{"train": split, "val": split}``, each split a dict of tensors ``labels`` [N] (int) and
+    ``cls`` [N, D] or [N, n, D], optionally ``avg`` [N, D] and ``tokens`` [N, L, D] (patch tokens, for the
+    attentive probe). Loaded with weights_only=True; a missing key raises a DataError naming it.
+    """
+    path = Path(root) / FEATURE_FILE
+    if not path.is_file():
+        return None
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for split in ("train", "val"):
+        if not isinstance(obj.get(split), dict) or "labels" not in obj[split] or "cls" not in obj[split]:
+            raise DataError(f"{path}: needs {split}.labels and {split}.cls (got keys {sorted(obj)})")
+        s = obj[split]
+        if s["cls"].ndim == 2:
+            s["cls"] = s["cls"][:, None]
+        s.setdefault("avg", s["cls"][:, -1])
+        s["cls"], s["avg"], s["labels"] = s["cls"].float(), s["avg"].float(), s["labels"].long()
+    return obj

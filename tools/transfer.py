@@ -26,7 +26,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", dest="work_dir", help="logs and checkpoints of this run")
     p.add_argument("--gpus", type=int, default=1, help="processes on this node (torchrun when > 1)")
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
-    p.add_argument("--cfg-options", dest="cfg_options", nargs="+", default=[], metavar="KEY=VALUE")
+    p.add_argument("--cfg-options", dest="cfg_options", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --work-dir")
     p.add_argument("--runs-dir", dest="runs_dir", default="results/runs")
     p.add_argument("--seed", type=int, default=0)

@@ -39,3 +39,11 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+
+max_iters = 200  # the demo's budget: 200 iterations of batch 4 (17 passes over the 48 training scenes)
+param_scheduler = [
+    dict(type="LinearLR", start_factor=1e-6, by_epoch=False, begin=0, end=20),
+    dict(type="PolyLR", eta_min=0.0, power=1.0, by_epoch=False, begin=20, end=max_iters),
+]
+train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=max_iters, val_begin=max_iters + 1)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))

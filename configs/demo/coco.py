@@ -45,3 +45,11 @@ train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=4, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 synthetic = dict(num=60, size=64)
+
+max_iters = 150  # the demo's budget: 150 iterations of batch 4 (12 passes over the 48 training scenes)
+param_scheduler = [
+    dict(type="LinearLR", start_factor=0.01, by_epoch=False, begin=0, end=20),
+    dict(type="MultiStepLR", begin=0, end=max_iters, by_epoch=False, milestones=[120], gamma=0.1),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters, val_begin=max_iters + 1)
+default_hooks = dict(checkpoint=dict(interval=max_iters, max_keep_ckpts=1))

@@ -1,5 +1,5 @@
 """The demo's fine-tuning: the micro ViT at 32 px on the small labelled transfer set (the quick recipe of
-configs/finetune/quick.py, see its docstring for what differs from the official recipe and why), 20 epochs,
+configs/finetune/quick.py, see its docstring for what differs from the official recipe and why), 12 epochs,
 batch 32, lr 2e-3, layer decay 0.75 over the 6 blocks.
 
 Run (what `make demo` runs per init and seed):
@@ -9,7 +9,7 @@ Run (what `make demo` runs per init and seed):
 _base_ = ["../finetune/quick.py"]
 model = "vit-micro"
 input_size = 32
-epochs = 20
+epochs = 12
 warmup_epochs = 2
 batch_size = 32
 lr = 2e-3

@@ -1,5 +1,5 @@
 """The demo's linear probe: the frozen micro ViT at 32 px, cls token, BatchNorm + linear head, AdamW lr 1e-2
-(configs/linprobe/quick.py, see its docstring for why not LARS at this scale), 20 epochs, batch 32.
+(configs/linprobe/quick.py, see its docstring for why not LARS at this scale), 12 epochs, batch 32.
 
 Run (what `make demo` runs per init and seed):
     tools/transfer.py --task linprobe --config configs/demo/linprobe.py --ckpt PATH|random \
@@ -8,5 +8,5 @@ Run (what `make demo` runs per init and seed):
 _base_ = ["../linprobe/quick.py"]
 model = "vit-micro"
 input_size = 32
-epochs = 20
+epochs = 12
 batch_size = 32

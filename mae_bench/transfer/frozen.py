@@ -28,11 +28,11 @@ from ..config import ConfigError, build, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, SHAPES, DataError, build_imagefolder, eval_transform, write_dataset
 from ..meta import sha256
 from ..models.vit import VisionTransformer, create_vit
+from .classification import MODEL_SIZES  # one table of model sizes for every classification task
 from .mm_common import checkpoint_labels, parse_cfg_options
 
 log = logging.getLogger("mae_bench.frozen")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-MODEL_SIZES = {"vit-t": "tiny", "vit-s": "small", "vit-b": "base", "vit-l": "large", "vit-h": "huge"}
 DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1)
 FEATURE_FILE = "features.pt"
 

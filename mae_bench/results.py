@@ -64,14 +64,21 @@ def make_record(task: str, dataset: str, metrics: dict, *, model: str, init: str
 
 
 def write_record(record: dict, runs_dir: str | Path = "results/runs", name: str | None = None) -> Path:
-    """Write atomically as ``<runs_dir>/<task>_<model>_<init>_<timestamp>.json``; returns the path."""
+    """Write atomically as ``<runs_dir>/<task>_<model>_<init>_s<seed>_<timestamp>.json``; returns the path.
+
+    An existing record is never replaced: runs of several seeds (or processes) finishing in the same second get
+    ``-2``, ``-3``, ... suffixes."""
     validate(record)
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     if name is None:
         stamp = re.sub(r"[^0-9]", "", record["finished"])[:14]
-        name = f"{record['task']}_{record['model']}_{record['init']}_{stamp}"
-    path = runs_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.json"
+        name = f"{record['task']}_{record['model']}_{record['init']}_s{record.get('seed', 0)}_{stamp}"
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    path, k = runs_dir / f"{base}.json", 1
+    while path.exists():
+        k += 1
+        path = runs_dir / f"{base}-{k}.json"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)

@@ -3,6 +3,7 @@ rows and columns each (task, dataset) table has, the cell text, that datasets ne
 LaTeX, and the terminal summary's width."""
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -186,3 +187,14 @@ def test_reference_layouts_and_duplicate_citations(tmp_path):
     cascade = ref[ref["source"] == "vitdet [Cascade Mask R-CNN]"].set_index("column")["mean"]
     assert cascade.to_dict() == {"AP box (Cascade)": 54.0, "AP mask (Cascade)": 46.7}
     assert set(ref["dataset"]) == {"coco2017"} and (ref["n"] == 0).all()
+
+
+def test_records_finishing_in_the_same_second_are_all_kept(tmp_path):
+    """Seeds of one (task, model, init) finishing in the same second once overwrote each other (a demo record lost)."""
+    kw = dict(model="vit-t", init="x", pretrain_method="mae", pretrain_epochs=1, ckpt=None, config="c.py",
+              cfg_options=None, world_size=1, started="2026-01-01T00:00:00+00:00", wall_time_s=1.0,
+              finished="2026-01-01T00:00:01+00:00")
+    paths = [write_record(make_record("finetune", "synthetic", dict(top1=float(s)), seed=s % 2, **kw), tmp_path)
+             for s in range(3)]
+    assert len(set(paths)) == 3 and all(p.is_file() for p in paths)
+    assert sorted(int(json.loads(p.read_text())["metrics"]["top1"]) for p in paths) == [0, 1, 2]

@@ -300,7 +300,10 @@ def _rank(value, order) -> int:
 
 
 def model_label(model: str) -> str:
-    return "ViT-" + model[4:].upper() if model.startswith("vit-") else model
+    if not model.startswith("vit-"):
+        return model
+    size = model[4:]
+    return "ViT-" + (size.upper() if len(size) == 1 else size)  # ViT-B, ViT-L; the demo's ViT-micro
 
 
 def method_label(method: str) -> str:

@@ -51,6 +51,7 @@ def test_quick_transfer_writes_record(tiny_mae_ckpt, tmp_path):
     runs = tmp_path / "runs"
     proc = run_tool("transfer.py", "--task", "ade20k", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work",
                     "--runs-dir", runs, "--device", "cpu", "--ms-flip", "--cfg-options", "train_cfg.max_iters=4",
+                    "default_hooks.logger.interval=1",
                     "test_dataloader.dataset.indices=1", check=True)
     records = list(runs.glob("*.json"))
     assert len(records) == 1, proc.stdout[-2000:]

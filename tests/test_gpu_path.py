@@ -127,7 +127,8 @@ def _coco(tmp_path: Path, ckpt: Path, name: str, **env) -> tuple[dict, list[dict
     log = tmp_path / f"{name}_ops.log"
     work, runs = tmp_path / name, tmp_path / f"{name}_runs"
     run_tool("transfer.py", "--task", "coco", "--ckpt", ckpt, "--work-dir", work, "--runs-dir", runs, "--device", "cpu",
-             "--cfg-options", "default_hooks.logger.interval=1", check=True, OMP_NUM_THREADS="1",
+             "--cfg-options", "train_cfg.max_iters=8", "default_hooks.logger.interval=1", check=True,
+             OMP_NUM_THREADS="1",
              MAE_BENCH_MMCV_OPS_LOG=str(log), **env)
     (record,) = runs.glob("*.json")
     rows = [json.loads(line) for f in work.glob("*/vis_data/scalars.json") for line in f.read_text().splitlines()]
@@ -154,6 +155,7 @@ def test_ade20k_quick_reaches_no_mmcv_kernel(tmp_path, tiny_mae_ckpt):
     imports = "['backbones.vit_seg','backbones.layer_decay','backbones.synthetic_seg','backbones.torchvision_ops']"
     run_tool("transfer.py", "--task", "ade20k", "--ckpt", tiny_mae_ckpt, "--work-dir", tmp_path / "work",
              "--runs-dir", tmp_path / "runs", "--device", "cpu", "--cfg-options", f"custom_imports.imports={imports}",
+             "train_cfg.max_iters=4",
              check=True, OMP_NUM_THREADS="1", MAE_BENCH_MMCV_OPS_LOG=str(log), MAE_BENCH_TORCHVISION_OPS="1")
     assert log.is_file(), "backbones.torchvision_ops was not imported"
     assert set(log.read_text().split()) <= set(tv_ops.ROUTED), log.read_text()  # found empty: UperNet calls none

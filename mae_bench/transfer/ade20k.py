@@ -128,13 +128,19 @@ def prepare(args: TransferArgs, config: Path, work_dir: Path):
 
 def run(args: TransferArgs) -> dict | None:
     """Fine-tune and evaluate on ADE20K (or the synthetic set); the record on rank 0, None elsewhere."""
+    return run_segmentation(args, "ade20k", DEFAULT_CONFIG)
+
+
+def run_segmentation(args: TransferArgs, task: str, default_config: Path) -> dict | None:
+    """Train ``args.config`` (default ``default_config``) through the mmseg Runner, test, and return the ``task``
+    record on rank 0 (None elsewhere); shared by ``ade20k`` (UperNet) and ``ade20k_linear`` (frozen probe)."""
     started, t0 = now_iso(), time.time()
-    config = Path(args.config or DEFAULT_CONFIG)
+    config = Path(args.config or default_config)
     ckpt = None if args.ckpt in (None, "", "random") else args.ckpt
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(f"--ckpt {ckpt} does not exist")
     labels = checkpoint_labels(ckpt, args.init, args.pretrain_method)
-    work_dir = Path(args.work_dir or f"work_dirs/ade20k/{config.stem}_{labels['init']}")
+    work_dir = Path(args.work_dir or f"work_dirs/{task}/{config.stem}_{labels['init']}")
     cfg = prepare(args, config, work_dir)
     raw, rank, world = train_and_evaluate(cfg, args.ms_flip)
     if rank != 0:
@@ -145,7 +151,7 @@ def run(args: TransferArgs) -> dict | None:
     dataset = dataset_label(_datasets(cfg)[0]["data_root"], "ade20k")
     model = MODEL_NAMES.get(int(cfg.model.backbone.embed_dim), f"vit-{cfg.model.backbone.embed_dim}d")
     config_name = str(config.resolve().relative_to(REPO)) if config.resolve().is_relative_to(REPO) else str(config)
-    return make_record(task="ade20k", dataset=dataset, metrics=metrics, model=model, ckpt=ckpt, config=config_name,
+    return make_record(task=task, dataset=dataset, metrics=metrics, model=model, ckpt=ckpt, config=config_name,
                        cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed, world_size=world,
                        started=started, wall_time_s=time.time() - t0,
                        test_mode="ms_flip" if args.ms_flip else "single_scale", **labels)

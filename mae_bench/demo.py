@@ -38,7 +38,7 @@ QUICK = Size(label_num=48, pool=128, coco=12, ade20k=12, pretrain_epochs=1, seed
                                "ade20k": ["--cfg-options", "train_cfg.max_iters=4"],
                                "ade20k_linear": ["--cfg-options", "train_cfg.max_iters=4"],
                                "finetune": _SHORT_CLS, "linprobe": _SHORT_CLS, "linprobe_grid": ["--epochs", "1"]})
-FULL = Size(label_num=480, pool=1200, coco=60, ade20k=60, pretrain_epochs=10, seeds=(0, 1, 2), dense_seeds=(0,))
+FULL = Size(label_num=480, pool=2400, coco=60, ade20k=60, pretrain_epochs=20, seeds=(0, 1, 2), dense_seeds=(0,))
 
 
 @dataclass
@@ -62,7 +62,7 @@ def pretrain_jobs(tool, repo: Path, work: Path, size: Size, seed: int) -> list[J
     return [Job(f"pretrain:{m}", [*tool("pretrain.py"), "--config", str(repo / "configs/demo" / f"{m}.py"),
                                   "--data_path", str(data), "--output_dir", str(work / "pretrain" / m),
                                   "--epochs", str(size.pretrain_epochs), "--seed", str(seed)],
-                deps=("data:imagefolder",), weight={"mae": 2.0, "supervised": 4.0, "mocov3": 8.0}[m])
+                deps=("data:imagefolder",), weight={"mae": 4.0, "supervised": 6.0, "mocov3": 12.0}[m])
             for m in METHODS]
 
 
@@ -78,7 +78,7 @@ def transfer_job(tool, repo: Path, out: Path, size: Size, init: str, task: str, 
         "--runs-dir", str(out / "runs"), "--seed", str(seed), "--init", f"{init}-demo", "--pretrain-method", init,
         *size.transfer_options.get(task, []), *cache],
         deps=(f"data:{fmt}",) + (() if init == "random" else (f"pretrain:{init}",)),
-        weight=2.0 if task in ("coco", "ade20k") else 1.0)
+        weight={"coco": 4.0, "ade20k": 3.0}.get(task, 1.0))
 
 
 def plan(out: Path, repo: Path, size: Size, seed: int = 0, cheap: bool = True) -> list[Job]:

@@ -83,3 +83,35 @@ def test_baseline_configs_build(method):
 
     cfg = build(PretrainConfig, load_config_file(REPO / f"configs/pretrain/{method}_vit_base_800e.py"))
     assert cfg.method == method and cfg.model == "mae_vit_base_patch16" and cfg.epochs == 800
+
+
+def _crop_scales(transform) -> list[tuple[float, float]]:
+    """The RandomResizedCrop area ranges inside a (possibly two-view) pretraining transform."""
+    views = getattr(transform, "views", [transform])
+    return [tuple(t.scale) for v in views for t in v.transforms if hasattr(t, "scale") and "Crop" in type(t).__name__]
+
+
+@pytest.mark.parametrize("method, recipe", [("mae", (0.2, 1.0)), ("supervised", (0.08, 1.0)), ("mocov3", (0.08, 1.0))])
+def test_crop_scale_default_is_the_recipe_and_demo_overrides_it(method, recipe):
+    """Without crop_scale each method crops as its paper (MAE 0.2-1, DeiT and MoCo v3 0.08-1); the demo's configs
+    set it (supervised 0.35-1 so the label survives a 32 px crop, MoCo v3 0.2-1) and the value reaches the crop."""
+    from mae_bench.config import build, load_config_file
+    from mae_bench.data import pretrain_transform
+    from mae_bench.engine.pretrain import METHODS, PretrainConfig
+    from mae_bench import methods  # noqa: F401  (registers the baselines)
+
+    def scales(cfg):
+        if cfg.method == "mae":
+            return _crop_scales(pretrain_transform(cfg.input_size, cfg.crop_scale))
+        return _crop_scales(METHODS[cfg.method](cfg).transform)
+
+    plain = PretrainConfig(method=method, model="mae_vit_micro_patch8", input_size=32)
+    assert scales(plain) and set(scales(plain)) == {recipe}
+    demo = build(PretrainConfig, load_config_file(REPO / f"configs/demo/{method}.py"))
+    expected = {"mae": (0.2, 1.0), "supervised": (0.35, 1.0), "mocov3": (0.2, 1.0)}[method]
+    assert set(scales(demo)) == {expected}
+
+
+def test_crop_scale_flag(tmp_path):
+    proc = run_tool("pretrain.py", "--crop_scale", "0.3", "--output_dir", tmp_path, "--device", "cpu")
+    assert proc.returncode == 2 and "--crop_scale" in proc.stderr and "LO,HI" in proc.stderr

@@ -10,12 +10,23 @@ Accepts the official MAE flag names (--model --batch_size --epochs --accum_iter 
 import argparse
 import logging
 import sys
+import typing
 
 from mae_bench.checkpoints import CheckpointError
 from mae_bench.config import ConfigError, build, field_types, load_config_file
 from mae_bench.data import DataError
 from mae_bench.engine.pretrain import PretrainConfig, run_pretrain
 from mae_bench.engine.trainer import NonFiniteLoss
+
+def _float_pair(name: str):
+    def parse(text: str) -> tuple[float, float]:
+        try:
+            lo, hi = (float(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} takes two numbers LO,HI (e.g. 0.2,1.0), got {text!r}")
+        return lo, hi
+    return parse
+
 
 IGNORED = ("--world_size", "--local_rank", "--local-rank", "--dist_url", "--dist_on_itp")  # torchrun sets these
 
@@ -26,6 +37,8 @@ def parse(argv=None) -> PretrainConfig:
     for name, typ in field_types(PretrainConfig).items():
         if typ is bool:
             p.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None)
+        elif typing.get_origin(typ) is tuple:
+            p.add_argument(f"--{name}", type=_float_pair(name), default=None, metavar="LO,HI")
         else:
             p.add_argument(f"--{name}", type=typ, default=None)
     for flag in IGNORED:

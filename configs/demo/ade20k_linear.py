@@ -1,4 +1,4 @@
-"""The demo's frozen dense probe: the frozen micro ViT (128-d, 6 blocks, patch 4, pretrained at 32 px), a BatchNorm +
+"""The demo's frozen dense probe: the frozen micro ViT (128-d, 6 blocks, patch 8, pretrained at 32 px), a BatchNorm +
 1x1 conv head on its last block, 64 px crops of the 64 px ADE20K-layout scenes (configs/ade20k_linear/quick.py at
 the demo's size), 100 iterations.
 
@@ -8,7 +8,7 @@ Run (what `make demo` runs per init): tools/transfer.py --task ade20k_linear --c
 _base_ = ["../ade20k_linear/quick.py"]
 scene_size = 64
 model = dict(
-    backbone=dict(img_size=(64, 64), pretrain_img_size=32, patch_size=4, embed_dim=128, depth=6, num_heads=4),
+    backbone=dict(img_size=(64, 64), pretrain_img_size=32, patch_size=8, embed_dim=128, depth=6, num_heads=4),
     decode_head=dict(in_channels=128, channels=128),
 )
 max_iters = 100

@@ -20,10 +20,14 @@ class DataError(ValueError):
     """Bad dataset input; the message names the folder or file."""
 
 
-def pretrain_transform(input_size: int) -> transforms.Compose:
-    """MAE pretraining augmentation: RandomResizedCrop(scale 0.2-1, bicubic) + flip + normalise."""
+MAE_CROP_SCALE = (0.2, 1.0)  # official main_pretrain.py @ efb2a80
+
+
+def pretrain_transform(input_size: int, crop_scale: tuple[float, float] | None = None) -> transforms.Compose:
+    """MAE pretraining augmentation: RandomResizedCrop(scale 0.2-1 unless given, bicubic) + flip + normalise."""
     return transforms.Compose([
-        transforms.RandomResizedCrop(input_size, scale=(0.2, 1.0), interpolation=InterpolationMode.BICUBIC),
+        transforms.RandomResizedCrop(input_size, scale=tuple(crop_scale or MAE_CROP_SCALE),
+                                     interpolation=InterpolationMode.BICUBIC),
         transforms.RandomHorizontalFlip(),
         transforms.ToTensor(),
         transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),

@@ -12,8 +12,8 @@ What a scene holds, and why:
   object stays the largest visible one under the crops of the classification quick recipes (``CROP_SCALE``;
   ``tests/test_synthetic.py`` measures it over random crops), so the label survives augmentation.
 - **2-4 smaller distractors** (fewer when there is no room) of other categories, radius ``SMALL_RADIUS``
-  (0.07-0.16) of the side but never below ``MIN_RADIUS_PX`` pixels (so their shape is still readable at 32 px
-  with patch 4), placed around the dominant one (little overlap). They give COCO several instances of two size
+  (0.07-0.16) of the side but never below ``MIN_RADIUS_PX`` pixels (so their shape is still readable at 32 px),
+  placed around the dominant one (little overlap). They give COCO several instances of two size
   groups per image (at 128 px: COCO "small" and "medium" areas; at 256 px and up the dominant object is "large")
   and ADE20K several classes per label map; the classifier has to tell the large shape from the small ones, not
   only spot a shape.
@@ -45,7 +45,7 @@ STUFF = ("gradient", "stripes", "speckle")
 SEMANTIC_CLASSES = STUFF + SHAPES  # label value = index + 1; 0 = ignore
 DOMINANT_RADIUS = (0.28, 0.40)  # fraction of the side
 SMALL_RADIUS = (0.07, 0.16)  # fraction of the side
-MIN_RADIUS_PX = 5.0  # readable at 32 px / patch 4
+MIN_RADIUS_PX = 5.0  # a shape still readable at 32 px
 RING_HOLE = 0.55  # inner / outer radius of a ring
 NUM_SMALL = (2, 4)  # distractors per scene (inclusive); fewer when there is no room
 CROP_SCALE = (0.35, 1.0)  # RandomResizedCrop area range of the classification quick recipes (label survives)

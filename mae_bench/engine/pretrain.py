@@ -44,6 +44,7 @@ class PretrainConfig:
     smoothing: float = 0.1
     aa: str | None = "rand-m9-mstd0.5-inc1"
     reprob: float = 0.25
+    crop_scale: tuple[float, float] | None = None  # RandomResizedCrop area range; None: the method's recipe
     batch_size: int = 64  # per process
     epochs: int = 800
     effective_batch: int | None = None  # the recipe's batch; accum_iter = effective_batch / (batch_size x processes)
@@ -212,7 +213,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
-    loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size))
+    loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size, cfg.crop_scale))
     lr = cfg.absolute_lr(dist.world_size)
     optimizer = adamw(param_groups(model, cfg.weight_decay), lr=lr, betas=(0.9, 0.95))
     start_epoch = 0

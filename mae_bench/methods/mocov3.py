@@ -130,14 +130,16 @@ class MomentumHook(Hook):
 class TwoViews:
     """Two differently augmented views of one image (BYOL / MoCo v3 augmentations)."""
 
-    def __init__(self, input_size: int):
-        self.views = [self._view(input_size, blur_p, solarize_p) for blur_p, solarize_p in ((1.0, 0.0), (0.1, 0.2))]
+    def __init__(self, input_size: int, crop_scale: tuple[float, float] | None = None):
+        scale = tuple(crop_scale or (0.08, 1.0))
+        self.views = [self._view(input_size, blur_p, solarize_p, scale)
+                      for blur_p, solarize_p in ((1.0, 0.0), (0.1, 0.2))]
 
     @staticmethod
-    def _view(size: int, blur_p: float, solarize_p: float) -> transforms.Compose:
+    def _view(size: int, blur_p: float, solarize_p: float, scale: tuple[float, float]) -> transforms.Compose:
         kernel = max(3, int(0.1 * size) // 2 * 2 + 1)  # ~10% of the image, odd (23 at 224 px)
         return transforms.Compose([
-            transforms.RandomResizedCrop(size, scale=(0.08, 1.0), interpolation=InterpolationMode.BICUBIC),
+            transforms.RandomResizedCrop(size, scale=scale, interpolation=InterpolationMode.BICUBIC),
             transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
             transforms.RandomGrayscale(p=0.2),
             transforms.RandomApply([transforms.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=blur_p),
@@ -161,4 +163,4 @@ def build_mocov3(cfg: PretrainConfig) -> Method:
         x1, x2 = (v.to(device, non_blocking=True) for v in batch[0])
         return model(x1, x2), x1.shape[0]
 
-    return Method(model=model, step=step, hooks=[MomentumHook()], transform=TwoViews(cfg.input_size))
+    return Method(model=model, step=step, hooks=[MomentumHook()], transform=TwoViews(cfg.input_size, cfg.crop_scale))

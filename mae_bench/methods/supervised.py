@@ -20,9 +20,12 @@ SWITCH_PROB = 0.5
 RAND_AUGMENT, RE_PROB = "rand-m9-mstd0.5-inc1", 0.25  # PretrainConfig's defaults (aa, reprob) are these
 
 
-def supervised_transform(input_size: int, aa: str | None = RAND_AUGMENT, reprob: float = RE_PROB):
-    """timm's training transform with the DeiT settings (bicubic RandomResizedCrop, flip, RandAugment, erasing)."""
-    return create_transform(input_size, is_training=True, color_jitter=0.4, auto_augment=aa,
+def supervised_transform(input_size: int, aa: str | None = RAND_AUGMENT, reprob: float = RE_PROB,
+                         crop_scale: tuple[float, float] | None = None):
+    """timm's training transform with the DeiT settings (bicubic RandomResizedCrop scale 0.08-1 unless given, flip,
+    RandAugment, erasing)."""
+    return create_transform(input_size, is_training=True, scale=tuple(crop_scale or (0.08, 1.0)), color_jitter=0.4,
+                            auto_augment=aa,
                             interpolation="bicubic", re_prob=reprob, re_mode="pixel", re_count=1,
                             mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
@@ -49,4 +52,5 @@ def build_supervised(cfg: PretrainConfig) -> Method:
         imgs, soft = mixup(imgs, targets)
         return criterion(model(imgs), soft), imgs.shape[0]
 
-    return Method(model=model, step=step, transform=supervised_transform(cfg.input_size, cfg.aa, cfg.reprob))
+    transform = supervised_transform(cfg.input_size, cfg.aa, cfg.reprob, cfg.crop_scale)
+    return Method(model=model, step=step, transform=transform)

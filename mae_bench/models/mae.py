@@ -168,7 +168,7 @@ def create_mae(name: str, **overrides) -> MaskedAutoencoderViT:
     return MaskedAutoencoderViT(**vit_kwargs(variant, **kw))
 
 
-mae_vit_micro_patch4 = _factory("micro")
+mae_vit_micro_patch8 = _factory("micro")
 mae_vit_tiny_patch16 = _factory("tiny")
 mae_vit_small_patch16 = _factory("small")
 mae_vit_base_patch16 = _factory("base")

@@ -28,7 +28,7 @@ class ViTSpec:
 
 
 VARIANTS: dict[str, ViTSpec] = {
-    "micro": ViTSpec(128, 6, 4, patch_size=4),  # the demo's CPU-sized ViT for 32 px images (not a published size)
+    "micro": ViTSpec(128, 6, 4, patch_size=8),  # the demo's CPU-sized ViT for 32 px images (not a published size)
     "tiny": ViTSpec(192, 12, 3),
     "small": ViTSpec(384, 12, 6),
     "base": ViTSpec(768, 12, 12),

@@ -27,3 +27,17 @@ def test_quick_demo_end_to_end(tmp_path):
     tables = out / "tables"
     assert (tables / "coco_synthetic_coco.tex").is_file() and (tables / "coco_synthetic_coco_AP-box.png").is_file()
     assert (tables / "report.html").is_file() and max(map(len, summary.splitlines())) <= 100
+
+
+def test_dense_seeds_flag(tmp_path):
+    """--dense-seeds N plans COCO and ADE20K with seeds 0..N-1 for every init; a bad value exits 2 naming the flag."""
+    import dataclasses
+    from pathlib import Path
+
+    from mae_bench.demo import FULL, plan
+
+    jobs = plan(tmp_path, Path("."), dataclasses.replace(FULL, dense_seeds=(0, 1, 2)))
+    names = {j.name for j in jobs}
+    assert all(f"{t}:{i}:s{s}" in names for t in ("coco", "ade20k") for i in INITS for s in (0, 1, 2))
+    proc = run_tool("demo.py", "--dense-seeds", "0", "--out", tmp_path / "never")
+    assert proc.returncode == 2 and "--dense-seeds" in proc.stderr and not (tmp_path / "never").exists()

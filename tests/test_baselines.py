@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mae_bench.checkpoints import load_encoder_state, load_file
+from mae_bench.data import pretrain_transform
 from mae_bench.methods.mocov3 import MoCoV3, cosine_momentum, infonce
 from mae_bench.models import VisionTransformer, create_vit
 from mae_bench.results import load_records
@@ -95,10 +96,9 @@ def _crop_scales(transform) -> list[tuple[float, float]]:
 def test_crop_scale_default_is_the_recipe_and_demo_overrides_it(method, recipe):
     """Without crop_scale each method crops as its paper (MAE 0.2-1, DeiT and MoCo v3 0.08-1); the demo's configs
     set it (supervised 0.35-1 so the label survives a 32 px crop, MoCo v3 0.2-1) and the value reaches the crop."""
+    from mae_bench import methods  # noqa: F401  (registers the baselines in METHODS)
     from mae_bench.config import build, load_config_file
-    from mae_bench.data import pretrain_transform
     from mae_bench.engine.pretrain import METHODS, PretrainConfig
-    from mae_bench import methods  # noqa: F401  (registers the baselines)
 
     def scales(cfg):
         if cfg.method == "mae":

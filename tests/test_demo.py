@@ -1,9 +1,11 @@
 """`make demo QUICK=1`: the whole story (data, three pretrainings, four inits x four tasks, tables) end to end."""
+import dataclasses
 import json
 import math
+from pathlib import Path
 
 from conftest import run_tool
-from mae_bench.demo import CHEAP_TASKS, INITS, TASKS
+from mae_bench.demo import CHEAP_TASKS, FULL, INITS, TASKS, plan
 
 
 def test_quick_demo_end_to_end(tmp_path):
@@ -31,11 +33,6 @@ def test_quick_demo_end_to_end(tmp_path):
 
 def test_dense_seeds_flag(tmp_path):
     """--dense-seeds N plans COCO and ADE20K with seeds 0..N-1 for every init; a bad value exits 2 naming the flag."""
-    import dataclasses
-    from pathlib import Path
-
-    from mae_bench.demo import FULL, plan
-
     jobs = plan(tmp_path, Path("."), dataclasses.replace(FULL, dense_seeds=(0, 1, 2)))
     names = {j.name for j in jobs}
     assert all(f"{t}:{i}:s{s}" in names for t in ("coco", "ade20k") for i in INITS for s in (0, 1, 2))

@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-cheap", dest="cheap", action="store_false", help="skip k-NN, the head grid and the frozen "
                    "dense probe")
     p.add_argument("--dense-seeds", type=int, default=None, metavar="N",
-                   help="seeds 0..N-1 of each COCO / ADE20K transfer (default 1; each more seed adds ~7 min on 2 cores)")
+                   help="seeds 0..N-1 of each COCO / ADE20K transfer (default 1; each more seed adds ~7 min on "
+                   "2 cores)")
     a = p.parse_args(argv)
     if a.dense_seeds is not None and a.dense_seeds < 1:
         p.error(f"--dense-seeds must be >= 1, got {a.dense_seeds}")

@@ -18,12 +18,14 @@ from mae_bench.data import DataError
 from mae_bench.engine.pretrain import PretrainConfig, run_pretrain
 from mae_bench.engine.trainer import NonFiniteLoss
 
+
 def _float_pair(name: str):
+    """argparse type for a tuple field such as --crop_scale: 'LO,HI' -> (LO, HI)."""
     def parse(text: str) -> tuple[float, float]:
         try:
             lo, hi = (float(v) for v in text.split(","))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} takes two numbers LO,HI (e.g. 0.2,1.0), got {text!r}")
+            raise argparse.ArgumentTypeError(f"--{name} takes two numbers LO,HI (e.g. 0.2,1.0), got {text!r}") from None
         return lo, hi
     return parse
 

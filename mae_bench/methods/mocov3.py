@@ -131,7 +131,7 @@ class TwoViews:
     """Two differently augmented views of one image (BYOL / MoCo v3 augmentations)."""
 
     def __init__(self, input_size: int, crop_scale: tuple[float, float] | None = None):
-        scale = tuple(crop_scale or (0.08, 1.0))
+        scale = tuple(crop_scale or (0.08, 1.0))  # the MoCo v3 / BYOL crop unless given
         self.views = [self._view(input_size, blur_p, solarize_p, scale)
                       for blur_p, solarize_p in ((1.0, 0.0), (0.1, 0.2))]
 

@@ -22,10 +22,9 @@ RAND_AUGMENT, RE_PROB = "rand-m9-mstd0.5-inc1", 0.25  # PretrainConfig's default
 
 def supervised_transform(input_size: int, aa: str | None = RAND_AUGMENT, reprob: float = RE_PROB,
                          crop_scale: tuple[float, float] | None = None):
-    """timm's training transform with the DeiT settings (bicubic RandomResizedCrop scale 0.08-1 unless given, flip,
-    RandAugment, erasing)."""
-    return create_transform(input_size, is_training=True, scale=tuple(crop_scale or (0.08, 1.0)), color_jitter=0.4,
-                            auto_augment=aa,
+    """timm's training transform with the DeiT settings (bicubic RandomResizedCrop, scale 0.08-1 = timm's default
+    unless given, flip, RandAugment, erasing)."""
+    return create_transform(input_size, is_training=True, scale=crop_scale, color_jitter=0.4, auto_augment=aa,
                             interpolation="bicubic", re_prob=reprob, re_mode="pixel", re_count=1,
                             mean=IMAGENET_MEAN, std=IMAGENET_STD)
 

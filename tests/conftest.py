@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,16 @@ TINY_MAE = ["--model", "mae_vit_tiny_patch16", "--input_size", "64", "--decoder_
             "--decoder_depth", "1", "--decoder_num_heads", "4"]
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now: tests run in parallel (pytest-xdist), so no two torchrun share one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def tool_env(**extra) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"),
-               PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+               PYTHONUNBUFFERED="1", MPLBACKEND="Agg", MASTER_PORT=str(free_port()))
     env.update(extra)
     return env
 

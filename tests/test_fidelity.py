@@ -448,15 +448,15 @@ def test_classification_refuses_an_inexact_batch_as_pretraining(tmp_path):
 def test_one_amp_rule():
     from mae_bench.engine.amp import amp_dtype, grad_scaler, resolve_amp
     from mae_bench.transfer.classification import ClassificationConfig
+    from mae_bench.engine.pretrain import PretrainConfig
     from mae_bench.transfer.frozen import FrozenConfig
-    from mae_bench.config import ConfigError
 
     assert [resolve_amp("auto", d) for d in ("cpu", "cuda")] == ["fp32", "bf16"]
     assert amp_dtype("fp16", "cpu") == torch.float16 and amp_dtype("auto", "cpu") is None
     assert isinstance(grad_scaler("fp16", "cpu"), torch.amp.GradScaler)
     assert grad_scaler("bf16", "cpu") is None and grad_scaler("auto", "cpu") is None
-    for make in (ClassificationConfig, FrozenConfig):
-        with pytest.raises(ConfigError, match="amp='fp8'"):
+    for make in (ClassificationConfig, FrozenConfig, PretrainConfig):
+        with pytest.raises(ValueError, match="amp='fp8' is not one of auto, fp32, bf16, fp16"):
             make(amp="fp8")
 
 
@@ -478,3 +478,58 @@ def test_dist_eval_padding_versus_each_image_once(world_size, duplicates):
     ours = sorted(i for r in range(world_size) for i in ShardSampler(n, r, world_size))
     assert ours == list(range(n))
     assert 100 * duplicates / (n + duplicates) == pytest.approx({0: 0, 16: 0.032, 48: 0.096}[duplicates], abs=5e-4)
+
+
+# ---------------------------------------------------------------- ViTDet neck (detectron2 SimpleFeaturePyramid)
+
+
+def d2_layer_norm(x: torch.Tensor, norm: torch.nn.Module, eps: float) -> torch.Tensor:
+    """detectron2 layers.LayerNorm (batch_norm.py @ 02b5c4e): mean and biased variance over the channels of
+    [N, C, H, W], (x - u) / sqrt(s + eps), then the per-channel affine; the ViTDet "LN" uses eps 1e-6."""
+    u = x.mean(1, keepdim=True)
+    s = (x - u).pow(2).mean(1, keepdim=True)
+    return norm.weight[:, None, None] * (x - u) / torch.sqrt(s + eps) + norm.bias[:, None, None]
+
+
+def d2_simple_feature_pyramid(neck, x: torch.Tensor, eps: float = 1e-6) -> list[torch.Tensor]:
+    """modeling/backbone/vit.py SimpleFeaturePyramid.forward (@ 02b5c4e) restated on our neck's weights: per scale
+    4 (deconv, LN, GELU, deconv), 2 (deconv), 1, 0.5 (2x2 max pool), then a bias-free 1x1 conv + LN and a bias-free
+    3x3 conv + LN; the top block LastLevelMaxPool adds max_pool2d(kernel 1, stride 2) of the last level."""
+    outs = []
+    for scale, stage, lat, fpn in zip((4, 2, 1, 0.5), neck.stages, neck.lateral_convs, neck.fpn_convs):
+        y = x
+        if scale == 4:
+            y = F.conv_transpose2d(y, stage[0].weight, stage[0].bias, stride=2)
+            y = F.conv_transpose2d(F.gelu(d2_layer_norm(y, stage[1], eps)), stage[3].weight, stage[3].bias, stride=2)
+        elif scale == 2:
+            y = F.conv_transpose2d(y, stage.weight, stage.bias, stride=2)
+        elif scale == 0.5:
+            y = F.max_pool2d(y, kernel_size=2, stride=2)
+        assert lat.conv.bias is None and fpn.conv.bias is None  # use_bias = (norm == "")
+        y = d2_layer_norm(F.conv2d(y, lat.conv.weight), lat.norm, eps)
+        outs.append(d2_layer_norm(F.conv2d(y, fpn.conv.weight, padding=1), fpn.norm, eps))
+    return outs + [F.max_pool2d(outs[-1], kernel_size=1, stride=2, padding=0)]
+
+
+def test_vitdet_neck_equals_simple_feature_pyramid():
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmdet.registry import MODELS
+
+    import backbones.vitdet  # noqa: F401  (registers SimpleFPN and LN2d)
+
+    neck_cfg = Config.fromfile(str(REPO / "configs/coco/mask_rcnn_vit_b.py")).model.neck
+    neck_cfg.update(in_channels=32, out_channels=16)
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope("mmdet"):
+        neck = MODELS.build(neck_cfg).double().eval()
+    with torch.no_grad():
+        for m in neck.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.weight.normal_(1.0, 0.2), m.bias.normal_(0.0, 0.2)
+        x = 0.05 * torch.randn(2, 32, 8, 8, dtype=torch.float64)
+        ours, ref = neck((x,)), d2_simple_feature_pyramid(neck, x)
+        mmcv_default = d2_simple_feature_pyramid(neck, x, eps=1e-5)
+    assert [o.shape[-1] for o in ours] == [32, 16, 8, 4, 2]
+    assert max((o - r).abs().max().item() for o, r in zip(ours, ref)) < 1e-12
+    assert max((o - r).abs().max().item() for o, r in zip(ours, mmcv_default)) > 1e-5  # what eps 1e-5 would give

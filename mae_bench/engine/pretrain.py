@@ -76,6 +76,9 @@ class PretrainConfig:
     monitor_data: str | None = None  # ImageFolder root (train/ = bank, val/ = queries); default: a held-out slice
     monitor_fraction: float = 0.1  # share of train/ held out of pretraining for the monitors (no --monitor_data)
 
+    def __post_init__(self):
+        resolve_amp(self.amp, self.device)  # a ValueError naming the known modes
+
     def accum(self, world_size: int) -> int:
         """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ValueError)."""
         return accumulation(self.effective_batch, self.batch_size, world_size, self.accum_iter)

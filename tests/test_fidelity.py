@@ -1,12 +1,18 @@
-"""Each full protocol computes what its reference computes (ARCHITECTURE.md "Fidelity").
+"""Each full protocol computes what its reference computes (docs/fidelity.md).
 
 - COCO / ADE20K optimizer groups: our constructor on the real mmdet / mmseg models of the full configs (built on the
   meta device) against per-parameter (lr multiplier, weight decay) tables written from detectron2's and mmseg's
   rules by tests/expected/make_fidelity_tables.py (references and commits in its docstring);
 - position tables: plain ``F.interpolate`` bicubic, align_corners=False, no antialias, as detectron2 ``get_abs_pos``,
   mmseg ``MAE.resize_abs_pos_embed`` and the official MAE ``interpolate_pos_embed``;
-- pretraining: effective batch 4096 and lr 2.4e-3 of the official recipe at 1, 8 and 64 processes;
-- linear probe crop (official util/crop.py) and the eval crop above 224 px (official util/datasets.py).
+- pretraining: effective batch 4096 and lr 2.4e-3 of the official recipe at 1, 8 and 64 processes; the weight-decay
+  groups of timm 0.3.2 add_weight_decay (tokens decay); the patch projection's init (models_mae.py);
+- the training loop of engine_pretrain.py / engine_finetune.py over several epochs with a partial accumulation, in
+  fp32 and in fp16 with util/misc.py's loss scaler and clipping; util/lars.py at weight decay 0 and 0.05;
+- fine-tuning / linear-probe batches: exact or refused, as pretraining; one amp rule;
+- linear probe crop (official util/crop.py) and the eval crop above 224 px (official util/datasets.py);
+- --dist_eval's padding (DistributedSampler) against our each-image-once evaluation (docs/fidelity.md);
+- the ViTDet neck against detectron2's SimpleFeaturePyramid and its LayerNorm (eps 1e-6).
 """
 from __future__ import annotations
 

@@ -35,10 +35,10 @@ from ..data import (
     eval_transform,
     write_dataset,
 )
+from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
 from ..engine.checkpoint import load_training_state, resume_path, save_checkpoint, unwrap
 from ..engine.dist import DistInfo, barrier, cleanup, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook
-from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
 from ..engine.optim import adamw, lars, param_groups
 from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier

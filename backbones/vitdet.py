@@ -36,7 +36,11 @@ GLOBAL_BLOCKS = {12: (2, 5, 8, 11), 24: (5, 11, 17, 23), 32: (7, 15, 23, 31)}
 
 
 class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of a [N, C, H, W] map (detectron2 / ConvNeXt ``LayerNorm2d``)."""
+    """LayerNorm over the channels of a [N, C, H, W] map: detectron2's ``layers.LayerNorm`` (the "LN" of the ViTDet
+    neck and heads, detectron2/layers/batch_norm.py @ 02b5c4e), eps 1e-6 as there (torch's default is 1e-5)."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-6, **kwargs):
+        super().__init__(normalized_shape, eps=eps, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
@@ -210,7 +214,7 @@ class SimpleFPN(BaseModule):
     def __init__(self, in_channels: int = 768, out_channels: int = 256, scales: Sequence[float] = (4, 2, 1, 0.5),
                  num_outs: int = 5, norm_cfg: dict | None = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        norm_cfg = norm_cfg or dict(type="LN2d", requires_grad=True)
+        norm_cfg = norm_cfg or dict(type="LN2d", requires_grad=True, eps=1e-6)
         self.num_outs = num_outs
         stages, widths = zip(*(self._rescale(in_channels, s, norm_cfg) for s in scales))
         self.stages = nn.ModuleList(stages)

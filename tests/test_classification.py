@@ -143,6 +143,7 @@ def test_finetune_quick_writes_record_checkpoints_and_resumes(tmp_path, syntheti
     assert rec["task"] == "finetune" and rec["dataset"] == "synthetic" and rec["model"] == "vit-t"
     assert rec["pretrain_method"] == "mae" and rec["best_epoch"] in (1, 2) and rec["num_val_images"] == 12
     assert 0 <= rec["metrics"]["top1"] <= rec["metrics"]["top5"] <= 100
+    assert (rec["effective_batch"], rec["accum_iter"], rec["batch_override"], rec["amp"]) == (8, 1, False, "fp32")
     work = tmp_path / "work"
     assert (work / "checkpoint-best.pth").is_file() and any((work / "tb").iterdir())
     lines = [json.loads(x) for x in (work / "log.jsonl").read_text().splitlines()]
@@ -159,9 +160,10 @@ def test_finetune_quick_writes_record_checkpoints_and_resumes(tmp_path, syntheti
 
 
 def test_linprobe_quick_leaves_encoder_bit_identical(tmp_path, synthetic_imagefolder, tiny_mae_ckpt):
-    transfer("linprobe", tiny_mae_ckpt, synthetic_imagefolder, tmp_path)
+    transfer("linprobe", tiny_mae_ckpt, synthetic_imagefolder, tmp_path, "--cfg-options", "effective_batch=16")
     rec = only_record(tmp_path / "runs")
     assert rec["task"] == "linprobe" and rec["global_pool"] is False and 0 <= rec["metrics"]["top1"] <= 100
+    assert (rec["effective_batch"], rec["accum_iter"], rec["batch_override"], rec["amp"]) == (16, 2, True, "fp32")
     before, after = encoder_state(tiny_mae_ckpt), encoder_state(tmp_path / "work" / "checkpoint-last.pth")
     assert sorted(before) == sorted(after) and len(after) == 4 + 12 * 12 + 2
     changed = [k for k in before if not torch.equal(before[k], after[k])]

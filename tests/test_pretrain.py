@@ -27,7 +27,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path, synthetic_imagefolder):
                     "--num_workers", 0, "--max_iters_per_epoch", 3, "--vis_every", 2, "--save_every", 1)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = load_file(out / "checkpoint-last.pth")
-    assert ckpt["epoch"] == 2 and ckpt["config"]["world_size"] == 2
+    assert ckpt["epoch"] == 2 and ckpt["config"]["world_size"] == 2 and ckpt["config"]["amp"] == "fp32"
     assert ckpt["config"]["effective_batch"] == 8 and ckpt["config"]["abs_lr"] == pytest.approx(1.5e-4 * 8 / 256)
     assert set(ckpt) >= {"model", "optimizer", "scaler", "epoch", "config", "meta"}
     assert (out / "checkpoint-1.pth").is_file() and (out / "checkpoint-2.pth").is_file()
@@ -155,3 +155,20 @@ def test_resume_refuses_pickled_code(tmp_path, synthetic_imagefolder):
     proc = _resume_with(tmp_path, synthetic_imagefolder, evil)
     assert proc.returncode != 0 and "evil.pth" in proc.stderr and "refusing" in proc.stderr
     assert not marker.exists()
+
+
+def test_amp_fp16_trains_with_a_loss_scaler_and_saves_it(tmp_path, synthetic_imagefolder, caplog):
+    """amp fp16 (--amp fp16): the official fp16 autocast + GradScaler (engine/amp.py); the checkpoint keeps the
+    scaler's state, the config and the log say which amp ran. In-process: the tool's flags are the config's fields."""
+    from mae_bench.engine.pretrain import PretrainConfig, run_pretrain
+
+    out = tmp_path / "fp16"
+    cfg = PretrainConfig(model="mae_vit_tiny_patch16", input_size=64, decoder_embed_dim=64, decoder_depth=1,
+                         decoder_num_heads=4, device="cpu", batch_size=8, num_workers=0, tensorboard=False,
+                         vis_every=0, data_path=str(synthetic_imagefolder), output_dir=str(out), amp="fp16", epochs=1,
+                         max_iters_per_epoch=2)
+    with caplog.at_level("INFO", logger="mae_bench.pretrain"):
+        run_pretrain(cfg)
+    ckpt = load_file(out / "checkpoint-last.pth")
+    assert ckpt["config"]["amp"] == "fp16" and ckpt["scaler"]["scale"] > 0 and "_growth_tracker" in ckpt["scaler"]
+    assert "effective batch 8" in caplog.text and "fp16" in caplog.text

@@ -18,15 +18,14 @@ from pathlib import Path
 
 import torch
 
+from mae_bench.engine.amp import autocast
 from mae_bench.transfer.frozen import DINOV2_LRS, FrozenConfig, build_encoder, last_blocks, summarize
 from mae_bench.transfer.probes import LinearGrid, grid_inputs, grid_loss
 
 
 def make_step(vit, probe, optimizer, cfg, imgs, labels, device):
-    dtype = cfg.amp_dtype(device)
-
     def step():
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        with torch.no_grad(), autocast(cfg.amp, device):
             feats = summarize(last_blocks(vit, imgs, 4))
         loss = grid_loss(probe(feats), labels)
         optimizer.zero_grad(set_to_none=True)
@@ -50,7 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="write the result as JSON here")
     a = p.parse_args(argv)
     device = torch.device(a.device)
-    cfg = FrozenConfig(model=a.model, input_size=a.input_size, dtype=a.dtype, device=a.device)
+    cfg = FrozenConfig(model=a.model, input_size=a.input_size, amp=a.dtype, device=a.device)
     vit, _ = build_encoder(cfg, None, device)
     imgs = torch.randn(a.batch_size, 3, a.input_size, a.input_size, device=device)
     labels = torch.randint(0, a.num_classes, (a.batch_size,), device=device)

@@ -238,7 +238,9 @@ def step_ade20k(a) -> dict:
 
 def _classification(a, task: str) -> dict:
     n, bs = a.size["iters_mm"], a.size["cls_batch"][task]
-    model = ["--config", f"configs/{task}/quick.py"] if a.smoke else ["--model", a.size["cls_model"]]
+    # the recipe's effective batch would take more than n iterations: one accumulation of n iterations instead
+    model = (["--config", f"configs/{task}/quick.py"] if a.smoke else
+             ["--model", a.size["cls_model"], "--cfg-options", f"effective_batch={n * bs}"])
     work = _transfer(a, task, [*model, "--epochs", "1", "--batch_size", str(bs), "--cfg-options",
                                f"max_iters_per_epoch={n}", f"synthetic_num={max(n * bs, 64)}"])
     last = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()][-1]

@@ -30,7 +30,7 @@ custom_imports = dict(imports=["backbones.vitdet", "backbones.layer_decay", "bac
                       allow_failed_imports=False)
 
 image_size = (1024, 1024)
-norm_cfg = dict(type="LN2d", requires_grad=True)
+norm_cfg = dict(type="LN2d", requires_grad=True, eps=1e-6)  # detectron2 "LN" (mmcv would default to 1e-5)
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32,
                            batch_augments=[dict(type="BatchFixedSizePad", size=image_size, pad_mask=True)]),

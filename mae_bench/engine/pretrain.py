@@ -16,11 +16,12 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
 from ..models import create_mae
+from .amp import grad_scaler, resolve_amp
 from .checkpoint import load_training_state, resume_path, unwrap
 from .dist import DistInfo, barrier, init_distributed
 from .hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
-from .optim import adamw, param_groups
-from .trainer import Schedule, Trainer
+from .optim import NO_WEIGHT_DECAY, adamw, param_groups
+from .trainer import Schedule, Trainer, accumulation
 from .vis import plot_loss_curve, save_reconstructions
 
 log = logging.getLogger("mae_bench.pretrain")
@@ -61,7 +62,7 @@ class PretrainConfig:
     log_dir: str | None = None
     resume: str = ""
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    amp: str = "auto"  # engine/amp.py: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16 (official fp16 + scaler)
     seed: int = 0
     num_workers: int = 4
     pin_mem: bool = True
@@ -75,29 +76,12 @@ class PretrainConfig:
     monitor_data: str | None = None  # ImageFolder root (train/ = bank, val/ = queries); default: a held-out slice
     monitor_fraction: float = 0.1  # share of train/ held out of pretraining for the monitors (no --monitor_data)
 
-    def accum(self, world_size: int) -> int:
-        """Gradient accumulation steps; with ``effective_batch`` set, derived from it and exact or a ValueError.
+    def __post_init__(self):
+        resolve_amp(self.amp, self.device)  # a ValueError naming the known modes
 
-        The official MAE computes eff_batch_size = batch_size x accum_iter x world_size (main_pretrain.py @ efb2a80);
-        here the recipe states the effective batch and the number of processes fixes ``accum_iter``.
-        """
-        if self.effective_batch is None:
-            return self.accum_iter or 1
-        per_step = self.batch_size * world_size
-        if self.effective_batch % per_step:
-            fit = _divisor_batch(self.effective_batch, world_size)
-            hint = f"e.g. --batch_size {fit}" if fit else "no --batch_size <= 64 does: change the number of processes"
-            raise ValueError(
-                f"effective batch {self.effective_batch} cannot be reached exactly with --batch_size {self.batch_size} "
-                f"x {world_size} process(es) = {per_step} per step: pick --batch_size so that batch_size x processes "
-                f"divides {self.effective_batch} ({hint}), or pass --effective_batch (a multiple of {per_step}; "
-                f"lr = blr x effective batch / 256)")
-        accum = self.effective_batch // per_step
-        if self.accum_iter is not None and self.accum_iter != accum:
-            raise ValueError(f"--accum_iter {self.accum_iter} disagrees with --effective_batch {self.effective_batch}"
-                             f" at --batch_size {self.batch_size} x {world_size} process(es) (needs {accum}); "
-                             f"pass only one of --accum_iter and --effective_batch")
-        return accum
+    def accum(self, world_size: int) -> int:
+        """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ValueError)."""
+        return accumulation(self.effective_batch, self.batch_size, world_size, self.accum_iter)
 
     def total_batch(self, world_size: int) -> int:
         """Images per optimiser step: batch_size x accum_iter x processes."""
@@ -105,11 +89,6 @@ class PretrainConfig:
 
     def absolute_lr(self, world_size: int) -> float:
         return self.lr if self.lr is not None else self.blr * self.total_batch(world_size) / 256
-
-    def amp(self) -> str:
-        if self.dtype != "auto":
-            return self.dtype
-        return "bf16" if self.device.startswith("cuda") else "fp32"
 
 
 @dataclass
@@ -119,11 +98,13 @@ class Method:
     step: Callable
     hooks: list[Hook] = dataclasses.field(default_factory=list)
     transform: Callable | None = None  # dataset transform; default: the MAE pretraining one
+    no_decay_names: tuple[str, ...] = NO_WEIGHT_DECAY  # besides 1-D tensors and biases (engine.optim.param_groups)
 
 
-def _divisor_batch(effective_batch: int, world_size: int) -> int | None:
-    """The largest per-process batch <= 64 with batch x world_size dividing ``effective_batch`` (for error messages)."""
-    return next((b for b in range(64, 0, -1) if effective_batch % (b * world_size) == 0), None)
+def build_optimizer(cfg: PretrainConfig, method: Method, lr: float) -> torch.optim.AdamW:
+    """AdamW (betas 0.9, 0.95) over the method's weight-decay groups (main_pretrain.py @ efb2a80)."""
+    groups = param_groups(method.model, cfg.weight_decay, skip=method.no_decay_names)
+    return adamw(groups, lr=lr, betas=(0.9, 0.95))
 
 
 def build_mae(cfg: PretrainConfig) -> Method:
@@ -137,7 +118,7 @@ def build_mae(cfg: PretrainConfig) -> Method:
         loss, _, _ = model(imgs, mask_ratio=cfg.mask_ratio)
         return loss, imgs.shape[0]
 
-    return Method(model=model, step=step)
+    return Method(model=model, step=step, no_decay_names=())  # timm 0.3.2 add_weight_decay, as main_pretrain.py
 
 
 METHODS: dict[str, Callable[[PretrainConfig], Method]] = {"mae": build_mae}
@@ -214,12 +195,13 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
     loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size, cfg.crop_scale))
-    lr = cfg.absolute_lr(dist.world_size)
-    optimizer = adamw(param_groups(model, cfg.weight_decay), lr=lr, betas=(0.9, 0.95))
+    lr, amp = cfg.absolute_lr(dist.world_size), resolve_amp(cfg.amp, dist.device)
+    optimizer = build_optimizer(cfg, method, lr)
+    scaler = grad_scaler(amp, dist.device)
     start_epoch = 0
     ckpt = resume_path(cfg.resume, out)
     if ckpt is not None:
-        start_epoch = int(load_training_state(ckpt, model, optimizer)["epoch"])
+        start_epoch = int(load_training_state(ckpt, model, optimizer, scaler)["epoch"])
         log.info("resumed from %s at epoch %d", ckpt, start_epoch)
     if cfg.compile:
         model = torch.compile(model)
@@ -227,7 +209,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
     config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
-        dist.world_size), accum_iter=accum, abs_lr=lr)
+        dist.world_size), accum_iter=accum, abs_lr=lr, amp=amp)
     hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks,
              StopOnSignalHook()]
     if cfg.monitor_every:
@@ -236,14 +218,14 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if cfg.method == "mae" and cfg.vis_every:
         hooks.append(ReconstructionHook(fixed_images(loader), out, cfg.vis_every, cfg.mask_ratio))
     trainer = Trainer(model, optimizer, loader, method.step, Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs),
-                      dist=dist, epochs=cfg.epochs, start_epoch=start_epoch, accum_iter=accum, amp=cfg.amp(),
+                      dist=dist, epochs=cfg.epochs, start_epoch=start_epoch, accum_iter=accum, amp=amp,
                       clip_grad=cfg.clip_grad, seed=cfg.seed, hooks=hooks, max_iters=cfg.max_iters_per_epoch,
-                      desc=f"pretrain {cfg.method}")
+                      desc=f"pretrain {cfg.method}", scaler=scaler)
     if dist.is_main:
         rule = "--lr" if cfg.lr is not None else f"blr {cfg.blr:.3g} x {cfg.total_batch(dist.world_size)} / 256"
         log.info("%s: %s, %d process(es) x batch %d x accum_iter %d = effective batch %d, lr %.3g (%s), %s, "
                  "%d iterations/epoch", cfg.method, cfg.model, dist.world_size, cfg.batch_size, accum,
-                 cfg.total_batch(dist.world_size), lr, rule, cfg.amp(), trainer.iters_per_epoch())
+                 cfg.total_batch(dist.world_size), lr, rule, amp, trainer.iters_per_epoch())
     history = trainer.fit()
     if dist.is_main and (out / "log.jsonl").exists():
         plot_loss_curve(out / "log.jsonl", out / "loss_curve.png")

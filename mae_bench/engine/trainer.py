@@ -2,8 +2,15 @@
 probing all run through ``Trainer``; what differs is the ``step`` function and the hooks.
 
 ``step(model, batch) -> (loss, batch_size)``; the trainer handles per-iteration lr, gradient
-accumulation (with DDP ``no_sync``), autocast, clipping, the non-finite loss check, the
-per-epoch seeds that make a resumed run bit-identical on CPU, and the progress bar.
+accumulation (with DDP ``no_sync``), autocast and the fp16 loss scaler (``engine.amp``), clipping, the
+non-finite loss check, the per-epoch seeds that make a resumed run bit-identical on CPU, and the progress bar.
+
+The loop is the official MAE one (engine_pretrain.py / engine_finetune.py, facebookresearch/mae @ efb2a80):
+gradients are cleared at every epoch's start, the lr is set on the first iteration of each accumulation,
+and the optimizer steps after every ``accum_iter``-th iteration only, so when an epoch's iterations do not
+divide by ``accum_iter`` its last, partial accumulation is dropped. With a scaler, a step unscales the
+gradients, clips them if ``clip_grad`` is set, steps and updates the scale (util/misc.py
+``NativeScalerWithGradNormCount``).
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .amp import autocast, grad_scaler, resolve_amp
 from .dist import DistInfo, all_reduce_mean
 from .optim import cosine_lr, set_lr
 
@@ -46,7 +54,38 @@ class Schedule:
         return cosine_lr(epoch, self.lr, self.min_lr, self.warmup_epochs, self.epochs)
 
 
-AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+def accumulation(effective_batch: int | None, batch_size: int, world_size: int, accum_iter: int | None = None,
+                 override: str = "--effective_batch") -> int:
+    """Gradient accumulation steps that reach ``effective_batch`` exactly, or a ValueError naming the flags.
+
+    The official scripts take ``--accum_iter`` and compute eff_batch_size = batch_size x accum_iter x processes
+    (main_pretrain.py, main_finetune.py, main_linprobe.py @ efb2a80). Here a recipe states its effective batch
+    and the number of processes fixes ``accum_iter``; a batch that cannot be reached is refused, never rounded,
+    and a different one is asked for explicitly with ``override`` (the lr follows it: blr x batch / 256).
+    Without ``effective_batch``: ``accum_iter`` (default 1).
+    """
+    if effective_batch is None:
+        return accum_iter or 1
+    per_step = batch_size * world_size
+    if effective_batch % per_step:
+        fit = _divisor_batch(effective_batch, world_size)
+        hint = f"e.g. --batch_size {fit}" if fit else "no --batch_size <= 64 does: change the number of processes"
+        raise ValueError(
+            f"effective batch {effective_batch} cannot be reached exactly with --batch_size {batch_size} x "
+            f"{world_size} process(es) = {per_step} per step: pick --batch_size so that batch_size x processes "
+            f"divides {effective_batch} ({hint}), or pass {override} (a multiple of {per_step}; "
+            f"lr = blr x effective batch / 256)")
+    accum = effective_batch // per_step
+    if accum_iter is not None and accum_iter != accum:
+        raise ValueError(f"accum_iter {accum_iter} disagrees with effective batch {effective_batch} at --batch_size "
+                         f"{batch_size} x {world_size} process(es) (needs {accum}); set only one of accum_iter and "
+                         f"{override}")
+    return accum
+
+
+def _divisor_batch(effective_batch: int, world_size: int) -> int | None:
+    """The largest per-process batch <= 64 with batch x world_size dividing ``effective_batch`` (for error messages)."""
+    return next((b for b in range(64, 0, -1) if effective_batch % (b * world_size) == 0), None)
 
 
 def seed_epoch(seed: int, epoch: int, rank: int) -> None:
@@ -68,7 +107,7 @@ class Trainer:
     epochs: int = 1
     start_epoch: int = 0
     accum_iter: int = 1
-    amp: str = "fp32"
+    amp: str = "fp32"  # engine.amp mode
     clip_grad: float | None = None
     seed: int = 0
     hooks: list[Hook] = field(default_factory=list)
@@ -78,20 +117,20 @@ class Trainer:
     state: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.amp not in AMP_DTYPES:
-            raise ValueError(f"unknown --dtype {self.amp!r}; known: {', '.join(AMP_DTYPES)}")
-        if self.amp == "fp16" and self.scaler is None:
-            self.scaler = torch.amp.GradScaler(self.dist.device.type)
+        self.amp = resolve_amp(self.amp, self.dist.device)
+        if self.scaler is None:
+            self.scaler = grad_scaler(self.amp, self.dist.device)
 
     def iters_per_epoch(self) -> int:
         n = len(self.loader)
         return min(n, self.max_iters) if self.max_iters else n
 
+    def steps_after(self, it: int) -> bool:
+        """Whether the optimizer steps after iteration ``it`` of an epoch (the last of an accumulation)."""
+        return (it + 1) % self.accum_iter == 0
+
     def autocast(self):
-        dtype = AMP_DTYPES[self.amp]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.dist.device.type, dtype=dtype)
+        return autocast(self.amp, self.dist.device)
 
     def _backward(self, loss: torch.Tensor, sync: bool) -> None:
         ctx = self.model.no_sync() if (not sync and hasattr(self.model, "no_sync")) else contextlib.nullcontext()
@@ -133,7 +172,7 @@ class Trainer:
             if not math.isfinite(value):
                 raise NonFiniteLoss(f"loss is {value} at epoch {epoch} iteration {it}; stopping "
                                     "(the last saved checkpoint is kept)")
-            sync = (it + 1) % self.accum_iter == 0 or it + 1 == n_iter
+            sync = self.steps_after(it)
             self._backward(loss, sync)
             if sync:
                 self._optimizer_step()
@@ -150,6 +189,9 @@ class Trainer:
                     images_per_s=seen * self.dist.world_size / dt, epoch_time_s=dt, iterations=n_iter)
 
     def fit(self) -> list[dict]:
+        if self.iters_per_epoch() < self.accum_iter:
+            raise ValueError(f"{self.iters_per_epoch()} iterations per epoch are fewer than accum_iter "
+                             f"{self.accum_iter}: no optimizer step would be taken; lower the effective batch")
         for h in self.hooks:
             h.before_train(self)
         history = []

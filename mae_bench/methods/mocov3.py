@@ -119,7 +119,7 @@ class MomentumHook(Hook):
     def after_step(self, trainer) -> None:
         it, epoch = trainer.state["iteration"], trainer.state["epoch"]
         n = trainer.iters_per_epoch()
-        if (it + 1) % trainer.accum_iter and it + 1 != n:
+        if not trainer.steps_after(it):
             return  # no optimizer step yet
         m = cosine_momentum((epoch + it / n) / trainer.epochs, self.base)
         model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model

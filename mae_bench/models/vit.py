@@ -129,7 +129,8 @@ class VisionTransformer(nn.Module):
         return self.patch_embed.patch_size
 
     def init_encoder_weights(self) -> None:
-        """Official MAE init: xavier for the patch projection viewed as Linear, cls token N(0, 0.02)."""
+        """Official MAE init: xavier for the patch projection viewed as Linear (bias: the conv default), cls token
+        N(0, 0.02)."""
         init_patch_proj(self.patch_embed.proj)
         nn.init.normal_(self.cls_token, std=0.02)
 
@@ -157,9 +158,10 @@ def drop_path_rates(rate: float, depth: int) -> list[float]:
 
 
 def init_patch_proj(proj: nn.Conv2d) -> None:
-    """Official MAE init of the patch projection: xavier-uniform on the kernel viewed as a Linear, zero bias."""
+    """Official MAE init of the patch projection (models_mae.py ``initialize_weights``, facebookresearch/mae @
+    efb2a80): xavier-uniform on the kernel viewed as a [D, C*p*p] Linear; the bias keeps PyTorch's Conv2d
+    default, uniform in +-1 / sqrt(C*p*p) (``_init_weights`` touches only Linear and LayerNorm)."""
     nn.init.xavier_uniform_(proj.weight.data.view(proj.weight.shape[0], -1))
-    nn.init.zeros_(proj.bias)
 
 
 def init_linear_and_norm(m: nn.Module) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +35,12 @@ from ..data import (
     eval_transform,
     write_dataset,
 )
+from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
 from ..engine.checkpoint import load_training_state, resume_path, save_checkpoint, unwrap
 from ..engine.dist import DistInfo, barrier, cleanup, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook
-from ..engine.optim import adamw, param_groups
-from ..engine.trainer import Schedule, Trainer
+from ..engine.optim import adamw, lars, param_groups
+from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier
 from ..results import make_record, now_iso
 from .mm_common import checkpoint_labels, parse_cfg_options
@@ -66,8 +66,8 @@ class ClassificationConfig:
     optimizer: str = "adamw"  # adamw | lars
     epochs: int = 100
     batch_size: int = 64  # per process
-    effective_batch: int | None = 1024  # reached with accum_iter = effective_batch / (batch_size x processes)
-    accum_iter: int | None = None  # explicit accumulation; overrides effective_batch
+    effective_batch: int | None = 1024  # reached exactly with accum_iter = effective_batch / (batch_size x processes)
+    accum_iter: int | None = None  # explicit accumulation (with effective_batch None); must agree when both are set
     blr: float = 5e-4
     lr: float | None = None  # absolute lr; default blr x effective batch / 256
     min_lr: float = 1e-6
@@ -94,7 +94,7 @@ class ClassificationConfig:
     ema: bool = False
     ema_decay: float = 0.9999
     eval_only: bool = False  # evaluate the initialised model (e.g. --ckpt a fine-tuned checkpoint-best.pth)
-    dtype: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    amp: str = "auto"  # engine/amp.py: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16 (official fp16 + scaler)
     num_workers: int = 8
     pin_mem: bool = True
     max_iters_per_epoch: int | None = None
@@ -109,25 +109,20 @@ class ClassificationConfig:
         checks = {"model": (self.model, MODEL_SIZES), "head_type": (self.head_type, ("linear", "bn_linear")),
                   "optimizer": (self.optimizer, ("adamw", "lars")),
                   "augment": (self.augment, ("randaug", "rrc", "tf_rrc")),
-                  "dtype": (self.dtype, ("auto", "fp32", "bf16", "fp16"))}
+                  "amp": (self.amp, AMP_MODES)}
         for key, (value, known) in checks.items():
             if value not in known:
                 raise ConfigError(f"{key}={value!r} is not one of {', '.join(known)}")
 
     def accum(self, world_size: int) -> int:
-        if self.accum_iter:
-            return self.accum_iter
-        if not self.effective_batch:
-            return 1
-        return max(1, math.ceil(self.effective_batch / (self.batch_size * world_size)))
+        """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ValueError), as pretraining."""
+        return accumulation(self.effective_batch, self.batch_size, world_size, self.accum_iter,
+                            override="--cfg-options effective_batch=N")
 
     def absolute_lr(self, world_size: int) -> float:
         if self.lr is not None:
             return self.lr
         return self.blr * self.batch_size * self.accum(world_size) * world_size / 256
-
-    def amp(self, device: torch.device) -> str:
-        return self.dtype if self.dtype != "auto" else ("bf16" if device.type == "cuda" else "fp32")
 
 
 # ---------------------------------------------------------------- configuration
@@ -267,17 +262,9 @@ def load_init(model: ViTClassifier, ckpt: str | None) -> str:
     return report.summary()
 
 
-def lars_groups(model: torch.nn.Module) -> list[dict]:
-    """LARS as in the official linear probe: trust-ratio scaling on >= 2-D weights only, no weight decay."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [dict(params=[p for p in params if p.ndim > 1], always_adapt=True),
-            dict(params=[p for p in params if p.ndim <= 1], always_adapt=False)]
-
-
 def build_optimizer(cfg: ClassificationConfig, model: ViTClassifier, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "lars":
-        from timm.optim import Lars
-        return Lars(lars_groups(model), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay, trust_coeff=0.001)
+        return lars(model.parameters(), lr, cfg.weight_decay)
     groups = param_groups(model, cfg.weight_decay, cfg.layer_decay, model.depth if cfg.layer_decay else None)
     return adamw(groups, lr=lr)
 
@@ -317,8 +304,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
     """
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64)  # correct@1, correct@5, loss sum, count
-    ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp == "bf16" else torch.autocast(device.type,
-                                                                                                 enabled=False)
+    ctx = autocast(amp, device)
     show = not (torch.distributed.is_initialized() and torch.distributed.get_rank() > 0)
     for imgs, targets in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
         imgs, targets = imgs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
@@ -371,20 +357,19 @@ class EmaHook(Hook):
         self.ema = ema
 
     def after_step(self, trainer) -> None:
-        it, n = trainer.state["iteration"], trainer.iters_per_epoch()
-        if (it + 1) % trainer.accum_iter == 0 or it + 1 == n:
+        if trainer.steps_after(trainer.state["iteration"]):
             self.ema.update(unwrap(trainer.model))
 
 
 # ---------------------------------------------------------------- run
 
 
-def restore(work_dir: Path, model: ViTClassifier, optimizer, ema) -> tuple[int, dict]:
-    """--resume: model, optimiser, EMA and best-so-far from ``work_dir/checkpoint-last.pth`` if it exists."""
+def restore(work_dir: Path, model: ViTClassifier, optimizer, ema, scaler) -> tuple[int, dict]:
+    """--resume: model, optimiser, EMA, fp16 scaler and best-so-far from ``work_dir/checkpoint-last.pth`` if any."""
     ckpt = resume_path("auto", work_dir)
     if ckpt is None:
         return 0, {}
-    saved = load_training_state(ckpt, model, optimizer)
+    saved = load_training_state(ckpt, model, optimizer, scaler)
     if ema is not None and saved.get("model_ema"):
         ema.module.load_state_dict(saved["model_ema"])
     log.info("resumed from %s at epoch %d", ckpt, saved["epoch"])
@@ -429,11 +414,12 @@ def run(args) -> dict | None:
 def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: DistInfo, started: str,
          t0: float) -> dict | None:
     work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
+    accum = cfg.accum(dist.world_size)  # refused here, before any data or model work, when it cannot be exact
+    amp, lr = resolve_amp(cfg.amp, dist.device), cfg.absolute_lr(dist.world_size)
     train_loader, val_loader, classes, model, summary = prepare(args, cfg, dist, work_dir)
-    amp, accum, lr = cfg.amp(dist.device), cfg.accum(dist.world_size), cfg.absolute_lr(dist.world_size)
     config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(cfg_path), world_size=dist.world_size,
                                             effective_batch=cfg.batch_size * accum * dist.world_size, abs_lr=lr,
-                                            accum_iter=accum, classes=classes, ckpt=args.ckpt,
+                                            accum_iter=accum, amp=amp, classes=classes, ckpt=args.ckpt,
                                             init_labels=init_labels(args))
     if dist.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -443,7 +429,8 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
     if cfg.ema:
         from timm.utils import ModelEmaV3
         ema = ModelEmaV3(model, decay=cfg.ema_decay)
-    start_epoch, state = restore(work_dir, model, optimizer, ema) if args.resume else (0, {})
+    scaler = grad_scaler(amp, dist.device)
+    start_epoch, state = restore(work_dir, model, optimizer, ema, scaler) if args.resume else (0, {})
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
@@ -451,10 +438,11 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
     trainer = Trainer(model, optimizer, train_loader, make_step(cfg, len(classes), dist.device),
                       Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs), dist=dist, epochs=cfg.epochs,
                       start_epoch=start_epoch, accum_iter=accum, amp=amp, clip_grad=cfg.clip_grad, seed=cfg.seed,
-                      hooks=hooks, max_iters=cfg.max_iters_per_epoch, desc=args.task, state=state)
+                      hooks=hooks, max_iters=cfg.max_iters_per_epoch, desc=args.task, state=state, scaler=scaler)
     if dist.is_main:
-        log.info("%s: %s on %d classes, %d process(es), effective batch %d, lr %.3g, %s, %d iterations/epoch",
-                 args.task, cfg.model, len(classes), dist.world_size, config["effective_batch"], lr, amp,
+        log.info("%s: %s on %d classes, %d process(es) x batch %d x accum_iter %d = effective batch %d%s, lr %.3g, "
+                 "%s, %d iterations/epoch", args.task, cfg.model, len(classes), dist.world_size, cfg.batch_size, accum,
+                 config["effective_batch"], " (set by --cfg-options)" if batch_override(options) else "", lr, amp,
                  trainer.iters_per_epoch())
     if cfg.eval_only:
         last = evaluate(unwrap(model), val_loader, dist.device, amp)
@@ -467,18 +455,23 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
         return None
     if trainer.state.get("last_eval_ema"):
         last = last | {f"{k}_ema": v for k, v in trainer.state["last_eval_ema"].items() if k in ("top1", "top5")}
-    return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir,
-                  config["init_labels"])
+    return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir, config)
 
 
-def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir, labels) -> dict:
+def batch_override(options: dict) -> bool:
+    """Whether ``--cfg-options`` set the effective batch (or the accumulation) instead of the config file."""
+    return bool({"effective_batch", "accum_iter"} & set(options))
+
+
+def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir, config) -> dict:
     """Record: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
     metrics = dict(top1=best["top1"], top5=best["top5"], top1_last=last["top1"], top5_last=last["top5"],
                    val_loss_last=last["loss"])
     metrics.update({k: v for k, v in last.items() if k.endswith("_ema")})  # EMA model, last epoch
-    return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **labels,
+    return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **config["init_labels"],
                        ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
                        seed=cfg.seed, world_size=dist.world_size, started=started, wall_time_s=time.time() - t0,
                        best_epoch=best["epoch"], num_val_images=last["num_images"], epochs=cfg.epochs,
                        tune_blocks=cfg.tune_blocks, global_pool=cfg.global_pool, eval_only=cfg.eval_only,
-                       work_dir=str(work_dir))
+                       work_dir=str(work_dir), amp=config["amp"], effective_batch=config["effective_batch"],
+                       accum_iter=config["accum_iter"], batch_override=batch_override(options))

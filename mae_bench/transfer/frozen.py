@@ -26,6 +26,7 @@ from torchvision.transforms import InterpolationMode
 from ..checkpoints import CheckpointError, load_encoder_state
 from ..config import ConfigError, build, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, SHAPES, DataError, build_imagefolder, eval_transform, write_dataset
+from ..engine.amp import AMP_MODES, amp_dtype, autocast
 from ..meta import sha256
 from ..models.vit import VisionTransformer, create_vit
 from .classification import MODEL_SIZES  # one table of model sizes for every classification task
@@ -50,7 +51,7 @@ class FrozenConfig:
     synthetic_num: int = 512  # images of the built-in synthetic set (no --data-root)
     dataset: str | None = None  # record label; default imagenet, or synthetic for the synthetic classes
     cache_dir: str | None = None  # feature cache; default work_dirs/feature_cache
-    dtype: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    amp: str = "auto"  # engine/amp.py mode of the frozen forward: auto = bf16 on GPU, fp32 on CPU
     device: str | None = None
     seed: int = 0
     # knn (dinov2 eval/knn.py defaults)
@@ -79,10 +80,8 @@ class FrozenConfig:
             raise ConfigError(f"pools {bad}: known cls, avg, cls_avg")
         if self.optimizer not in ("sgd", "lars"):
             raise ConfigError(f"optimizer={self.optimizer!r} is not one of sgd, lars")
-
-    def amp_dtype(self, device: torch.device):
-        auto = torch.bfloat16 if device.type == "cuda" else None
-        return {"auto": auto, "fp32": None, "bf16": torch.bfloat16}[self.dtype]
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"amp={self.amp!r} is not one of {', '.join(AMP_MODES)}")
 
 
 # ---------------------------------------------------------------- configuration
@@ -184,10 +183,11 @@ def summarize(blocks: list[torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def extract(vit: VisionTransformer, data: DataLoader, n_last: int, device: torch.device, dtype=None) -> dict:
-    """Features of every image of ``data`` in order -> ``cls`` [N, n, D], ``avg`` [N, D], ``labels`` [N] (CPU)."""
+def extract(vit: VisionTransformer, data: DataLoader, n_last: int, device: torch.device, amp: str = "fp32") -> dict:
+    """Features of every image of ``data`` in order -> ``cls`` [N, n, D], ``avg`` [N, D], ``labels`` [N] (CPU);
+    the forward under ``engine.amp.autocast(amp)``."""
     parts: dict[str, list] = {"cls": [], "avg": [], "labels": []}
-    ctx = torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False)
+    ctx = autocast(amp, device)
     for imgs, labels in data:
         with ctx:
             feats = summarize(last_blocks(vit, imgs.to(device, non_blocking=True), n_last))
@@ -214,13 +214,13 @@ def cached_features(vit: VisionTransformer, ckpt: str | None, root: Path, split:
     """``extract`` on ``root/split`` with the eval transform, computed once per cache key and stored as
     ``<cache_dir>/<key>.pt`` (loaded back with weights_only=True)."""
     transform = eval_transform(cfg.input_size, cfg.eval_crop_pct)
-    key = cache_key(ckpt, root, split, transform, cfg, n_last, cfg.amp_dtype(device))
+    key = cache_key(ckpt, root, split, transform, cfg, n_last, amp_dtype(cfg.amp, device))
     path = Path(cfg.cache_dir or "work_dirs/feature_cache") / f"{key}.pt"
     if path.is_file():
         log.info("features of %s/%s from the cache %s", root, split, path)
         return torch.load(path, map_location="cpu", weights_only=True)
     feats = extract(vit, loader(root, split, transform, cfg.eval_batch_size, cfg, shuffle=False), n_last, device,
-                    cfg.amp_dtype(device))
+                    cfg.amp)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(feats, tmp)

@@ -32,7 +32,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import build_imagefolder, eval_transform
-from ..engine.optim import cosine_lr, set_lr
+from ..engine.amp import autocast
+from ..engine.optim import cosine_lr, lars, set_lr
 from ..results import make_record, now_iso
 from .frozen import (FrozenConfig, build_encoder, cached_features, data_root, dataset_label, feature_set_classes,
                      last_blocks, load_feature_set, load_frozen_config, loader, pick_device, record_labels, summarize,
@@ -127,27 +128,15 @@ class EfficientProbe(nn.Module):
         return {"attentive": self.head(self.bn(self.pool(feats["tokens"].float())))}
 
 
-def lars(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """timm's LARS as in MAE's (and efficient probing's) linear probe: trust ratio on >= 2-D weights only."""
-    from timm.optim import Lars
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [dict(params=[p for p in params if p.ndim > 1], always_adapt=True),
-              dict(params=[p for p in params if p.ndim <= 1], always_adapt=False)]
-    return Lars(groups, lr=lr, momentum=0.9, weight_decay=weight_decay, trust_coeff=0.001)
-
-
 # ---------------------------------------------------------------- batches of frozen features
 
 
 def image_batches(vit, data, cfg: FrozenConfig, device, n_last: int, tokens: bool) -> Callable[[], Iterator]:
     """Per epoch: one frozen forward per batch -> (features, labels); ``tokens``: the last block's patch tokens."""
-    dtype = cfg.amp_dtype(device)
-    ctx = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else (lambda: torch.autocast(device.type,
-                                                                                                  enabled=False))
 
     def epoch():
         for imgs, labels in data:
-            with torch.no_grad(), ctx():
+            with torch.no_grad(), autocast(cfg.amp, device):
                 blocks = last_blocks(vit, imgs.to(device, non_blocking=True), n_last)
                 feats = dict(tokens=blocks[-1][:, 1:].float()) if tokens else summarize(blocks)
             yield feats, labels.to(device)
@@ -267,7 +256,7 @@ def run_attentive(args, cfg: FrozenConfig, root: Path, device, fset: dict | None
         dim = vit.embed_dim
     torch.manual_seed(cfg.seed)
     probe = EfficientProbe(dim, num_classes, cfg.num_queries).to(device)
-    opt = lars(probe, lr, cfg.weight_decay) if cfg.optimizer == "lars" else torch.optim.SGD(
+    opt = lars(probe.parameters(), lr, cfg.weight_decay) if cfg.optimizer == "lars" else torch.optim.SGD(
         probe.parameters(), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
     train_s = fit(probe, opt, train, steps, cfg, base_lr=lr, warmup_epochs=cfg.warmup_epochs)
     top1 = accuracy(probe, val())["attentive"]

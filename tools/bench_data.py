@@ -7,7 +7,7 @@ From the same files to a batch of training-ready tensors, each pipeline in its o
   official   main_pretrain.py @ efb2a80: ImageFolder's pil_loader (decode, convert RGB), RandomResizedCrop(224,
              scale=(0.2, 1.0), interpolation=3 (bicubic)), RandomHorizontalFlip, ToTensor, Normalize in the workers,
              torch's default collation -> normalised float (B, 3, H, W)
-  fast       mae_bench.data.fast: same crop rule, DCT-scaled decode where the crop allows, uint8 (B, H, W, 3);
+  fast       mae_bench.data.fast: same crop rule, DCT-scaled decode where the crop allows, uint8 (B, 3, H, W);
              ToTensor + Normalize move to the training device (to_model_input): their CPU cost is timed apart
              (``normalise_cpu``) and folded in as ``fast_with_cpu_normalise``
   shards     the fast pipeline reading tar shards (--shards PATTERN, written by tools/make_shards.py)
@@ -110,7 +110,7 @@ def images_per_s(make, workers: int, seconds: float) -> float:
 
 def normalise_cpu(size: int, batch_size: int, seconds: float) -> float:
     """images/s of to_model_input (uint8 -> normalised float) on one CPU thread: the work moved to the device."""
-    batch = torch.randint(0, 256, (batch_size, size, size, 3), dtype=torch.uint8)
+    batch = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8)
     count, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         to_model_input(batch, torch.device("cpu"))

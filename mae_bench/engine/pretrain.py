@@ -6,6 +6,7 @@ flag names; ``tools/pretrain.py`` fills it from a config file and the command li
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
-from ..data.fast import PIPELINES, pretrain_loader, to_model_input
+from ..data.fast import check_pipeline, pretrain_loader, to_model_input
 from ..models import create_mae
 from .checkpoint import load_training_state, resume_path, unwrap
 from .dist import DistInfo, barrier, init_distributed
@@ -200,7 +201,7 @@ def fast_loader(cfg: PretrainConfig, dist: DistInfo, data_path) -> DataLoader:
     keep = None
     if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
         from .monitor import pretraining_indices
-        keep = lambda n: pretraining_indices(n, cfg.monitor_fraction)  # noqa: E731
+        keep = functools.partial(pretraining_indices, fraction=cfg.monitor_fraction)
     loader = pretrain_loader(str(data_path), cfg.input_size, cfg.batch_size, cfg.num_workers, cfg.seed, dist.rank,
                              dist.world_size, cfg.crop_scale, cfg.pin_mem and dist.device.type == "cuda",
                              cfg.gpu_decode, cfg.skip_corrupt, keep)
@@ -234,8 +235,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
-    if cfg.data_pipeline not in PIPELINES or (cfg.gpu_decode and cfg.data_pipeline != "fast"):
-        raise ValueError(f"--data_pipeline {cfg.data_pipeline!r}: known {', '.join(PIPELINES)}; --gpu_decode needs fast")
+    check_pipeline(cfg.data_pipeline, cfg.gpu_decode, cfg.data_path)
     official = pretrain_transform(cfg.input_size, cfg.crop_scale) if cfg.data_pipeline == "official" else None
     pipeline = "method" if method.transform else cfg.data_pipeline + ("+gpu_decode" if cfg.gpu_decode else "")
     loader = build_loader(cfg, dist, method.transform or official)

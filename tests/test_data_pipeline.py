@@ -31,7 +31,8 @@ SIZE = 64
 
 
 def official(path, box, flip=False) -> torch.Tensor:
-    """The official pipeline's tensor for a given crop: pil_loader, resized_crop (bicubic), flip, ToTensor, Normalize."""
+    """The official pipeline's tensor for a given crop: pil_loader, resized_crop (bicubic), flip, ToTensor,
+    Normalize."""
     img = TF.resized_crop(pil_loader(path), *box, [SIZE, SIZE], InterpolationMode.BICUBIC)
     img = TF.hflip(img) if flip else img
     return TF.normalize(TF.to_tensor(img), IMAGENET_MEAN, IMAGENET_STD)

@@ -42,7 +42,8 @@ DCT_SCALES = (8, 4, 2)
 PIPELINES = ("fast", "official")
 
 
-def crop_box(width: int, height: int, rng: random.Random, scale=MAE_CROP_SCALE, ratio=RATIO) -> tuple[int, int, int, int]:
+def crop_box(width: int, height: int, rng: random.Random, scale=MAE_CROP_SCALE,
+             ratio=RATIO) -> tuple[int, int, int, int]:
     """(top, left, height, width) of a random crop: torchvision's RandomResizedCrop rule, drawn from ``rng``.
 
     Up to 10 draws of an area fraction uniform in ``scale`` and a log-uniform aspect ratio in ``ratio``; the first box

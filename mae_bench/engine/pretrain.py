@@ -57,7 +57,7 @@ class PretrainConfig:
     weight_decay: float = 0.05
     warmup_epochs: float = 40
     clip_grad: float | None = None
-    data_path: str | None = None  # ImageFolder root (train/), a flat image folder, or shards 'train-{000000..000127}.tar'
+    data_path: str | None = None  # ImageFolder root (train/), flat image folder, or shards 'train-{000000..000127}.tar'
     data_pipeline: str = "fast"  # fast (data/fast.py: uint8 crops, normalised on the device) | official (torchvision)
     gpu_decode: bool = False  # fast pipeline: workers read bytes, JPEGs are decoded, cropped and flipped on the device
     synthetic_num: int = 512

@@ -6,6 +6,7 @@ flag names; ``tools/pretrain.py`` fills it from a config file and the command li
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
+from ..data.fast import check_pipeline, pretrain_loader, to_model_input
 from ..models import create_mae
 from .amp import grad_scaler, resolve_amp
 from .checkpoint import load_training_state, resume_path, unwrap
@@ -56,7 +58,9 @@ class PretrainConfig:
     weight_decay: float = 0.05
     warmup_epochs: float = 40
     clip_grad: float | None = None
-    data_path: str | None = None
+    data_path: str | None = None  # ImageFolder root (train/), flat image folder, or shards 'train-{000000..000127}.tar'
+    data_pipeline: str = "fast"  # fast (data/fast.py: uint8 crops, normalised on the device) | official (torchvision)
+    gpu_decode: bool = False  # fast pipeline: workers read bytes, JPEGs are decoded, cropped and flipped on the device
     synthetic_num: int = 512
     output_dir: str = "./work_dirs/pretrain"
     log_dir: str | None = None
@@ -114,7 +118,7 @@ def build_mae(cfg: PretrainConfig) -> Method:
                        drop_path_rate=cfg.drop_path)
 
     def step(model, batch):
-        imgs = batch[0].to(model_device(model), non_blocking=True)
+        imgs = to_model_input(batch[0], model_device(model), cfg.input_size)
         loss, _, _ = model(imgs, mask_ratio=cfg.mask_ratio)
         return loss, imgs.shape[0]
 
@@ -159,6 +163,8 @@ def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
         data_path = synthetic_data_path(cfg, dist)
         log.info("no --data_path given: using the built-in synthetic dataset (%d scenes) at %s",
                  cfg.synthetic_num, data_path)
+    if transform is None:  # MAE's own crops through the fast pipeline
+        return fast_loader(cfg, dist, data_path)
     dataset = build_imagefolder(data_path, "train", transform, cfg.skip_corrupt)
     if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
         from .monitor import pretraining_indices
@@ -172,8 +178,24 @@ def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
                       persistent_workers=False)
 
 
+def fast_loader(cfg: PretrainConfig, dist: DistInfo, data_path) -> DataLoader:
+    keep = None
+    if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
+        from .monitor import pretraining_indices
+        keep = functools.partial(pretraining_indices, fraction=cfg.monitor_fraction)
+    loader = pretrain_loader(str(data_path), cfg.input_size, cfg.batch_size, cfg.num_workers, cfg.seed, dist.rank,
+                             dist.world_size, cfg.crop_scale, cfg.pin_mem and dist.device.type == "cuda",
+                             cfg.gpu_decode, cfg.skip_corrupt, keep)
+    if len(loader) < 1:
+        raise ValueError(f"{data_path} gives no full batch of {cfg.batch_size} per process ({dist.world_size} "
+                         f"process(es)); lower --batch_size")
+    return loader
+
+
 def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
     """The first n images of the dataset, deterministically (reconstruction panel)."""
+    if hasattr(loader.dataset, "preview"):  # the fast pipeline's uint8 crops
+        return loader.dataset.preview(n)
     g = torch.get_rng_state()
     torch.manual_seed(0)
     imgs = torch.stack([loader.dataset[i][0] for i in range(min(n, len(loader.dataset)))])
@@ -194,7 +216,10 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
-    loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size, cfg.crop_scale))
+    check_pipeline(cfg.data_pipeline, cfg.gpu_decode, cfg.data_path)
+    official = pretrain_transform(cfg.input_size, cfg.crop_scale) if cfg.data_pipeline == "official" else None
+    pipeline = "method" if method.transform else cfg.data_pipeline + ("+gpu_decode" if cfg.gpu_decode else "")
+    loader = build_loader(cfg, dist, method.transform or official)
     lr, amp = cfg.absolute_lr(dist.world_size), resolve_amp(cfg.amp, dist.device)
     optimizer = build_optimizer(cfg, method, lr)
     scaler = grad_scaler(amp, dist.device)
@@ -209,7 +234,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
     config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
-        dist.world_size), accum_iter=accum, abs_lr=lr, amp=amp)
+        dist.world_size), accum_iter=accum, abs_lr=lr, amp=amp, data_pipeline=pipeline)
     hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks,
              StopOnSignalHook()]
     if cfg.monitor_every:
@@ -224,8 +249,9 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if dist.is_main:
         rule = "--lr" if cfg.lr is not None else f"blr {cfg.blr:.3g} x {cfg.total_batch(dist.world_size)} / 256"
         log.info("%s: %s, %d process(es) x batch %d x accum_iter %d = effective batch %d, lr %.3g (%s), %s, "
-                 "%d iterations/epoch", cfg.method, cfg.model, dist.world_size, cfg.batch_size, accum,
-                 cfg.total_batch(dist.world_size), lr, rule, amp, trainer.iters_per_epoch())
+                 "%d iterations/epoch, data pipeline %s",
+                 cfg.method, cfg.model, dist.world_size, cfg.batch_size, accum,
+                 cfg.total_batch(dist.world_size), lr, rule, amp, trainer.iters_per_epoch(), pipeline)
     history = trainer.fit()
     if dist.is_main and (out / "log.jsonl").exists():
         plot_loss_curve(out / "log.jsonl", out / "loss_curve.png")

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY_MAE, run_tool
-from mae_bench.results import build_cells, kendall_tau, make_record, ranking_agreement, spearman_rho, write_record
+from mae_bench.results import make_record, write_record
+from mae_bench.stats import kendall_tau, spearman_rho
+from mae_bench.tables import build_cells, ranking_agreement
 
 INITS = ["a", "b", "c", "d", "e"]
 FINETUNE = [10.0, 20.0, 30.0, 40.0, 50.0]

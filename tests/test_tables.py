@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, run_tool
-from mae_bench.results import PROJECT_SOURCE, build_cells, load_reference, make_record, terminal_summary, write_record
+from mae_bench.results import make_record, write_record
+from mae_bench.tables import PROJECT_SOURCE, build_cells, load_reference, terminal_summary
 
 IMAGENET_REF = "He et al. 2021, MAE paper, Table 3 (ImageNet-1K fine-tuning, 224 px)"
 RUNS = [  # task, dataset, model, init, method, metrics, extra; one record each (a repeated key = another seed)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tables import (DATASET_LABEL, MARK, METHOD_ORDER, MODEL_ORDER, PROJECT_SOURCE, RANKING_NOTE, TASK_LABEL, _corr,
-                     _rank, CLAIMS_HEAD, CLAIMS_RULE, cells_reference, claim_tables, column_rank, method_label, model_label, ranking_agreement,
-                     summary_marks, table_keys, table_name, table_view, terminal_summary, verdict, write_text)
+from .tables import (CLAIMS_AGAINST, CLAIMS_HEAD, CLAIMS_RULE, DATASET_LABEL, MARK, METHOD_ORDER, MODEL_ORDER,
+                     PROJECT_SOURCE, RANKING_NOTE, TASK_LABEL, _corr, _rank, cells_reference, claim_tables,
+                     column_rank, method_label, model_label, ranking_agreement, summary_marks, table_keys, table_name,
+                     table_view, terminal_summary, verdict, write_text)
 from .tables import to_markdown as view_markdown
 
 METHOD_COLOUR = {"supervised": "#7f7f7f", "mocov3": "#1f77b4", "dino": "#2ca02c", "beit": "#9467bd", "mae": "#d62728",
@@ -221,7 +222,7 @@ def _charts(cells: pd.DataFrame, view, out_dir: Path) -> list[tuple[Path, str]]:
 
 def _claim_blocks(cells: pd.DataFrame) -> list[tuple]:
     blocks: list[tuple] = [("h", 2, "Which differences are beyond the seed noise?"), ("p", CLAIMS_RULE)]
-    for label, rows in claim_tables(cells):
+    for label, rows in claim_tables(cells, tuple(dict.fromkeys((*CLAIMS_AGAINST, cells_reference(cells))))):
         if rows:
             blocks += [("h", 3, f"Against {label}"), ("table", CLAIMS_HEAD, rows, [])]
     return blocks

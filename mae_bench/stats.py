@@ -15,7 +15,8 @@ _EPS, _TINY = 1e-15, 1e-300
 
 
 def _beta_fraction(a: float, b: float, x: float) -> float:
-    """The continued fraction of I_x(a, b) (A&S 26.5.8) by the modified Lentz method; converges for x < (a+1)/(a+b+2)."""
+    """The continued fraction of I_x(a, b) (A&S 26.5.8) by the modified Lentz method; converges fast for
+    x < (a + 1) / (a + b + 2)."""
     c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
     d = 1.0 / (d if abs(d) > _TINY else _TINY)
     f = d

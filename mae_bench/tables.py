@@ -411,7 +411,8 @@ def write_tables(cells: pd.DataFrame, out_dir: str | Path, formats: tuple[str, .
     ranking = ranking_agreement(cells)
     written.append(write_text(out_dir / "cells.csv", cells.to_csv(index=False)))
     written.append(write_text(out_dir / "summary.md", terminal_summary(cells)))
-    written.append(write_text(out_dir / "claims.md", claims_markdown(cells)))
+    against = tuple(dict.fromkeys((*CLAIMS_AGAINST, cells_reference(cells))))
+    written.append(write_text(out_dir / "claims.md", claims_markdown(cells, against)))
     written.append(write_text(out_dir / "ranking.md", ranking_markdown(ranking)))
     written.append(write_text(out_dir / "ranking.csv", ranking.to_csv(index=False)))
     return written
@@ -494,7 +495,8 @@ def terminal_summary(cells: pd.DataFrame, width: int = 100) -> str:
 def summary_marks(reference: str) -> str:
     """The legend of the marks of the terminal summary and the charts."""
     return (f"† = differs from the {reference_label(reference)} row [ref] beyond the seed noise (Welch's t-test over "
-            f"seeds, two-sided p < {ALPHA:g}); ° = untested (fewer than 2 seeds on a side); no mark = within the noise.")
+            f"seeds, two-sided p < {ALPHA:g}); ° = untested (fewer than 2 seeds on a side); no mark = within the "
+            "noise.")
 
 
 def _fit_columns(head: list[str], body: list[list[str]], width: int) -> list[tuple[list[str], list[list[str]]]]:

@@ -100,6 +100,8 @@ def load_record_dirs(runs_dirs: list[str | Path]) -> tuple[list[dict], list[Path
     copy of one record and is kept once (copies that differ raise, naming both files)."""
     records, files, seen = [], [], {}
     for runs_dir in runs_dirs:
+        if not Path(runs_dir).is_dir():
+            raise RecordError(f"{runs_dir}: no such folder of result records")
         for path, record in zip(record_files(runs_dir), load_records(runs_dir)):
             if path.name in seen:
                 if record != records[seen[path.name]]:

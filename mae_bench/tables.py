@@ -566,10 +566,11 @@ def claim_tables(cells: pd.DataFrame, against: tuple[str, ...] = CLAIMS_AGAINST)
     for ref in against:
         rows = []
         for protocol, g in table[table["reference"] == ref].groupby("protocol", sort=False):
-            if not (g["claim"] == "reference").any():
+            runs = sorted(g.itertuples(), key=lambda r: (_rank(r.pretrain_method, METHOD_ORDER), r.init))
+            if not any(r.claim == "reference" for r in runs):
                 rows.append([protocol, "no such row", *[""] * (len(CLAIM_COLUMNS) - 1)])
                 continue
-            rows.append([protocol, *(", ".join(_claim_entry(r) for r in g[g["claim"] == c].itertuples()) or "none"
+            rows.append([protocol, *(", ".join(_claim_entry(r) for r in runs if r.claim == c) or "none"
                                      for c, _ in CLAIM_COLUMNS)])
         out.append((reference_label(ref), rows))
     return out

@@ -393,8 +393,8 @@ def render(cells: pd.DataFrame, table: str, dataset: str, fmt: str) -> str:
     return {"md": to_markdown, "tex": to_latex, "csv": to_csv}[fmt](view)
 
 
-def write_tables(cells: pd.DataFrame, out_dir: str | Path, formats: tuple[str, ...] = ("md", "tex", "csv"),
-                 ) -> list[Path]:
+def write_tables(cells: pd.DataFrame, out_dir: str | Path,
+                 formats: tuple[str, ...] = ("md", "tex", "csv")) -> list[Path]:
     """``out_dir/<table>_<dataset>.{md,tex,csv}`` per table, ``cells.csv`` (every cell as numbers: mean, std, n,
     delta, p; published numbers have n = 0), ``summary.md`` (the terminal summary), ``claims.md`` (``claims``)
     and ``ranking.md`` (+ ``ranking.csv``). The charts are ``mae_bench.report.write_charts``."""

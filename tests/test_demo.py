@@ -80,6 +80,9 @@ def test_check_against_committed_spread(tmp_path):
     assert proc.returncode == 2 and "committed records" in proc.stderr
     proc = run_tool("demo.py", "--check", tmp_path / "nothing", "--committed", committed)
     assert proc.returncode == 2 and "nothing" in proc.stderr
+    write_set(tmp_path / "other", {("finetune", "dino"): [50.0]})  # nothing to compare with: not a pass
+    proc = run_tool("demo.py", "--check", tmp_path / "other", "--committed", committed)
+    assert proc.returncode == 2 and "no cell of the fresh run matches" in proc.stderr
 
 
 def test_check_passes_on_the_committed_records_themselves(tmp_path):

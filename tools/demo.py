@@ -89,6 +89,9 @@ def check_main(a) -> int:
     cells = check(fresh, committed, a.floor)
     print(f"{len(fresh)} fresh record(s) from {runs} against {len(committed)} committed\n")
     print(check_report(cells, a.floor), end="")
+    if not cells["status"].isin(["within", "outside"]).any():
+        print(f"error: --check {a.check}: no cell of the fresh run matches a committed one", file=sys.stderr)
+        return 2
     return int((cells["status"] == "outside").any())
 
 

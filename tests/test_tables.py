@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 from pathlib import Path
 
@@ -298,3 +299,19 @@ def test_reference_row_flag(tmp_path):
     assert "MoCo v3 (far) (+10.0, p < 0.001)" in claims_md and "#### Against rand" in claims_md
     proc = run_tool("make_tables.py", "--runs", tmp_path / "runs", "--out", tmp_path / "bad", "--reference-row", "x")
     assert proc.returncode == 2 and "--reference-row x" in proc.stderr and not (tmp_path / "bad").exists()
+
+
+def test_several_runs_folders(tmp_path):
+    """--runs A B: a file name in both is one record (a copy); copies that differ are an error naming both files."""
+    runs = [("finetune", "synthetic", "vit-t", "sup", "supervised", dict(top1=10.0), {}),
+            ("finetune", "synthetic", "vit-t", "sup", "supervised", dict(top1=12.0), {})]
+    write_runs(tmp_path / "b", runs)
+    (tmp_path / "a").mkdir()
+    shutil.copy(tmp_path / "b" / "run00.json", tmp_path / "a")  # the same record in both folders
+    proc = run_tool("make_tables.py", "--runs", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "out",
+                    "--no-plots", "--no-report", check=True)
+    assert "2 record(s)" in proc.stdout and "11.0±1.4" in proc.stdout
+    write_runs(tmp_path / "c", runs[1:])  # run00 here holds 12.0
+    proc = run_tool("make_tables.py", "--runs", tmp_path / "a", tmp_path / "c", "--out", tmp_path / "bad")
+    assert proc.returncode == 2 and str(tmp_path / "c" / "run00.json") in proc.stderr
+    assert str(tmp_path / "a" / "run00.json") in proc.stderr and not (tmp_path / "bad").exists()

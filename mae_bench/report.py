@@ -1,6 +1,7 @@
-"""Charts and the report of ``tools/make_tables.py``: one bar chart per (table, dataset, metric), and
-``report.md`` + a self-contained ``report.html`` (images embedded as base64) with, per task, the tables and
-charts; then the ranking agreement between protocols; the reconstructions and loss curves of every pretraining
+"""Charts and the report of ``tools/make_tables.py``, rendering the tables of ``mae_bench.tables``: one bar chart
+per (table, dataset, metric), and ``report.md`` + a self-contained ``report.html`` (images embedded as base64) with,
+per task, the tables and charts; then which differences are beyond the seed noise; the ranking agreement between
+protocols; the reconstructions and loss curves of every pretraining
 run the records point to (``ckpt``'s folder: loss_curve.png, vis/recon_epoch*.png, log.jsonl; what is missing
 is skipped); and a provenance table (record, checkpoint sha256 prefix, config, seed, git sha, wall time).
 """
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import (CELL_LEGEND, DATASET_LABEL, METHOD_ORDER, MODEL_ORDER, PROJECT_SOURCE, RANKING_NOTE,
-                      TASK_LABEL, _corr, _rank, column_rank, method_label, model_label, ranking_agreement, table_keys,
-                      table_name, table_view, terminal_summary, write_text)
+from .tables import (CLAIMS_AGAINST, CLAIMS_HEAD, CLAIMS_RULE, DATASET_LABEL, MARK, METHOD_ORDER, MODEL_ORDER,
+                     PROJECT_SOURCE, RANKING_NOTE, TASK_LABEL, _corr, _rank, cells_reference, claim_tables,
+                     column_rank, method_label, model_label, ranking_agreement, summary_marks, table_keys, table_name,
+                     table_view, terminal_summary, verdict, write_text)
+from .tables import to_markdown as view_markdown
 
 METHOD_COLOUR = {"supervised": "#7f7f7f", "mocov3": "#1f77b4", "dino": "#2ca02c", "beit": "#9467bd", "mae": "#d62728",
                  "random": "#bcbd22"}
@@ -36,15 +39,20 @@ def _bars(sub: pd.DataFrame) -> pd.DataFrame:
            for m, s, p, i in zip(sub["model"], sub["source"], sub["pretrain_method"], sub["init"])]
     out = sub.assign(_key=key).sort_values("_key").drop(columns="_key")
     out["ref"] = [0 if s == PROJECT_SOURCE else order.index(s) + 1 for s in out["source"]]
-    out["label"] = [f"{method_label(m)}, published [{r}]" if r else f"{method_label(m)} ({i})"
+    reference = cells_reference(sub)
+    out["label"] = [f"{method_label(m)}, published [{r}]" if r else
+                    f"{method_label(m)} ({i})" + (" [ref]" if reference in (m, i) else "")
                     for m, i, r in zip(out["pretrain_method"], out["init"], out["ref"])]
+    out["mark"] = [MARK.get(verdict(n, d, p), "") if not r else "" for n, d, p, r in
+                   zip(out["n"], out["delta"], out["p"], out["ref"])]
     return out
 
 
 def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: str | Path) -> Path | None:
     """PNG bar chart of one metric of one table: bars grouped by model size, one colour per method; published
     numbers drawn as hatched outlines (hatch per source) without error bars; this suite's runs filled, with
-    std error bars only where n >= 2; the value above each bar; full legend and sources under the plot."""
+    std error bars only where n >= 2; the value above each bar, marked † where it differs from the reference
+    row beyond the seed noise and ° where that is untested; full legend, sources and marks under the plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +74,7 @@ def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: 
                      if b.ref else dict(color=colour, alpha=max(0.35, 1 - 0.3 * k), yerr=b.std if b.n >= 2 else None,
                                         capsize=4))
             ax.bar(x + j, b.mean, 0.85, label=None if b.label in seen else b.label, **style)
-            ax.annotate(f"{b.mean:.1f}", (x + j, b.mean + (b.std if b.n >= 2 else 0)), ha="center", va="bottom",
+            ax.annotate(f"{b.mean:.1f}{b.mark}", (x + j, b.mean + (b.std if b.n >= 2 else 0)), ha="center", va="bottom",
                         fontsize=8, xytext=(0, 2), textcoords="offset points")
             seen.add(b.label)
         ticks.append((x + (len(group) - 1) / 2, model_label(model)))
@@ -85,6 +93,8 @@ def bar_chart(cells: pd.DataFrame, table: str, dataset: str, column: str, path: 
     notes = [f"[{i}] {s}" for i, s in enumerate(sources, 1)]
     if (bars["n"] >= 2).any():
         notes.append("Error bars: std over seeds (n >= 2).")
+    if (bars["mark"] != "").any() or bars["label"].str.endswith("[ref]").any():
+        notes.append(summary_marks(cells_reference(sub)))
     if notes:  # under the legend
         fig.canvas.draw()
         below = legend.get_window_extent().transformed(fig.transFigure.inverted()).y0
@@ -116,6 +126,11 @@ def table_charts(cells: pd.DataFrame, table: str, dataset: str, out_dir: str | P
     columns = sorted(dict.fromkeys(sub["column"]), key=column_rank)
     paths = [bar_chart(cells, table, dataset, c, Path(out_dir) / chart_name(table, dataset, c)) for c in columns]
     return [p for p in paths if p is not None]
+
+
+def write_charts(cells: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """The charts of every table (``table_charts``) into ``out_dir``."""
+    return [p for table, dataset in table_keys(cells) for p in table_charts(cells, table, dataset, out_dir)]
 
 
 # ---------------------------------------------------------------- pretraining runs and provenance
@@ -184,6 +199,7 @@ def report_blocks(cells: pd.DataFrame, records: list[dict], files: list[Path], o
         blocks.append(("h", 2, TASK_LABEL.get(table, table)))
         for view in (v for v in views if v.table == table and not v.published_only):
             blocks += [("view", view), ("imgs", _charts(cells, view, out_dir))]
+    blocks += _claim_blocks(cells)
     blocks += _ranking_blocks(ranking_agreement(cells))
     blocks += _pretraining_blocks(pretraining_runs(records), out_dir)
     blocks += [("h", 2, "Provenance"), ("table", PROVENANCE_HEAD, provenance(records, files), [])]
@@ -202,6 +218,14 @@ def _charts(cells: pd.DataFrame, view, out_dir: Path) -> list[tuple[Path, str]]:
     paths = [(c, out_dir / chart_name(view.table, view.dataset, c))
              for c in sorted(dict.fromkeys(sub["column"]), key=column_rank)]
     return [(p, f"{view.title}: {c}") for c, p in paths if p.is_file()]
+
+
+def _claim_blocks(cells: pd.DataFrame) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Which differences are beyond the seed noise?"), ("p", CLAIMS_RULE)]
+    for label, rows in claim_tables(cells, tuple(dict.fromkeys((*CLAIMS_AGAINST, cells_reference(cells))))):
+        if rows:
+            blocks += [("h", 3, f"Against {label}"), ("table", CLAIMS_HEAD, rows, [])]
+    return blocks
 
 
 def _ranking_blocks(ranking: pd.DataFrame) -> list[tuple]:
@@ -252,8 +276,6 @@ def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def to_markdown(blocks: list[tuple], out_dir: Path) -> str:
-    from .results import to_markdown as view_markdown
-
     out = []
     for b in blocks:
         if b[0] == "h":
@@ -293,7 +315,7 @@ def _html_view(view) -> str:
                    + "".join(f"<td>{e(v)}</td>" for v in row)
                    + "".join(f"<td class=num>{e(v)}</td>" for v in cells) + "</tr>"
                    for i, (row, cells) in enumerate(zip(view.rows, view.text)))
-    notes = [f"[{i}] {s}" for i, s in enumerate(view.sources, 1)] + [CELL_LEGEND]
+    notes = [f"[{i}] {s}" for i, s in enumerate(view.sources, 1)] + [view.legend]
     return (f"<h3>{e(view.title)}</h3><p>{e(view.caption)}</p>"
             f"<div class=wide><table class=paper>{head}{body}</table></div>" +
             "".join(f"<p class=note>{e(n)}</p>" for n in notes))

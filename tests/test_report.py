@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY_MAE, run_tool
-from mae_bench.results import build_cells, kendall_tau, make_record, ranking_agreement, spearman_rho, write_record
+from mae_bench.results import make_record, write_record
+from mae_bench.stats import kendall_tau, spearman_rho
+from mae_bench.tables import build_cells, ranking_agreement
 
 INITS = ["a", "b", "c", "d", "e"]
 FINETUNE = [10.0, 20.0, 30.0, 40.0, 50.0]
@@ -74,8 +76,12 @@ def test_report_markdown(report):
     out, pre = report
     md = (out / "report.md").read_text()
     for heading in ("## Summary", "## Classification", "### Classification on synthetic scenes (ImageFolder)",
+                    "## Which differences are beyond the seed noise?", "### Against Supervised",
                     "## Do the protocols rank the inits alike?", "## Pretraining runs", "## Provenance"):
         assert heading in md, heading
+    # one seed per init and task: every difference to Supervised (init a) untested, in the claims and the tables
+    assert "| k-NN top-1 on synthetic | none | none | none | MAE (b) (+1.0), MAE (c) (+2.0)," in md
+    assert "50.0 (+40.0, untested)" in md
     assert md.index("## Classification") < md.index("## Pretraining runs") < md.index("## Provenance")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert links and all((out / link).is_file() for link in links)  # relative, and the files are there
@@ -98,5 +104,5 @@ def test_report_html_is_self_contained(report):
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert base64.b64encode((pre / "vis" / "recon_epoch0002.png").read_bytes()).decode() in page
     assert "<th colspan=3>ViT-T</th>" in page and "not conclusive (&lt; 4 inits)" in page  # linear: 3 inits
-    assert page.count("<h2>") == 6  # summary, classification, ranking, pretraining, provenance, published-only
+    assert page.count("<h2>") == 7  # summary, classification, claims, ranking, pretraining, provenance, published
     assert page.index("<h2>Provenance") < page.index("<h2>Published numbers on datasets")

@@ -1,17 +1,24 @@
 """Tables from hand-written records with known numbers (several seeds, sizes, datasets, published rows): which
 rows and columns each (task, dataset) table has, the cell text, that datasets never mix, the CSV numbers,
-LaTeX, and the terminal summary's width."""
+LaTeX, and the terminal summary's width; the significance marks (Welch's t-test over seeds against the reference
+row) on known answers: Student's t distribution, a published Welch example, identical and separated cells."""
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import REPO, run_tool
-from mae_bench.results import PROJECT_SOURCE, build_cells, load_reference, make_record, terminal_summary, write_record
+from mae_bench.results import make_record, write_record
+from mae_bench.report import _bars
+from mae_bench.stats import t_two_sided_p, welch_test
+from mae_bench.tables import PROJECT_SOURCE, build_cells, claims, claims_markdown, load_reference, terminal_summary
 
 IMAGENET_REF = "He et al. 2021, MAE paper, Table 3 (ImageNet-1K fine-tuning, 224 px)"
 RUNS = [  # task, dataset, model, init, method, metrics, extra; one record each (a repeated key = another seed)
@@ -78,13 +85,14 @@ def test_classification_layout_and_cells(tables):
     col = {h: i for i, h in enumerate(head)}
     sup, mae_b, mae_l = ours
     assert sup[col["ViT-B fine-tune"]] == "80.5 ± 0.7 (n=2)"  # several seeds: mean ± std (n); no delta on Supervised
-    assert mae_b[col["ViT-B fine-tune"]] == "83.5 ± 0.5 (n=3) (+3.0)"
-    assert mae_b[col["ViT-B linear"]] == "68.0 (-10.0)"  # one seed: the plain value, delta to Supervised
+    assert mae_b[col["ViT-B fine-tune"]] == "83.5 ± 0.5 (n=3) (+3.0†)"  # Welch: t = 5.20, df = 1.68, p = 0.0497
+    assert mae_b[col["ViT-B linear"]] == "68.0 (-10.0, untested)"  # one seed: the plain value, delta, not tested
     assert mae_b[col["ViT-B partial-1"]] == "81.0" and sup[col["ViT-B partial-1"]] == "-"  # no Supervised -> no delta
     assert mae_l[col["ViT-L fine-tune"]] == "85.5" and mae_l[col["ViT-B fine-tune"]] == "-"
     paper = next(r for r in rows if r[0] == "published [1]" and r[1] == "MAE")
     assert paper[col["ViT-B fine-tune"]] == "83.6 (+1.3)" and paper[2] == ""  # delta within the published block
     assert f"[1] {IMAGENET_REF}" in text and text.count(IMAGENET_REF) == 1  # cited once, under the table
+    assert "two-sided p < 0.05" in text and "difference to the Supervised row" in text  # the legend states the test
 
 
 def test_coco_layout(tables):
@@ -93,7 +101,7 @@ def test_coco_layout(tables):
     assert [r[:3] for r in rows] == [["this suite", "Supervised", "sup-t"], ["this suite", "MoCo v3", "moco-t"],
                                      ["this suite", "MAE", "mae-t"]]  # fixed method order, no published rows
     assert rows[0][3] == f"12.2 ± {statistics.stdev([10, 12.5, 14]):.1f} (n=3)"
-    assert rows[1][3:] == ["11.0 (-1.2)", "-"] and rows[2][3] == "15.2 (+3.1)"
+    assert rows[1][3:] == ["11.0 (-1.2, untested)", "-"] and rows[2][3] == "15.2 (+3.1, untested)"
     head, rows, _ = md_table(tables / "coco_coco2017.md")  # published only: paper columns, Cascade after plain
     assert head[3:7] == ["ViT-B AP box", "ViT-B AP mask", "ViT-B AP box (Cascade)", "ViT-B AP mask (Cascade)"]
     assert not any(r[0] == "this suite" for r in rows)
@@ -116,7 +124,7 @@ def test_datasets_never_mix(tables):
 def test_csv_same_layout_and_numbers(tables):
     wide = pd.read_csv(tables / "coco_synthetic_coco.csv", keep_default_na=False)
     assert list(wide.columns) == ["block", "method", "init", "ViT-T AP box", "ViT-T AP mask"]
-    assert wide.values.tolist()[1] == ["", "MoCo v3", "moco-t", "11.0 (-1.2)", "-"]
+    assert wide.values.tolist()[1] == ["", "MoCo v3", "moco-t", "11.0 (-1.2, untested)", "-"]
     cells = pd.read_csv(tables / "cells.csv")
     df = cells[cells["dataset"] == "synthetic_coco"].set_index(["init", "column"])
     box = [10.0, 12.5, 14.0]
@@ -133,7 +141,8 @@ def test_csv_same_layout_and_numbers(tables):
 def test_latex_booktabs(tables):
     tex = (tables / "classification_imagenet.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\multicolumn{3}{c}{ViT-B}" in tex
-    assert r"83.5 $\pm$ 0.5 (n=3) (+3.0)" in tex and r"\cmidrule(lr){4-6}" in tex
+    assert r"83.5 $\pm$ 0.5 (n=3) (+3.0$\dagger$)" in tex and r"\cmidrule(lr){4-6}" in tex
+    assert r"p $<$ 0.05" in tex
     assert tex.count(r"\midrule") == 1 + len(set(load_reference(REPO / "results/reference")
                                                  .query("table == 'classification'")["source"]))
     assert r"\footnotesize [1] " + IMAGENET_REF.replace("%", r"\%") in tex
@@ -198,3 +207,111 @@ def test_records_finishing_in_the_same_second_are_all_kept(tmp_path):
              for s in range(3)]
     assert len(set(paths)) == 3 and all(p.is_file() for p in paths)
     assert sorted(int(json.loads(p.read_text())["metrics"]["top1"]) for p in paths) == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- significance
+
+def test_student_t_known_values():
+    for t in (0.3, 1.0, 4.0):
+        assert t_two_sided_p(t, 1) == pytest.approx(1 - 2 / math.pi * math.atan(t), abs=1e-12)  # Cauchy
+        assert t_two_sided_p(t, 2) == pytest.approx(1 - t / math.sqrt(t * t + 2), abs=1e-12)  # closed form at df 2
+    assert t_two_sided_p(2.228139, 10) == pytest.approx(0.05, abs=1e-6)  # the t table's 97.5% point at df 10
+    assert t_two_sided_p(0.0, 3.7) == pytest.approx(1.0)
+    df, t = 4.6, 1.9  # a non-integer df (Welch's): Simpson's rule on the t density, restated here
+    pdf = lambda x: math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2)) * (  # noqa: E731
+        1 + x * x / df) ** (-(df + 1) / 2)
+    xs = np.linspace(0, t, 2001)
+    w = np.ones(len(xs))
+    w[1:-1:2], w[2:-1:2] = 4, 2
+    assert t_two_sided_p(t, df) == pytest.approx(1 - 2 * (xs[1] - xs[0]) / 3 * float(w @ [pdf(x) for x in xs]),
+                                                 abs=1e-8)
+
+
+def test_welch_textbook_example():
+    """R's t.test (Welch by default) on two samples of 10: t = -1.8325, df = 17.9, p-value = 0.08356."""
+    a, b = [11, 9, 10, 11, 10, 12, 9, 11, 12, 9], [11, 13, 10, 13, 12, 9, 11, 12, 12, 11]
+    t, df, p = welch_test(statistics.mean(a), statistics.stdev(a), 10, statistics.mean(b), statistics.stdev(b), 10)
+    assert (round(t, 4), round(df, 1), round(p, 5)) == (-1.8325, 17.9, 0.08356)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        welch_test(1.0, 0.0, 1, 2.0, 1.0, 3)
+
+
+def test_welch_false_and_true_positive_rates():
+    """Seeds of one distribution (3 a side) are called different at most ~5% of the time; 6 std apart, nearly always."""
+    rng = np.random.default_rng(0)
+    for shift, low, high in ((0.0, 0.02, 0.05), (6.0, 0.98, 1.0)):
+        x, y = rng.normal(0, 1, (2000, 3)), rng.normal(shift, 1, (2000, 3))
+        p = [welch_test(a.mean(), a.std(ddof=1), 3, b.mean(), b.std(ddof=1), 3)[2] for a, b in zip(x, y)]
+        assert low <= np.mean(np.array(p) < 0.05) <= high, shift
+
+
+SEEDED = {"sup": (10.0, 11.0, 12.0), "same": (10.0, 11.0, 12.0), "far": (20.0, 21.0, 22.0), "one": (15.0,),
+          "rand": (9.0, 11.0, 13.0)}
+METHOD_OF = {"sup": "supervised", "same": "mae", "far": "mocov3", "one": "dino", "rand": "random"}
+
+
+def seeded_records() -> list[dict]:
+    return [dict(task="finetune", dataset="synthetic", model="vit-t", init=init, pretrain_method=METHOD_OF[init],
+                 seed=seed, metrics=dict(top1=v)) for init, values in SEEDED.items() for seed, v in enumerate(values)]
+
+
+def test_significance_marks_on_known_cells():
+    cells = build_cells(seeded_records()).set_index("init")
+    assert cells.loc["same", "p"] == pytest.approx(1.0) and cells.loc["same", "delta"] == 0.0  # identical: no
+    t = 10 / math.sqrt(2 / 3)  # equal spreads and seeds: t = 12.25, df = 4; the t CDF at df 4:
+    a = 1 + t * t / 4
+    assert cells.loc["far", "p"] == pytest.approx(2 * (0.5 - 3 / 8 * t / math.sqrt(a) * (1 - t * t / (12 * a))))
+    assert cells.loc["far", "p"] < 1e-3
+    assert math.isnan(cells.loc["one", "p"]) and math.isnan(cells.loc["sup", "p"])  # n = 1; the reference itself
+    text = terminal_summary(build_cells(seeded_records()))
+    assert "| Supervised (sup) [ref] " in text
+    assert "11.0±1.0 |" in text and "21.0±1.0† |" in text and "15.0° |" in text and "Welch's t-test" in text
+    bars = _bars(build_cells(seeded_records()))  # the charts' marks
+    assert dict(zip(bars["init"], bars["mark"])) == {"sup": "", "same": "", "far": "†", "one": "°", "rand": ""}
+    assert "Supervised (sup) [ref]" in set(bars["label"])
+
+
+def test_reference_row_and_claims():
+    against_random = build_cells(seeded_records(), reference_row="rand").set_index("init")
+    assert against_random.loc["far", "delta"] == 10.0 and against_random.loc["sup", "delta"] == 0.0
+    assert math.isnan(against_random.loc["rand", "delta"]) and against_random.loc["same", "reference"] == "rand"
+    table = claims(build_cells(seeded_records())).set_index(["reference", "init"])["claim"]
+    assert table["random"].to_dict() == {"sup": "within", "same": "within", "far": "higher", "one": "untested",
+                                         "rand": "reference"}
+    assert table["supervised"].to_dict() == {"sup": "reference", "same": "within", "far": "higher",
+                                             "one": "untested", "rand": "within"}
+    low = claims(build_cells(seeded_records()), against=("mocov3",)).set_index("init")["claim"]
+    assert low["sup"] == "lower" and low["rand"] == "lower"  # 11 +- 1 and 11 +- 2 against 21 +- 1
+    md = claims_markdown(build_cells(seeded_records()))
+    assert "| fine-tune top-1 on synthetic | MoCo v3 (far) (+10.0, p < 0.001) |" in md
+    assert "DINO (one) (+4.0)" in md and "#### Against Random init" in md and "two-sided p < 0.05" in md
+
+
+def test_reference_row_flag(tmp_path):
+    write_runs(tmp_path / "runs", [("finetune", "synthetic", "vit-t", i, METHOD_OF[i], dict(top1=v), {})
+                                   for i, vs in SEEDED.items() for v in vs])
+    proc = run_tool("make_tables.py", "--runs", tmp_path / "runs", "--out", tmp_path / "out", "--no-plots",
+                    "--no-report", "--reference-row", "rand", check=True)
+    assert "Random init (rand) [ref]" in proc.stdout and "differs from the rand row" in " ".join(proc.stdout.split())
+    md = (tmp_path / "out" / "classification_synthetic.md").read_text()
+    assert "21.0 ± 1.0 (n=3) (+10.0†)" in md and "difference to the rand row" in md
+    claims_md = (tmp_path / "out" / "claims.md").read_text()  # against random, supervised and the named row
+    assert "MoCo v3 (far) (+10.0, p < 0.001)" in claims_md and "#### Against rand" in claims_md
+    proc = run_tool("make_tables.py", "--runs", tmp_path / "runs", "--out", tmp_path / "bad", "--reference-row", "x")
+    assert proc.returncode == 2 and "--reference-row x" in proc.stderr and not (tmp_path / "bad").exists()
+
+
+def test_several_runs_folders(tmp_path):
+    """--runs A B: a file name in both is one record (a copy); copies that differ are an error naming both files."""
+    runs = [("finetune", "synthetic", "vit-t", "sup", "supervised", dict(top1=10.0), {}),
+            ("finetune", "synthetic", "vit-t", "sup", "supervised", dict(top1=12.0), {})]
+    write_runs(tmp_path / "b", runs)
+    (tmp_path / "a").mkdir()
+    shutil.copy(tmp_path / "b" / "run00.json", tmp_path / "a")  # the same record in both folders
+    proc = run_tool("make_tables.py", "--runs", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "out",
+                    "--no-plots", "--no-report", check=True)
+    assert "2 record(s)" in proc.stdout and "11.0±1.4" in proc.stdout
+    write_runs(tmp_path / "c", runs[1:])  # run00 here holds 12.0
+    proc = run_tool("make_tables.py", "--runs", tmp_path / "a", tmp_path / "c", "--out", tmp_path / "bad")
+    assert proc.returncode == 2 and str(tmp_path / "c" / "run00.json") in proc.stderr
+    assert str(tmp_path / "a" / "run00.json") in proc.stderr and not (tmp_path / "bad").exists()

@@ -3,8 +3,11 @@
 
   python tools/demo.py --out results/demo            # ~20 min on 2 CPU cores
   python tools/demo.py --out results/demo --quick    # same steps at a small size, a few minutes
+  python tools/demo.py --out /tmp/fresh && python tools/demo.py --check /tmp/fresh   # against the committed records
+  python tools/demo.py --claims results/demo/README.md   # regenerate its block from the committed records
 Writes results/demo/{runs,tables}/ (tables, charts, report.md / report.html), the MAE reconstructions and loss
-curves, and prints a summary no wider than 100 columns and where the report is.
+curves, and prints a summary no wider than 100 columns and where the report is. --check prints the cells of a
+fresh run that fall outside the committed seed spread and exits 1 if there are any.
 """
 import argparse
 import dataclasses
@@ -17,7 +20,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mae_bench.demo import FULL, QUICK, plan
+from mae_bench.demo import CHECK_FLOOR, COMMITTED, FULL, QUICK, check, check_report, claims_block, plan, replace_block
+from mae_bench.results import RecordError, load_record_dirs
+from mae_bench.tables import build_cells
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,6 +71,44 @@ def collect_pictures(out: Path) -> None:
         shutil.copy(work / "mae" / "log.jsonl", out / "pretrain_mae_log.jsonl")
 
 
+def check_main(a) -> int:
+    runs = Path(a.check) / "runs" if (Path(a.check) / "runs").is_dir() else Path(a.check)
+    if runs.resolve() in {Path(c).resolve() for c in a.committed}:
+        print(f"error: --check {a.check}: these are the committed records; run the fresh demo elsewhere "
+              "(tools/demo.py --out /tmp/fresh), then --check /tmp/fresh", file=sys.stderr)
+        return 2
+    try:
+        fresh, _ = load_record_dirs([runs])
+        committed, _ = load_record_dirs(a.committed)
+    except (RecordError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not fresh:
+        print(f"error: --check {a.check}: no result records in {runs}", file=sys.stderr)
+        return 2
+    cells = check(fresh, committed, a.floor)
+    print(f"{len(fresh)} fresh record(s) from {runs} against {len(committed)} committed\n")
+    print(check_report(cells, a.floor), end="")
+    if not cells["status"].isin(["within", "outside"]).any():
+        print(f"error: --check {a.check}: no cell of the fresh run matches a committed one", file=sys.stderr)
+        return 2
+    return int((cells["status"] == "outside").any())
+
+
+def claims_main(a) -> int:
+    path = Path(a.claims)
+    try:
+        records, _ = load_record_dirs(a.committed)
+        sources = tuple(os.path.relpath(c, REPO) for c in a.committed)
+        text = replace_block(path.read_text(), claims_block(build_cells(records), sources), path)
+    except (RecordError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    path.write_text(text)
+    print(f"wrote the generated block of {path} from {len(records)} committed record(s)")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/demo")
@@ -77,9 +120,19 @@ def main(argv=None) -> int:
     p.add_argument("--dense-seeds", type=int, default=None, metavar="N",
                    help="seeds 0..N-1 of each COCO / ADE20K transfer (default 1; each more seed adds ~7 min on "
                    "2 cores)")
+    p.add_argument("--check", metavar="DIR", help="compare the records of a fresh run (DIR/runs or DIR) with the "
+                   "committed ones instead of running; exit 1 if a cell falls outside the committed seed spread")
+    p.add_argument("--claims", metavar="README", help="rewrite the generated block of README from the committed "
+                   "records instead of running")
+    p.add_argument("--committed", nargs="+", default=[str(REPO / c) for c in COMMITTED], metavar="DIR",
+                   help="folders of the committed records (default: %(default)s)")
+    p.add_argument("--floor", type=float, default=CHECK_FLOOR, help="--check: smallest allowed distance, in metric "
+                   "points (default %(default)s)")
     a = p.parse_args(argv)
     if a.dense_seeds is not None and a.dense_seeds < 1:
         p.error(f"--dense-seeds must be >= 1, got {a.dense_seeds}")
+    if a.check or a.claims:
+        return check_main(a) if a.check else claims_main(a)
     size = QUICK if a.quick else FULL
     if a.dense_seeds:
         size = dataclasses.replace(size, dense_seeds=tuple(range(a.dense_seeds)))

@@ -6,23 +6,32 @@ column groups = model sizes with data; published numbers only beside runs on the
 
   python tools/make_tables.py                                   # results/runs -> results/tables
   python tools/make_tables.py --runs my_runs --out my_tables --format md,csv --no-plots
+  python tools/make_tables.py --runs a/runs b/runs --reference-row random   # deltas and tests against random init
 Writes <table>_<dataset>.{md,tex,csv}, <table>_<dataset>_<metric>.png, summary.md (this suite's runs, at most
-100 columns wide: printed at the end), ranking.md (Kendall's tau / Spearman's rho between the protocols'
-rankings of the inits) and report.md + report.html (self-contained). Repeated runs (same task, dataset, model,
-pretraining, init) become mean ± std (n).
+100 columns wide: printed at the end), claims.md (per protocol, which inits are above / below random init and
+supervised beyond the seed noise, which within it, which untested), ranking.md (Kendall's tau / Spearman's rho
+between the protocols' rankings of the inits) and report.md + report.html (self-contained). Repeated runs (same
+task, dataset, model, pretraining, init) become mean ± std (n); each run's difference to the reference row is
+marked † where Welch's t-test over seeds gives a two-sided p < 0.05 (untested with fewer than 2 seeds).
 """
 import argparse
 import sys
 from pathlib import Path
 
-from mae_bench.report import write_report
-from mae_bench.results import RecordError, build_cells, load_records, load_reference, record_files, write_tables
+from mae_bench.report import write_charts, write_report
+from mae_bench.results import RecordError, load_record_dirs
+from mae_bench.tables import (DEFAULT_REFERENCE, PROJECT_SOURCE, build_cells, is_reference, load_reference,
+                              write_tables)
 
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", default="results/runs", help="folder of result records (*.json)")
+    p.add_argument("--runs", nargs="+", default=["results/runs"],
+                   help="folder(s) of result records (*.json); a file name in several folders is one record")
     p.add_argument("--reference", default="results/reference", help="folder of published numbers (*.csv)")
+    p.add_argument("--reference-row", default=DEFAULT_REFERENCE, metavar="NAME",
+                   help="the row deltas and significance tests compare with: a pretraining method (supervised, "
+                   "random, mae, ...) or an init name (default: supervised)")
     p.add_argument("--out", default="results/tables")
     p.add_argument("--format", default="md,tex,csv", help="comma-separated subset of md,tex,csv")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG charts")
@@ -33,21 +42,29 @@ def parse(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse(argv)
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    if not Path(args.runs).is_dir():
-        print(f"error: --runs {args.runs}: no such folder (tools/transfer.py writes records there)", file=sys.stderr)
-        return 2
+    for runs in args.runs:
+        if not Path(runs).is_dir():
+            print(f"error: --runs {runs}: no such folder (tools/transfer.py writes records there)", file=sys.stderr)
+            return 2
     try:
-        records = load_records(args.runs)
-        cells = build_cells(records, load_reference(args.reference))
-        written = write_tables(cells, args.out, formats, plots=not args.no_plots)
+        records, files = load_record_dirs(args.runs)
+        cells = build_cells(records, load_reference(args.reference), args.reference_row)
+        ours = cells[cells["source"] == PROJECT_SOURCE]
+        if args.reference_row != DEFAULT_REFERENCE and not is_reference(ours, args.reference_row).any():
+            known = sorted({*ours["pretrain_method"], *ours["init"]})
+            raise ValueError(f"--reference-row {args.reference_row}: no run has that pretraining method or init; "
+                             f"known: {', '.join(known)}")
+        written = write_tables(cells, args.out, formats)
+        if not args.no_plots:
+            written += write_charts(cells, args.out)
         if not args.no_report:
-            written += write_report(cells, records, record_files(args.runs), args.out)
+            written += write_report(cells, records, files, args.out)
     except (RecordError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print((Path(args.out) / "summary.md").read_text())
     report = "" if args.no_report else f"; report: {Path(args.out) / 'report.html'}"
-    print(f"{len(records)} record(s) from {args.runs}; wrote {len(written)} file(s) to {args.out}{report}")
+    print(f"{len(records)} record(s) from {', '.join(args.runs)}; wrote {len(written)} file(s) to {args.out}{report}")
     return 0
 
 

@@ -154,7 +154,7 @@ def test_seg_backbone_resizes_table_once_at_load_and_learns_it(tmp_path):
 @pytest.mark.parametrize("world_size,accum", [(1, 64), (8, 8), (64, 1)])
 def test_pretraining_recipe_effective_batch_and_lr(world_size, accum):
     from mae_bench.config import build, load_config_file
-    from mae_bench.engine.pretrain import PretrainConfig
+    from mae_bench.methods import PretrainConfig
 
     for name in ("mae_vit_base_800e", "mae_vit_large_800e", "mae_vit_huge_1600e"):
         cfg = build(PretrainConfig, load_config_file(REPO / f"configs/pretrain/{name}.py"))
@@ -164,7 +164,7 @@ def test_pretraining_recipe_effective_batch_and_lr(world_size, accum):
 
 def test_pretraining_refuses_an_inexact_effective_batch(tmp_path):
     from mae_bench.config import build, load_config_file
-    from mae_bench.engine.pretrain import PretrainConfig
+    from mae_bench.methods import PretrainConfig
 
     cfg = build(PretrainConfig, load_config_file(REPO / "configs/pretrain/mae_vit_large_800e.py"))
     with pytest.raises(ValueError, match="--batch_size 64 x 3 process"):

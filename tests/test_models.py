@@ -1,10 +1,14 @@
 """MAE model contracts: masking, loss, key names, timm compatibility, initialisation."""
+from pathlib import Path
+
 import pytest
 import timm
 import torch
 
-from mae_bench.models import (MODEL_NAMES, TIMM_NAMES, create_mae, mae_vit_base_patch16, mae_vit_tiny_patch16,
+from mae_bench.models import (MODEL_SIZES, create_mae, mae_vit_base_patch16, mae_vit_tiny_patch16, model_size,
                               patchify, random_masking, unpatchify)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 DECODER = dict(decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=4)
 SMALL = dict(img_size=32, **DECODER)
@@ -101,13 +105,22 @@ def test_unknown_model_lists_known_names():
         create_mae("mae_vit_giant_patch16")
 
 
-@pytest.mark.parametrize("variant", ["tiny", "small", "base", "large", "huge"])
-def test_encoder_keys_match_timm(variant):
+def test_every_name_of_a_size_finds_its_row():
+    for size in MODEL_SIZES.values():
+        names = [size.label, size.variant, size.mae, f"mae_vit_{size.variant}", size.embed_dim]
+        assert all(model_size(n) is size for n in names + [size.timm] * bool(size.timm))
+        if size.recipe:
+            assert (CONFIGS / "finetune" / f"{size.recipe}.py").is_file()
+    with pytest.raises(KeyError, match="vit-b"):
+        model_size("vit-g")
+
+
+@pytest.mark.parametrize("size", [s for s in MODEL_SIZES.values() if s.timm], ids=lambda s: s.label)
+def test_encoder_keys_match_timm(size):
     """Key names and shapes equal timm's ViT of the same size (built on the meta device: no memory)."""
-    name = next(n for n, v in MODEL_NAMES.items() if v == variant)
     with torch.device("meta"):
-        ours = create_mae(name).encoder_state_dict()
-        ref = timm.create_model(TIMM_NAMES[variant], num_classes=0, pretrained=False).state_dict()
+        ours = create_mae(size.mae).encoder_state_dict()
+        ref = timm.create_model(size.timm, num_classes=0, pretrained=False).state_dict()
     assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in ref.items()}
 
 

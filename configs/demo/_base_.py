@@ -1,4 +1,4 @@
-"""The demo's pretraining budget: the micro ViT (mae_bench VARIANTS["micro"]: 128-d, 6 blocks, 4 heads, patch 8)
+"""The demo's pretraining budget: the micro ViT (mae_bench MODEL_SIZES["vit-micro"]: 128-d, 6 blocks, 4 heads, patch 8)
 at 32 px on the synthetic pretraining pool (``tools/make_synthetic.py --pool``, 2400 scenes), one thread on a CPU.
 
 Run everything: make demo; one method alone:

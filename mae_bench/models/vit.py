@@ -8,7 +8,6 @@ additive ``attn_bias``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -17,24 +16,8 @@ import torch.nn.functional as F
 from timm.layers import DropPath, Mlp
 
 from .pos_embed import sincos_pos_embed_2d
+from .sizes import model_size
 
-
-@dataclass(frozen=True)
-class ViTSpec:
-    embed_dim: int
-    depth: int
-    num_heads: int
-    patch_size: int = 16
-
-
-VARIANTS: dict[str, ViTSpec] = {
-    "micro": ViTSpec(128, 6, 4, patch_size=8),  # the demo's CPU-sized ViT for 32 px images (not a published size)
-    "tiny": ViTSpec(192, 12, 3),
-    "small": ViTSpec(384, 12, 6),
-    "base": ViTSpec(768, 12, 12),
-    "large": ViTSpec(1024, 24, 16),
-    "huge": ViTSpec(1280, 32, 16, patch_size=14),
-}
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
@@ -173,11 +156,10 @@ def init_linear_and_norm(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def vit_kwargs(variant: str, **overrides) -> dict:
-    """Encoder constructor kwargs for a variant name (tiny/small/base/large/huge) plus overrides."""
-    if variant not in VARIANTS:
-        raise KeyError(f"unknown ViT variant {variant!r}; known: {', '.join(VARIANTS)}")
-    s = VARIANTS[variant]
+def vit_kwargs(name: str, **overrides) -> dict:
+    """Encoder constructor kwargs for a size (any name ``model_size`` knows: ``base``, ``vit-b``, ...) plus
+    overrides (None values ignored)."""
+    s = model_size(name)
     kw = dict(embed_dim=s.embed_dim, depth=s.depth, num_heads=s.num_heads, patch_size=s.patch_size)
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return kw

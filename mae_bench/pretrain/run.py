@@ -1,0 +1,127 @@
+"""The pretraining run: any method of ``mae_bench.methods.METHODS`` on the shared trainer, data and hooks.
+
+``run_pretrain(PretrainConfig)`` builds the method's model, the ImageFolder loader (or the built-in synthetic
+pool), AdamW and the hooks (logs, checkpoints, reconstructions, the live monitors of ``monitor.py``) and trains.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
+from ..engine.checkpoint import load_training_state, resume_path, unwrap
+from ..engine.dist import DistInfo, barrier, init_distributed
+from ..engine.hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
+from ..engine.optim import adamw, param_groups
+from ..engine.trainer import Schedule, Trainer
+from ..engine.vis import plot_loss_curve, save_reconstructions
+from ..methods import METHODS, PretrainConfig, model_device
+from .monitor import build_monitor, pretraining_indices
+
+log = logging.getLogger("mae_bench.pretrain")
+
+
+class ReconstructionHook(Hook):
+    """PNG of reconstructions of a fixed batch every ``every`` epochs (and after the last)."""
+
+    def __init__(self, images: torch.Tensor, output_dir: str | Path, every: int, mask_ratio: float):
+        self.images, self.dir, self.every, self.mask_ratio = images, Path(output_dir) / "vis", every, mask_ratio
+
+    def after_epoch(self, trainer, stats: dict) -> None:
+        epoch = stats["epoch"] + 1
+        if trainer.dist.is_main and self.every and (epoch % self.every == 0 or epoch == trainer.epochs):
+            model = unwrap(trainer.model)
+            save_reconstructions(model, self.images.to(model_device(model)), self.dir / f"recon_epoch{epoch:04d}.png",
+                                 self.mask_ratio)
+
+
+def synthetic_data_path(cfg: PretrainConfig, dist: DistInfo) -> Path:
+    """Where the built-in synthetic set lives for this run: the pretraining pool of ``synthetic_num`` scenes
+    (disjoint from every transfer set; ``pool/train/<class>/``); rank 0 writes it once, the rest wait."""
+    root = Path(cfg.output_dir) / "synthetic_imagefolder"
+    if dist.is_main and not (root / ".complete").exists():
+        write_dataset("imagefolder", root, 2 * len(SHAPES), max(cfg.input_size, 64), cfg.seed, pool=cfg.synthetic_num)
+        (root / ".complete").touch()
+    barrier()
+    return root / "pool"
+
+
+def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
+    data_path = cfg.data_path
+    if data_path is None:
+        data_path = synthetic_data_path(cfg, dist)
+        log.info("no --data_path given: using the built-in synthetic dataset (%d scenes) at %s",
+                 cfg.synthetic_num, data_path)
+    dataset = build_imagefolder(data_path, "train", transform, cfg.skip_corrupt)
+    if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
+        dataset = Subset(dataset, pretraining_indices(len(dataset), cfg.monitor_fraction))
+    if len(dataset) < cfg.batch_size * dist.world_size:
+        raise ValueError(f"{data_path}/train has {len(dataset)} images, fewer than one batch "
+                         f"({cfg.batch_size} x {dist.world_size} processes); lower --batch_size")
+    sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed)
+    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                      pin_memory=cfg.pin_mem and dist.device.type == "cuda", drop_last=True,
+                      persistent_workers=False)
+
+
+def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
+    """The first n images of the dataset, deterministically (reconstruction panel)."""
+    g = torch.get_rng_state()
+    torch.manual_seed(0)
+    imgs = torch.stack([loader.dataset[i][0] for i in range(min(n, len(loader.dataset)))])
+    torch.set_rng_state(g)
+    return imgs
+
+
+def run_pretrain(cfg: PretrainConfig) -> dict:
+    """Build everything from ``cfg`` and train; returns the final epoch stats (rank 0 writes files)."""
+    if cfg.method not in METHODS:
+        raise KeyError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
+    dist = init_distributed(cfg.device)
+    accum = cfg.accum(dist.world_size)  # fails here, before any file, data or model work, when it cannot be exact
+    out = Path(cfg.output_dir)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank
+    method = METHODS[cfg.method](cfg)
+    model = method.model.to(dist.device)
+    loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size, cfg.crop_scale))
+    lr = cfg.absolute_lr(dist.world_size)
+    optimizer = adamw(param_groups(model, cfg.weight_decay), lr=lr, betas=(0.9, 0.95))
+    start_epoch = 0
+    ckpt = resume_path(cfg.resume, out)
+    if ckpt is not None:
+        start_epoch = int(load_training_state(ckpt, model, optimizer)["epoch"])
+        log.info("resumed from %s at epoch %d", ckpt, start_epoch)
+    if cfg.compile:
+        model = torch.compile(model)
+    if dist.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+    config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
+        dist.world_size), accum_iter=accum, abs_lr=lr)
+    hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks,
+             StopOnSignalHook()]
+    if cfg.monitor_every:
+        data_path = cfg.data_path or synthetic_data_path(cfg, dist)
+        monitor = build_monitor(cfg, dist, data_path, Path(cfg.log_dir or out))
+        hooks.insert(0, monitor)  # before LogHook: it logs the numbers
+    if cfg.method == "mae" and cfg.vis_every:
+        hooks.append(ReconstructionHook(fixed_images(loader), out, cfg.vis_every, cfg.mask_ratio))
+    trainer = Trainer(model, optimizer, loader, method.step, Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs),
+                      dist=dist, epochs=cfg.epochs, start_epoch=start_epoch, accum_iter=accum, amp=cfg.amp(),
+                      clip_grad=cfg.clip_grad, seed=cfg.seed, hooks=hooks, max_iters=cfg.max_iters_per_epoch,
+                      desc=f"pretrain {cfg.method}")
+    if dist.is_main:
+        rule = "--lr" if cfg.lr is not None else f"blr {cfg.blr:.3g} x {cfg.total_batch(dist.world_size)} / 256"
+        log.info("%s: %s, %d process(es) x batch %d x accum_iter %d = effective batch %d, lr %.3g (%s), %s, "
+                 "%d iterations/epoch", cfg.method, cfg.model, dist.world_size, cfg.batch_size, accum,
+                 cfg.total_batch(dist.world_size), lr, rule, cfg.amp(), trainer.iters_per_epoch())
+    history = trainer.fit()
+    if dist.is_main and (out / "log.jsonl").exists():
+        plot_loss_curve(out / "log.jsonl", out / "loss_curve.png")
+    return history[-1] if history else {}

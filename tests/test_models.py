@@ -5,8 +5,8 @@ import pytest
 import timm
 import torch
 
-from mae_bench.models import (MODEL_SIZES, create_mae, mae_vit_base_patch16, mae_vit_tiny_patch16, model_size,
-                              patchify, random_masking, unpatchify)
+from mae_bench.models import (MODEL_SIZES, create_mae, create_vit, mae_vit_base_patch16, mae_vit_tiny_patch16,
+                              model_size, patchify, random_masking, unpatchify)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -134,3 +134,24 @@ def test_exported_encoder_loads_strictly_into_timm_with_same_features(name, timm
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         torch.testing.assert_close(ours.forward_features(x), ref.forward_features(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(indices=3), dict(indices=[0, -1], norm=True, output_fmt="NLC"),
+                                dict(indices=2, norm=True, return_prefix_tokens=True, output_fmt="NLC"),
+                                dict(indices=[1], stop_early=True, intermediates_only=True)])
+def test_forward_intermediates_means_what_timms_does(kw):
+    """Same weights in timm's ViT: the chosen blocks, the norm, the layouts and the final tokens all agree."""
+    torch.manual_seed(0)
+    ours = create_vit("tiny", img_size=64).eval()
+    ref = timm.create_model("vit_tiny_patch16_224", num_classes=0, pretrained=False, img_size=64).eval()
+    ref.load_state_dict(ours.encoder_state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        got, want = ours.forward_intermediates(x, **kw), ref.forward_intermediates(x, **kw)
+    if not kw.get("intermediates_only"):
+        torch.testing.assert_close(got[0], want[0], atol=1e-5, rtol=1e-5)
+        got, want = got[1], want[1]
+    assert len(got) == len(want) == (kw["indices"] if isinstance(kw["indices"], int) else len(kw["indices"]))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert tuple(got[0][0].shape if kw.get("return_prefix_tokens") else got[0].shape) == (
+        (2, 192, 4, 4) if kw.get("output_fmt", "NCHW") == "NCHW" else (2, 16, 192))

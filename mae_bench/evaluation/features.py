@@ -9,27 +9,18 @@ from torch.utils.data import DataLoader
 from ..models.vit import VisionTransformer
 
 
-def last_blocks(vit: VisionTransformer, imgs: torch.Tensor, n: int) -> list[torch.Tensor]:
-    """Tokens [N, 1 + L, D] of the last ``n`` blocks, oldest first, each passed through the final norm
-    (dinov2 ``get_intermediate_layers(x, n, norm=True)``). Works on any mae-bench ``VisionTransformer``
-    (the MAE, MoCo v3 and supervised models are subclasses): no masking, the full image."""
-    x = vit.patch_embed(imgs) + vit.pos_embed[:, 1:]
-    cls = (vit.cls_token + vit.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
-    x = torch.cat([cls, x], dim=1)
-    out = []
-    for i, blk in enumerate(vit.blocks):
-        x = blk(x)
-        if i >= len(vit.blocks) - n:
-            out.append(vit.norm(x))
-    return out
+def last_blocks(vit: VisionTransformer, imgs: torch.Tensor, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(patch tokens [N, L, D], cls token [N, 1, D]) of the last ``n`` blocks, oldest first, each after the final
+    norm (dinov2 ``get_intermediate_layers(x, n, norm=True)``; ``forward_intermediates``). Works on any mae-bench
+    ``VisionTransformer`` (the MAE, MoCo v3 and supervised models are subclasses): no masking, the full image."""
+    return vit.forward_intermediates(imgs, n, norm=True, output_fmt="NLC", intermediates_only=True,
+                                     return_prefix_tokens=True, stop_early=True)
 
 
-
-def summarize(blocks: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+def summarize(blocks: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """-> ``cls`` [N, n, D] (cls token of each of the last n blocks) and ``avg`` [N, D] (mean patch token of
     the last block), float32: everything the k-NN and the linear grid read."""
-    return dict(cls=torch.stack([b[:, 0] for b in blocks], dim=1).float(), avg=blocks[-1][:, 1:].mean(dim=1).float())
-
+    return dict(cls=torch.cat([cls for _, cls in blocks], dim=1).float(), avg=blocks[-1][0].mean(dim=1).float())
 
 
 @torch.no_grad()

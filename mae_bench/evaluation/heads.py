@@ -28,7 +28,6 @@ def grid_inputs(n_last_blocks: list[int], pools: list[str]) -> list[str]:
     return names + ["avg"] * ("avg" in pools)
 
 
-
 def grid_feature(feats: dict[str, torch.Tensor], name: str) -> torch.Tensor:
     """``feats`` from ``summarize`` (``cls`` [N, n, D], ``avg`` [N, D]) -> the input [N, *] of feature ``name``."""
     if name == "avg":
@@ -38,7 +37,6 @@ def grid_feature(feats: dict[str, torch.Tensor], name: str) -> torch.Tensor:
         raise ValueError(f"head {name} needs the last {n} blocks; features hold {feats['cls'].shape[1]}")
     cls = feats["cls"][:, -n:].flatten(1)
     return torch.cat([cls, feats["avg"]], dim=1) if name.endswith("_avg") else cls
-
 
 
 class LinearGrid(nn.Module):
@@ -67,10 +65,8 @@ class LinearGrid(nn.Module):
         return torch.optim.SGD(groups, lr=0.0, momentum=0.9, weight_decay=0.0)
 
 
-
 def grid_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
     return sum(F.cross_entropy(logits.float(), labels) for logits in outputs.values())
-
 
 
 class EfficientProbe(nn.Module):
@@ -104,11 +100,9 @@ class EfficientProbe(nn.Module):
         return {"attentive": self.head(self.bn(self.pool(feats["tokens"].float())))}
 
 
-
 def num_steps(n: int, batch_size: int) -> int:
     """Full batches in one pass over ``n`` stored features (at least one)."""
     return max(1, n // batch_size)
-
 
 
 def tensor_batches(split: dict, batch_size: int, seed: int, device, keys: tuple[str, ...]) -> Callable[[], Iterator]:
@@ -124,13 +118,11 @@ def tensor_batches(split: dict, batch_size: int, seed: int, device, keys: tuple[
     return epoch
 
 
-
 def eval_batches(split: dict, batch_size: int, device, keys: tuple[str, ...]) -> Iterator:
     """Every stored feature once, in order (evaluation)."""
     for start in range(0, len(split["labels"]), batch_size):
         sl = slice(start, start + batch_size)
         yield {k: split[k][sl].to(device) for k in keys}, split["labels"][sl].to(device)
-
 
 
 def fit(probe: nn.Module, optimizer, batches: Callable[[], Iterator], steps: int, epochs: int, base_lr: float,
@@ -152,7 +144,6 @@ def fit(probe: nn.Module, optimizer, batches: Callable[[], Iterator], steps: int
     return time.time() - t0
 
 
-
 @torch.no_grad()
 def accuracy(probe: nn.Module, batches: Iterator) -> dict[str, float]:
     """Top-1 (%) of every output of ``probe`` over ``batches``."""
@@ -164,7 +155,6 @@ def accuracy(probe: nn.Module, batches: Iterator) -> dict[str, float]:
             hits[key] = hits.get(key, 0) + int((logits.argmax(1) == labels).sum())
         total += len(labels)
     return {k: 100.0 * v / max(total, 1) for k, v in hits.items()}
-
 
 
 def grid_metrics(acc: dict[str, float]) -> tuple[dict, str]:

@@ -90,9 +90,7 @@ class MaskedAutoencoderViT(VisionTransformer):
     def _encode_patches(self, patches, mask_ratio, noise):
         n, length, _ = patches.shape
         ids_keep, mask, ids_restore = random_masking(n, length, mask_ratio, noise, patches.device)
-        x = self._embed_kept(patches, ids_keep)
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(n, -1, -1)
-        x = torch.cat([cls, x], dim=1)
+        x = self.add_cls(self._embed_kept(patches, ids_keep), self.pos_embed)
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x), mask, ids_restore

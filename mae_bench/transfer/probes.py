@@ -63,7 +63,7 @@ def image_batches(vit, data, cfg: FrozenConfig, device, n_last: int, tokens: boo
         for imgs, labels in data:
             with torch.no_grad(), ctx():
                 blocks = last_blocks(vit, imgs.to(device, non_blocking=True), n_last)
-                feats = dict(tokens=blocks[-1][:, 1:].float()) if tokens else summarize(blocks)
+                feats = dict(tokens=blocks[-1][0].float()) if tokens else summarize(blocks)
             yield feats, labels.to(device)
     return epoch
 

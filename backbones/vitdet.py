@@ -2,8 +2,8 @@
 
 Li et al., "Exploring Plain Vision Transformer Backbones for Object Detection" (ViTDet), recipe in
 REFERENCES.md "COCO". The trunk is a ``mae_bench.models.VisionTransformer`` (its embedding, blocks and
-``forward_intermediates``) without cls token or final norm; its attention is a subclass of
-``mae_bench.models.Attention`` that views the patch tokens as a ``[B, H, W, C]`` map: it partitions it into
+``forward_intermediates``) without cls token or final norm; each block (``MapBlock``) views the patch tokens as a
+``[B, H, W, C]`` map, and its attention, a subclass of ``mae_bench.models.Attention``, partitions the map into
 windows (padding to a multiple of the window), adds the decomposed relative position bias (zero-initialised,
 so a fresh model equals the pretrained encoder) and runs ``F.scaled_dot_product_attention``.
 
@@ -95,8 +95,7 @@ def decomposed_rel_pos_bias(q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w:
 
 
 class WindowRelPosAttention(Attention):
-    """``Attention`` on the patch tokens of a ``grid`` viewed as a [B, H, W, C] map: window partition (``window``
-    0 = global) + decomposed rel pos."""
+    """``Attention`` on a [B, H, W, C] map: window partition (``window`` 0 = global) + decomposed rel pos."""
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, window: int = 0,
                  rel_pos_size: tuple[int, int] = (14, 14), use_rel_pos: bool = True):
@@ -107,10 +106,9 @@ class WindowRelPosAttention(Attention):
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * rel_pos_size[0] - 1, head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * rel_pos_size[1] - 1, head_dim))
 
-    def forward(self, x: torch.Tensor, grid: tuple[int, int], attn_bias: torch.Tensor | None = None) -> torch.Tensor:
-        """x [B, H*W, C] for ``grid`` (H, W) -> [B, H*W, C]."""
-        n_tokens, hw = x.shape[1], tuple(grid)
-        x = x.reshape(x.shape[0], *hw, x.shape[2])
+    def forward(self, x: torch.Tensor, attn_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, H, W, C] -> [B, H, W, C]."""
+        hw = x.shape[1:3]
         if self.window:
             x, pad_hw = window_partition(x, self.window)
         b, h, w, c = x.shape
@@ -122,8 +120,16 @@ class WindowRelPosAttention(Attention):
             attn_bias = attn_bias.to(q.dtype)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
         out = self.proj(out.transpose(1, 2).reshape(b, h * w, c)).view(b, h, w, c)
-        out = window_unpartition(out, self.window, pad_hw, hw) if self.window else out
-        return out.reshape(out.shape[0], n_tokens, c)
+        return window_unpartition(out, self.window, pad_hw, hw) if self.window else out
+
+
+class MapBlock(Block):
+    """``Block`` on the patch tokens of a ``grid`` viewed as a [B, H, W, C] map (what its attention works on)."""
+
+    def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """x [B, H*W, C] -> [B, H*W, C]."""
+        b, n, c = x.shape
+        return super().forward(x.reshape(b, *grid, c)).reshape(b, n, c)
 
 
 class KernelResampledPatchEmbed(PatchEmbed):
@@ -168,9 +174,9 @@ class MAEViTDet(VisionTransformer, BaseModule):
         global_blocks = GLOBAL_BLOCKS.get(depth, ()) if global_blocks is None else tuple(global_blocks)
         full = (img_size // patch_size, img_size // patch_size)
 
-        def make_block(i: int, drop_path: float) -> Block:
+        def make_block(i: int, drop_path: float) -> MapBlock:
             is_global = i in global_blocks or not window
-            return Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=drop_path,
+            return MapBlock(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=drop_path,
                          attn_class=WindowRelPosAttention, window=0 if i in global_blocks else window,
                          use_rel_pos=use_rel_pos, rel_pos_size=full if is_global else (window, window))
 

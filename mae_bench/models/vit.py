@@ -190,15 +190,16 @@ class VisionTransformer(nn.Module):
         outs = []
         for i, blk in enumerate(self.blocks[:max(take) + 1] if stop_early else self.blocks):
             x = self.run_block(blk, x, **kwargs)
-            if i in take:
-                outs.append(self.norm(x) if norm else x)
-        prefix = [y[:, :self.num_prefix_tokens] for y in outs]
-        outs = [y[:, self.num_prefix_tokens:] for y in outs]
-        if output_fmt == "NCHW":
-            outs = [y.reshape(y.shape[0], *grid, -1).permute(0, 3, 1, 2).contiguous() for y in outs]
-        if return_prefix_tokens:
-            outs = list(zip(outs, prefix))
+            if i in take:  # shaped right away, so the backward pass sums a block's gradients in the order it always did
+                outs.append(self.intermediate(self.norm(x) if norm else x, grid, output_fmt, return_prefix_tokens))
         return outs if intermediates_only else (self.norm(x), outs)
+
+    def intermediate(self, x: torch.Tensor, grid: tuple[int, int], output_fmt: str, with_prefix: bool):
+        """Block output [N, prefix + L, D] -> patch tokens [N, L, D] or map [N, D, h, w] (with the prefix tokens)."""
+        y = x[:, self.num_prefix_tokens:]
+        if output_fmt == "NCHW":
+            y = y.transpose(1, 2).reshape(y.shape[0], -1, *grid).contiguous()
+        return (y, x[:, :self.num_prefix_tokens]) if with_prefix else y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)

@@ -45,11 +45,7 @@ class FrozenMAEViTSeg(MAEViTSeg):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
-        tokens, grid = self.embed(x)
-        for blk in self.blocks:
-            tokens = blk(tokens)
-        tokens = self.norm(tokens)
-        return (tokens[:, 1:].transpose(1, 2).reshape(x.shape[0], self.embed_dim, *grid).contiguous(),)
+        return tuple(self.forward_intermediates(x, 1, norm=True, intermediates_only=True))
 
 
 @MODELS.register_module()

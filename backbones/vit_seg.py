@@ -22,6 +22,7 @@ Loaded by configs through ``custom_imports=dict(imports=['backbones.vit_seg'])``
 """
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 
 import torch
@@ -33,8 +34,7 @@ from mmseg.registry import MODELS
 from timm.layers import LayerScale
 
 from mae_bench.checkpoints import load_encoder_state
-from mae_bench.models.pos_embed import resample_pos_embed, sincos_pos_embed_2d
-from mae_bench.models.vit import Attention, Block, PatchEmbed, drop_path_rates, init_linear_and_norm, init_patch_proj
+from mae_bench.models.vit import Attention, Block, VisionTransformer, init_linear_and_norm, to_2tuple
 
 
 def num_relative_distances(grid: tuple[int, int]) -> int:
@@ -109,8 +109,10 @@ class LayerScaleBlock(Block):
 
 
 @MODELS.register_module()
-class MAEViTSeg(BaseModule):
-    """Plain ViT (timm / MAE key names) returning block outputs as feature maps for mmseg.
+class MAEViTSeg(VisionTransformer, BaseModule):
+    """Plain ViT (timm / MAE key names) returning block outputs as feature maps for mmseg: the
+    ``VisionTransformer``'s embedding and ``forward_intermediates`` with its blocks given relative position
+    bias and layer scale, a learnable position table and no final norm.
 
     Args:
         img_size: training crop; sizes the position table and the relative position tables (``(H/p, W/p)``).
@@ -129,26 +131,20 @@ class MAEViTSeg(BaseModule):
                  out_indices: tuple[int, ...] = (3, 5, 7, 11), drop_path_rate: float = 0.1,
                  use_rel_pos_bias: bool = True, init_values: float | None = None, pretrained: str | None = None,
                  init_cfg: dict | None = None):
-        super().__init__(init_cfg=init_cfg)
         if any(not 0 <= i < depth for i in out_indices):
             raise ValueError(f"out_indices {tuple(out_indices)} must lie in 0..{depth - 1}")
-        self.embed_dim, self.depth, self.out_indices = embed_dim, depth, tuple(out_indices)
-        self.pretrained = pretrained
-        self.patch_embed = PatchEmbed(img_size, patch_size, 3, embed_dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(sincos_pos_embed_2d(embed_dim, self.patch_embed.grid_size, cls_token=True))
-        attn = dict(attn_class=RelPosAttention, window=self.patch_embed.grid_size) if use_rel_pos_bias else {}
+        grid = tuple(s // patch_size for s in to_2tuple(img_size))
+        attn = dict(attn_class=RelPosAttention, window=grid) if use_rel_pos_bias else {}
         block, scale = (Block, {}) if init_values is None else (LayerScaleBlock, dict(init_values=init_values))
-        self.blocks = nn.ModuleList(block(embed_dim, num_heads, mlp_ratio, drop_path=p, **scale, **attn)
-                                    for p in drop_path_rates(drop_path_rate, depth))
-        self.use_rel_pos_bias = use_rel_pos_bias
-        self._random_init()
-
-    def _random_init(self) -> None:
-        """The MAE encoder init (xavier linears, LayerNorm 1/0, cls N(0, .02)); relative tables stay zero."""
+        super().__init__(img_size, patch_size, 3, embed_dim, depth, num_heads, mlp_ratio, drop_path_rate,
+                         make_block=lambda i, p: block(embed_dim, num_heads, mlp_ratio, drop_path=p, **scale, **attn))
+        self.init_cfg = copy.deepcopy(init_cfg)
+        self.out_indices, self.pretrained, self.use_rel_pos_bias = tuple(out_indices), pretrained, use_rel_pos_bias
+        self.pos_embed.requires_grad_(True)  # learned at the crop's grid
+        self.norm = nn.Identity()
+        # The MAE encoder init (xavier linears, LayerNorm 1/0, cls N(0, .02)); relative tables stay zero.
         self.apply(init_linear_and_norm)
-        init_patch_proj(self.patch_embed.proj)
-        nn.init.normal_(self.cls_token, std=0.02)
+        self.init_encoder_weights()
 
     def init_weights(self) -> None:
         """Load the encoder from ``pretrained`` (relative tables, layer scale may be missing; pos_embed resampled)."""
@@ -159,23 +155,10 @@ class MAEViTSeg(BaseModule):
                                     key_map=lambda k: None if k.startswith("norm.") else k)
         print_log(f"MAEViTSeg loaded {report.summary()}", logger="current")
 
-    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """[N, 3, H, W] -> tokens [N, 1 + L, D] (cls first, position embedding added) and the grid (H/p, W/p)."""
-        p = self.patch_embed.patch_size
-        grid = (x.shape[2] // p, x.shape[3] // p)
-        pos = resample_pos_embed(self.pos_embed, grid, old_grid=self.patch_embed.grid_size)
-        tokens = self.patch_embed(x) + pos[:, 1:]
-        cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
-        return torch.cat([cls, tokens], dim=1), grid
+    def block_kwargs(self, grid: tuple[int, int]) -> dict:
+        return dict(grid=grid) if self.use_rel_pos_bias else {}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """[N, 3, H, W] (H, W multiples of the patch size) -> one [N, D, H/p, W/p] map per ``out_indices``."""
-        tokens, grid = self.embed(x)
-        kwargs = dict(grid=grid) if self.use_rel_pos_bias else {}
-        outs = []
-        for i, blk in enumerate(self.blocks):
-            tokens = blk(tokens, **kwargs)
-            if i in self.out_indices:
-                outs.append(tokens[:, 1:].transpose(1, 2).reshape(x.shape[0], self.embed_dim, *grid).contiguous())
-        return tuple(outs)
+        return tuple(self.forward_intermediates(x, self.out_indices, intermediates_only=True))
 

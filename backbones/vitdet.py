@@ -1,9 +1,10 @@
 """ViTDet backbone (plain ViT + window attention + decomposed relative positions) and the SimpleFPN neck for mmdet.
 
 Li et al., "Exploring Plain Vision Transformer Backbones for Object Detection" (ViTDet), recipe in
-REFERENCES.md "COCO". The trunk reuses ``mae_bench.models.Block``; its attention is a subclass of
-``mae_bench.models.Attention`` that works on ``[B, H, W, C]`` maps: it partitions them into windows
-(padding to a multiple of the window), adds the decomposed relative position bias (zero-initialised,
+REFERENCES.md "COCO". The trunk is a ``mae_bench.models.VisionTransformer`` (its embedding, blocks and
+``forward_intermediates``) without cls token or final norm; each block (``MapBlock``) views the patch tokens as a
+``[B, H, W, C]`` map, and its attention, a subclass of ``mae_bench.models.Attention``, partitions the map into
+windows (padding to a multiple of the window), adds the decomposed relative position bias (zero-initialised,
 so a fresh model equals the pretrained encoder) and runs ``F.scaled_dot_product_attention``.
 
 Parameter names are the encoder keys of ARCHITECTURE.md (``patch_embed.proj``, ``pos_embed``,
@@ -14,12 +15,12 @@ Registered in mmdet's MODELS: ``MAEViTDet``, ``SimpleFPN``; the norm ``LN2d`` in
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_norm_layer
 from timm.layers import resample_patch_embed
 from mmengine.logging import print_log
@@ -28,8 +29,7 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmdet.registry import MODELS
 
 from mae_bench.checkpoints import load_encoder_state
-from mae_bench.models.pos_embed import resample_pos_embed, sincos_pos_embed_2d
-from mae_bench.models.vit import Attention, Block, drop_path_rates, init_linear_and_norm, init_patch_proj
+from mae_bench.models.vit import Attention, Block, PatchEmbed, VisionTransformer, init_linear_and_norm
 
 # Global-attention blocks of the ViTDet recipe (REFERENCES.md "COCO"), by depth.
 GLOBAL_BLOCKS = {12: (2, 5, 8, 11), 24: (5, 11, 17, 23), 32: (7, 15, 23, 31)}
@@ -127,13 +127,37 @@ class WindowRelPosAttention(Attention):
         return window_unpartition(out, self.window, pad_hw, hw) if self.window else out
 
 
+class MapBlock(Block):
+    """``Block`` on the patch tokens of a ``grid`` viewed as a [B, H, W, C] map (what its attention works on)."""
+
+    def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """x [B, H*W, C] -> [B, H*W, C]."""
+        b, n, c = x.shape
+        return super().forward(x.reshape(b, *grid, c)).reshape(b, n, c)
+
+
+class KernelResampledPatchEmbed(PatchEmbed):
+    """``PatchEmbed`` whose stored kernel (``kernel`` px, the checkpoint's) runs at stride ``patch_size``, resampled
+    to ``patch_size`` when they differ (timm's ``resample_patch_embed``); ``grid_size`` stays the pretraining one."""
+
+    def __init__(self, img_size: int, kernel: int, embed_dim: int, patch_size: int):
+        super().__init__(img_size, kernel, 3, embed_dim)
+        self.patch_size = patch_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] -> [N, (H/p)(W/p), D]."""
+        proj, p = self.proj, self.patch_size
+        weight = proj.weight if proj.kernel_size[0] == p else resample_patch_embed(proj.weight, [p, p])
+        return F.conv2d(x, weight, proj.bias, stride=p).flatten(2).transpose(1, 2)
+
+
 def encoder_key_map(key: str) -> str | None:
     """mae-bench encoder key -> trunk key; the cls token and the final norm are not part of the trunk."""
     return None if key == "cls_token" or key.startswith("norm.") else key
 
 
 @MODELS.register_module()
-class MAEViTDet(BaseModule):
+class MAEViTDet(VisionTransformer, BaseModule):
     """Plain ViT trunk for detection: ``[N, 3, H, W]`` -> ``([N, D, H/p, W/p],)`` (the last map only).
 
     ``global_blocks`` default to the recipe's for the depth; ``window`` 0 makes every block global.
@@ -149,25 +173,26 @@ class MAEViTDet(BaseModule):
                  global_blocks: Sequence[int] | None = None, use_rel_pos: bool = True, mlp_ratio: float = 4.0,
                  qkv_bias: bool = True, drop_path_rate: float = 0.1, with_cp: bool = False,
                  pretrain_patch_size: int | None = None, checkpoint: str | None = None, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        self.patch_size, self.with_cp, self.checkpoint = patch_size, with_cp, checkpoint
-        self.embed_dim, self.depth = embed_dim, depth
-        self.patch_embed = nn.Module()
-        pretrain_patch_size = pretrain_patch_size or patch_size
-        self.patch_embed.proj = nn.Conv2d(3, embed_dim, kernel_size=pretrain_patch_size, stride=pretrain_patch_size)
-        grid = pretrain_img_size // pretrain_patch_size
-        self.pos_embed = nn.Parameter(sincos_pos_embed_2d(embed_dim, (grid, grid), cls_token=True))
+        patch_embed = KernelResampledPatchEmbed(pretrain_img_size, pretrain_patch_size or patch_size, embed_dim,
+                                                patch_size)
         global_blocks = GLOBAL_BLOCKS.get(depth, ()) if global_blocks is None else tuple(global_blocks)
-        self.global_blocks = global_blocks
         full = (img_size // patch_size, img_size // patch_size)
-        dpr = drop_path_rates(drop_path_rate, depth)
-        self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=dpr[i], attn_class=WindowRelPosAttention,
-                  window=0 if i in global_blocks else window, use_rel_pos=use_rel_pos,
-                  rel_pos_size=full if i in global_blocks or not window else (window, window))
-            for i in range(depth))
-        self.blocks.apply(init_linear_and_norm)
-        init_patch_proj(self.patch_embed.proj)
+
+        def make_block(i: int, drop_path: float) -> MapBlock:
+            is_global = i in global_blocks or not window
+            return MapBlock(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=drop_path,
+                         attn_class=WindowRelPosAttention, window=0 if i in global_blocks else window,
+                         use_rel_pos=use_rel_pos, rel_pos_size=full if is_global else (window, window))
+
+        super().__init__(pretrain_img_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                         drop_path_rate=drop_path_rate, class_token=False, make_block=make_block,
+                         patch_embed=patch_embed)
+        self.init_cfg = copy.deepcopy(init_cfg)
+        self.global_blocks, self.checkpoint, self.grad_checkpointing = global_blocks, checkpoint, with_cp
+        self.pos_embed.requires_grad_(True)
+        self.norm = nn.Identity()
+        self.apply(init_linear_and_norm)
+        self.init_encoder_weights()
 
     def init_weights(self) -> None:
         """Load ``checkpoint`` (encoder keys); random init (done in ``__init__``) when there is none."""
@@ -180,22 +205,15 @@ class MAEViTDet(BaseModule):
 
     def abs_pos(self, hw: tuple[int, int]) -> torch.Tensor:
         """Pretraining-grid pos embed resampled to the input grid: [1, h, w, D]."""
-        pos = resample_pos_embed(self.pos_embed, hw)[:, 1:]
-        return pos.reshape(1, hw[0], hw[1], -1)
+        return self.pos_embed_for(hw)[:, 1:].reshape(1, hw[0], hw[1], -1)
 
-    def embed_patches(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] -> [N, H/p, W/p, D] (kernel resampled when the stored one has another size)."""
-        proj, p = self.patch_embed.proj, self.patch_size
-        weight = proj.weight if proj.kernel_size[0] == p else resample_patch_embed(proj.weight, [p, p])
-        return F.conv2d(x, weight, proj.bias, stride=p).permute(0, 2, 3, 1)
+    def block_kwargs(self, grid: tuple[int, int]) -> dict:
+        return dict(grid=grid)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
-        """[N, 3, H, W] (H, W multiples of the patch size) -> ([N, D, H/p, W/p],)."""
-        x = self.embed_patches(x)
-        x = x + self.abs_pos(tuple(x.shape[1:3]))
-        for blk in self.blocks:
-            x = cp.checkpoint(blk, x, use_reentrant=False) if self.with_cp and self.training else blk(x)
-        return (x.permute(0, 3, 1, 2).contiguous(),)
+        """[N, 3, H, W] (H, W multiples of the patch size) -> ([N, D, H/p, W/p],) (with ``with_cp``: the blocks
+        recompute their activations in the backward pass)."""
+        return tuple(self.forward_intermediates(x, 1, intermediates_only=True))
 
 
 def _norm(norm_cfg: dict, channels: int) -> nn.Module:

@@ -80,7 +80,7 @@ def test_create_vit_matches_baseline_encoder_keys():
 @pytest.mark.parametrize("method", ["supervised", "mocov3"])
 def test_baseline_configs_build(method):
     from mae_bench.config import build, load_config_file
-    from mae_bench.engine.pretrain import PretrainConfig
+    from mae_bench.methods import PretrainConfig
 
     cfg = build(PretrainConfig, load_config_file(REPO / f"configs/pretrain/{method}_vit_base_800e.py"))
     assert cfg.method == method and cfg.model == "mae_vit_base_patch16" and cfg.epochs == 800
@@ -96,9 +96,8 @@ def _crop_scales(transform) -> list[tuple[float, float]]:
 def test_crop_scale_default_is_the_recipe_and_demo_overrides_it(method, recipe):
     """Without crop_scale each method crops as its paper (MAE 0.2-1, DeiT and MoCo v3 0.08-1); the demo's configs
     set it (supervised 0.35-1 so the label survives a 32 px crop, MoCo v3 0.2-1) and the value reaches the crop."""
-    from mae_bench import methods  # noqa: F401  (registers the baselines in METHODS)
     from mae_bench.config import build, load_config_file
-    from mae_bench.engine.pretrain import METHODS, PretrainConfig
+    from mae_bench.methods import METHODS, PretrainConfig
 
     def scales(cfg):
         if cfg.method == "mae":

@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mae_bench.engine.monitor import held_out, pretraining_indices
-from mae_bench.transfer.knn import knn_accuracy
+from mae_bench.evaluation.knn import knn_accuracy
+from mae_bench.pretrain.monitor import held_out, pretraining_indices
 
 from conftest import TINY_MAE, run_tool
 

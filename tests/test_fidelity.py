@@ -161,7 +161,7 @@ def test_seg_backbone_resizes_table_once_at_load_and_learns_it(tmp_path):
 @pytest.mark.parametrize("world_size,accum", [(1, 64), (8, 8), (64, 1)])
 def test_pretraining_recipe_effective_batch_and_lr(world_size, accum):
     from mae_bench.config import build, load_config_file
-    from mae_bench.engine.pretrain import PretrainConfig
+    from mae_bench.methods import PretrainConfig
 
     for name in ("mae_vit_base_800e", "mae_vit_large_800e", "mae_vit_huge_1600e"):
         cfg = build(PretrainConfig, load_config_file(REPO / f"configs/pretrain/{name}.py"))
@@ -171,7 +171,7 @@ def test_pretraining_recipe_effective_batch_and_lr(world_size, accum):
 
 def test_pretraining_refuses_an_inexact_effective_batch(tmp_path):
     from mae_bench.config import build, load_config_file
-    from mae_bench.engine.pretrain import PretrainConfig
+    from mae_bench.methods import PretrainConfig
 
     cfg = build(PretrainConfig, load_config_file(REPO / "configs/pretrain/mae_vit_large_800e.py"))
     with pytest.raises(ValueError, match="--batch_size 64 x 3 process"):
@@ -236,7 +236,8 @@ def groups_by_name(model: torch.nn.Module, optimizer) -> dict[str, float]:
 
 
 def test_mae_pretraining_decays_the_tokens_as_add_weight_decay():
-    from mae_bench.engine.pretrain import PretrainConfig, build_mae, build_optimizer
+    from mae_bench.methods import PretrainConfig, build_mae
+    from mae_bench.pretrain.run import build_optimizer
 
     cfg = PretrainConfig(model="mae_vit_micro_patch8", input_size=32, decoder_depth=1)
     torch.manual_seed(0)
@@ -454,7 +455,7 @@ def test_classification_refuses_an_inexact_batch_as_pretraining(tmp_path):
 def test_one_amp_rule():
     from mae_bench.engine.amp import amp_dtype, grad_scaler, resolve_amp
     from mae_bench.transfer.classification import ClassificationConfig
-    from mae_bench.engine.pretrain import PretrainConfig
+    from mae_bench.methods import PretrainConfig
     from mae_bench.transfer.frozen import FrozenConfig
 
     assert [resolve_amp("auto", d) for d in ("cpu", "cuda")] == ["fp32", "bf16"]

@@ -1,10 +1,14 @@
 """MAE model contracts: masking, loss, key names, timm compatibility, initialisation."""
+from pathlib import Path
+
 import pytest
 import timm
 import torch
 
-from mae_bench.models import (MODEL_NAMES, TIMM_NAMES, create_mae, mae_vit_base_patch16, mae_vit_tiny_patch16,
-                              patchify, random_masking, unpatchify)
+from mae_bench.models import (MODEL_SIZES, create_mae, create_vit, mae_vit_base_patch16, mae_vit_tiny_patch16,
+                              model_size, patchify, random_masking, unpatchify)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 DECODER = dict(decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=4)
 SMALL = dict(img_size=32, **DECODER)
@@ -101,13 +105,22 @@ def test_unknown_model_lists_known_names():
         create_mae("mae_vit_giant_patch16")
 
 
-@pytest.mark.parametrize("variant", ["tiny", "small", "base", "large", "huge"])
-def test_encoder_keys_match_timm(variant):
+def test_every_name_of_a_size_finds_its_row():
+    for size in MODEL_SIZES.values():
+        names = [size.label, size.variant, size.mae, f"mae_vit_{size.variant}", size.embed_dim]
+        assert all(model_size(n) is size for n in names + [size.timm] * bool(size.timm))
+        if size.recipe:
+            assert (CONFIGS / "finetune" / f"{size.recipe}.py").is_file()
+    with pytest.raises(KeyError, match="vit-b"):
+        model_size("vit-g")
+
+
+@pytest.mark.parametrize("size", [s for s in MODEL_SIZES.values() if s.timm], ids=lambda s: s.label)
+def test_encoder_keys_match_timm(size):
     """Key names and shapes equal timm's ViT of the same size (built on the meta device: no memory)."""
-    name = next(n for n, v in MODEL_NAMES.items() if v == variant)
     with torch.device("meta"):
-        ours = create_mae(name).encoder_state_dict()
-        ref = timm.create_model(TIMM_NAMES[variant], num_classes=0, pretrained=False).state_dict()
+        ours = create_mae(size.mae).encoder_state_dict()
+        ref = timm.create_model(size.timm, num_classes=0, pretrained=False).state_dict()
     assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in ref.items()}
 
 
@@ -121,3 +134,24 @@ def test_exported_encoder_loads_strictly_into_timm_with_same_features(name, timm
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         torch.testing.assert_close(ours.forward_features(x), ref.forward_features(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(indices=3), dict(indices=[0, -1], norm=True, output_fmt="NLC"),
+                                dict(indices=2, norm=True, return_prefix_tokens=True, output_fmt="NLC"),
+                                dict(indices=[1], stop_early=True, intermediates_only=True)])
+def test_forward_intermediates_means_what_timms_does(kw):
+    """Same weights in timm's ViT: the chosen blocks, the norm, the layouts and the final tokens all agree."""
+    torch.manual_seed(0)
+    ours = create_vit("tiny", img_size=64).eval()
+    ref = timm.create_model("vit_tiny_patch16_224", num_classes=0, pretrained=False, img_size=64).eval()
+    ref.load_state_dict(ours.encoder_state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        got, want = ours.forward_intermediates(x, **kw), ref.forward_intermediates(x, **kw)
+    if not kw.get("intermediates_only"):
+        torch.testing.assert_close(got[0], want[0], atol=1e-5, rtol=1e-5)
+        got, want = got[1], want[1]
+    assert len(got) == len(want) == (kw["indices"] if isinstance(kw["indices"], int) else len(kw["indices"]))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert tuple(got[0][0].shape if kw.get("return_prefix_tokens") else got[0].shape) == (
+        (2, 192, 4, 4) if kw.get("output_fmt", "NCHW") == "NCHW" else (2, 16, 192))

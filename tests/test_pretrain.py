@@ -160,7 +160,8 @@ def test_resume_refuses_pickled_code(tmp_path, synthetic_imagefolder):
 def test_amp_fp16_trains_with_a_loss_scaler_and_saves_it(tmp_path, synthetic_imagefolder, caplog):
     """amp fp16 (--amp fp16): the official fp16 autocast + GradScaler (engine/amp.py); the checkpoint keeps the
     scaler's state, the config and the log say which amp ran. In-process: the tool's flags are the config's fields."""
-    from mae_bench.engine.pretrain import PretrainConfig, run_pretrain
+    from mae_bench.methods import PretrainConfig
+    from mae_bench.pretrain import run_pretrain
 
     out = tmp_path / "fp16"
     cfg = PretrainConfig(model="mae_vit_tiny_patch16", input_size=64, decoder_embed_dim=64, decoder_depth=1,

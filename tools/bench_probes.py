@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from mae_bench.engine.amp import autocast
-from mae_bench.transfer.frozen import DINOV2_LRS, FrozenConfig, build_encoder, last_blocks, summarize
-from mae_bench.transfer.probes import LinearGrid, grid_inputs, grid_loss
+from mae_bench.evaluation.features import last_blocks, summarize
+from mae_bench.evaluation.heads import LinearGrid, grid_inputs, grid_loss
+from mae_bench.transfer.frozen import DINOV2_LRS, FrozenConfig, build_encoder
 
 
 def make_step(vit, probe, optimizer, cfg, imgs, labels, device):

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import torch
 
-from mae_bench.models import MODEL_NAMES
+from mae_bench.models import MODEL_SIZES, model_size
 from mae_bench.perf import compare
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="mae_vit_base_patch16", help=f"one of {', '.join(MODEL_NAMES)}")
+    p.add_argument("--model", default="mae_vit_base_patch16",
+                   help=f"one of {', '.join(s.mae for s in MODEL_SIZES.values())}")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32")
@@ -36,8 +37,10 @@ def main(argv=None) -> int:
     p.add_argument("--peak", type=float, default=None, help="peak TFLOP/s for MFU (H200 bf16: ~790 measured)")
     p.add_argument("--out", default="results/perf/benchmark.jsonl")
     a = p.parse_args(argv)
-    if a.model not in MODEL_NAMES:
-        print(f"error: unknown --model {a.model!r}; known: {', '.join(MODEL_NAMES)}", file=sys.stderr)
+    try:
+        model_size(a.model)
+    except KeyError as e:
+        print(f"error: --model: {e.args[0]}", file=sys.stderr)
         return 2
     r = compare(a.model, a.batch_size, a.device, a.dtype, a.rounds, a.iters, a.warmup, a.input_size, a.compile,
                 a.same_optimizer)

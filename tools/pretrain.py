@@ -5,7 +5,7 @@
   tools/pretrain.sh 2 --device cpu --model mae_vit_tiny_patch16 --input_size 64 --epochs 2
 Accepts the official MAE flag names (--model --batch_size --epochs --accum_iter --mask_ratio
 --norm_pix_loss --blr --weight_decay --warmup_epochs --input_size --data_path --output_dir --resume
---device --seed); every field of mae_bench.engine.pretrain.PretrainConfig is a flag.
+--device --seed); every field of mae_bench.methods.PretrainConfig is a flag.
 """
 import argparse
 import logging
@@ -15,8 +15,8 @@ import typing
 from mae_bench.checkpoints import CheckpointError
 from mae_bench.config import ConfigError, build, field_types, load_config_file
 from mae_bench.data import DataError
-from mae_bench.engine.pretrain import PretrainConfig, run_pretrain
 from mae_bench.engine.trainer import NonFiniteLoss
+from mae_bench.pretrain import PretrainConfig, run_pretrain
 
 
 def _float_pair(name: str):

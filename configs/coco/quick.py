@@ -1,23 +1,18 @@
-"""Quick COCO config for tests and the demo: the ViT-B recipe shrunk to the tiny MAE encoder and 128 px images,
-with a schedule that learns at this scale.
+"""Quick COCO config for tests and the demo: the ViT-B recipe (mask_rcnn_vit_b.py) at 128 px on the tiny MAE encoder.
 
 Run (CPU; the synthetic COCO set of 20 scenes is generated under the work dir):
     tools/transfer.py --task coco --ckpt work_dirs/tiny/checkpoint-last.pth --device cpu
-Encoder geometry of ``mae_vit_tiny_patch16`` at 64 px pretraining (192-d, 12 blocks, 3 heads, patch 16),
-so any tiny mae-bench pretraining checkpoint plugs in; window 4 on the 8x8 map.
 Expected: from random init, box AP >= 20 on 4 training images evaluated on themselves (tests/test_learning.py;
 measured 44.8 box / 37.7 mask AP, 200 iterations at 0.4-0.8 s on one CPU thread).
 
-What differs from the full recipe (mask_rcnn_vit_b.py, detectron2 ViTDet) and why:
-- layer decay 1.0 instead of 0.7: over 12 blocks 0.7 leaves the first block 1.4% of the head's lr, which a few
-  hundred iterations cannot use (with 0.7 the detector stayed at AP 0.6 after 400 iterations, issue 10);
-- no large-scale jitter (scale 0.1-2.0 of a 1024 crop): at 128 px it shrinks 20 px objects to 2 px and spends the
-  few iterations on empty crops; a mild resize (0.8-1.25) and flip remain;
-- lr 1e-3 with 20 warmup iterations and one x0.1 step at 80% of 200 iterations, batch 2, fp32, AdamW wd 0.1;
-- smaller heads (64 channels) and fewer proposals, for the CPU.
-The sampler (InfiniteSampler) is the recipe's.
+What differs from the recipe: the encoder geometry of ``mae_vit_tiny_patch16`` at 64 px pretraining (192-d,
+12 blocks, 3 heads, patch 16; window 4 on the 8x8 map); 128 px images with a mild resize (0.8-1.25) instead of
+large-scale jitter (0.1-2.0 would shrink 20 px objects to 2 px); layer decay 1.0 instead of 0.7 (0.7 over 12
+blocks leaves the first block 1.4% of the head's lr, which a few hundred iterations cannot use); lr 1e-3, 200
+iterations (20 warmup, x0.1 at 160), batch 2, fp32; heads of 64 channels and fewer proposals, for the CPU.
 """
 _base_ = ["./mask_rcnn_vit_b.py"]
+from mae_bench.config import pipeline_with  # noqa: E402  (after _base_: see pipeline_with)
 
 image_size = (128, 128)
 width = 64
@@ -37,24 +32,9 @@ model = dict(
     test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=50), rcnn=dict(max_per_img=20)),
 )
 
-train_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
-    dict(type="RandomFlip", prob=0.5),
-    dict(type="RandomResize", scale=image_size, ratio_range=(0.8, 1.25), keep_ratio=True),
-    dict(type="RandomCrop", crop_type="absolute_range", crop_size=image_size, recompute_bbox=True,
-         allow_negative_crop=True),
-    dict(type="FilterAnnotations", min_gt_bbox_wh=(1e-2, 1e-2)),
-    dict(type="Pad", size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type="PackDetInputs"),
-]
-test_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="Resize", scale=image_size, keep_ratio=True),
-    dict(type="Pad", size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
-    dict(type="PackDetInputs", meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor")),
-]
+train_pipeline = pipeline_with(_base_.train_pipeline, RandomResize=dict(scale=image_size, ratio_range=(0.8, 1.25)),
+                               RandomCrop=dict(crop_size=image_size), Pad=dict(size=image_size))
+test_pipeline = pipeline_with(_base_.test_pipeline, Resize=dict(scale=image_size), Pad=dict(size=image_size))
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

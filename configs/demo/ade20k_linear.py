@@ -4,8 +4,10 @@ the demo's size), 100 iterations.
 
 Run (what `make demo` runs per init): tools/transfer.py --task ade20k_linear --config configs/demo/ade20k_linear.py \
     --ckpt PATH|random --data-root results/demo/work/data/ade20k --device cpu
+Expected (results/demo/tables): mIoU 15.4 supervised, 8.8 MAE, 2.4 MoCo v3, 3.5 random init.
 """
 _base_ = ["../ade20k_linear/quick.py"]
+from mae_bench.config import pipeline_with  # noqa: E402  (after _base_: see pipeline_with)
 scene_size = 64
 model = dict(
     backbone=dict(img_size=(64, 64), pretrain_img_size=32, patch_size=8, embed_dim=128, depth=6, num_heads=4),
@@ -18,21 +20,8 @@ param_scheduler = [
 ]
 train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=max_iters, val_begin=max_iters + 1)
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
-train_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAnnotations"),
-    dict(type="RandomResize", scale=(4 * scene_size, scene_size), ratio_range=(0.75, 1.5), keep_ratio=True),
-    dict(type="RandomCrop", crop_size=(64, 64), cat_max_ratio=0.75),
-    dict(type="RandomFlip", prob=0.5),
-    dict(type="PhotoMetricDistortion"),
-    dict(type="PackSegInputs"),
-]
-test_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="Resize", scale=(4 * scene_size, scene_size), keep_ratio=True),
-    dict(type="LoadAnnotations"),
-    dict(type="PackSegInputs"),
-]
+train_pipeline = pipeline_with(_base_.train_pipeline, RandomResize=dict(scale=(4 * scene_size, scene_size)))
+test_pipeline = pipeline_with(_base_.test_pipeline, Resize=dict(scale=(4 * scene_size, scene_size)))
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

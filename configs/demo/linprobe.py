@@ -3,8 +3,7 @@ AdamW lr 1e-2 (configs/linprobe/quick.py, see its docstring for why not LARS at 
 
 What differs from configs/linprobe/quick.py and why: the probe reads the mean of the patch tokens (the official
 main_linprobe.py's --global_pool) instead of the cls token: MAE's loss never reaches its cls token, and at this
-budget a probe on it scored like random init (30.9 vs 30.6% top-1 over 3 seeds, issue 10) where the pooled
-patch tokens gave 36.5 vs 27.8%.
+budget a probe on it scores like random init.
 
 Run (what `make demo` runs per init and seed):
     tools/transfer.py --task linprobe --config configs/demo/linprobe.py --ckpt PATH|random \

@@ -1,17 +1,21 @@
-"""Equal-budget pretraining baselines on the shared engine: ``supervised`` (DeiT-style) and ``mocov3``.
+"""Pretraining methods on the shared engine: ``mae`` and the equal-budget baselines ``supervised`` (DeiT-style)
+and ``mocov3``.
 
-Importing this package registers both in ``mae_bench.engine.pretrain.METHODS`` (``run_pretrain`` imports
-it), so ``tools/pretrain.sh N --method supervised|mocov3|mae`` trains the same ViT on the same data with
-the same loop, schedule and budget. Both models keep the encoder's timm key names at the top level of
-their state dict and add their own head keys (``head.*``; ``projector.*``, ``predictor.*``,
-``momentum_encoder.*``, ``momentum_projector.*``), which ``mae_bench.checkpoints.load_encoder_state``
-ignores and reports.
+``METHODS`` maps ``--method`` to a builder ``PretrainConfig -> Method`` (model, step, hooks, transform); the
+run in ``mae_bench.pretrain`` trains any of them on the same ViT, data, loop, schedule and budget. The
+baselines keep the encoder's timm key names at the top level of their state dict and add their own head keys
+(``head.*``; ``projector.*``, ``predictor.*``, ``momentum_encoder.*``, ``momentum_projector.*``), which
+``mae_bench.checkpoints.load_encoder_state`` ignores and reports.
 """
-from ..engine.pretrain import METHODS
+from typing import Callable
+
+from .base import Method, PretrainConfig, model_device
+from .mae import build_mae
 from .mocov3 import MoCoV3, build_mocov3
 from .supervised import ViTClassifier, build_supervised
 
-METHODS.setdefault("supervised", build_supervised)
-METHODS.setdefault("mocov3", build_mocov3)
+METHODS: dict[str, Callable[[PretrainConfig], Method]] = {
+    "mae": build_mae, "supervised": build_supervised, "mocov3": build_mocov3}
 
-__all__ = ["MoCoV3", "ViTClassifier", "build_mocov3", "build_supervised"]
+__all__ = ["METHODS", "Method", "MoCoV3", "PretrainConfig", "ViTClassifier", "build_mae", "build_mocov3",
+           "build_supervised", "model_device"]

@@ -4,18 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import SHAPES, DataError
-from ..models import MODEL_NAMES
-from ..models.vit import VARIANTS, vit_kwargs
+from ..models.vit import vit_kwargs
 
 
 def encoder_kwargs(cfg) -> dict:
     """``VisionTransformer`` kwargs for ``cfg.model`` (an MAE model name such as ``mae_vit_base_patch16``):
     the same encoder the MAE run would train, at ``cfg.input_size``, with ``cfg.drop_path``."""
-    name = cfg.model
-    variant = MODEL_NAMES.get(name) or (name[len("mae_vit_"):] if name.startswith("mae_vit_") else None)
-    if variant not in VARIANTS:
-        raise KeyError(f"unknown --model {name!r}; known: {', '.join(MODEL_NAMES)}")
-    return vit_kwargs(variant, patch_size=cfg.patch_size, img_size=cfg.input_size, drop_path_rate=cfg.drop_path)
+    return vit_kwargs(cfg.model, patch_size=cfg.patch_size, img_size=cfg.input_size, drop_path_rate=cfg.drop_path)
 
 
 def num_classes(cfg) -> int:

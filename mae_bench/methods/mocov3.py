@@ -21,7 +21,7 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from ..data import IMAGENET_MEAN, IMAGENET_STD
-from ..engine.pretrain import Method, PretrainConfig, model_device
+from .base import Method, PretrainConfig, model_device
 from ..engine.trainer import Hook
 from ..models.vit import VisionTransformer, init_linear_and_norm
 from .common import encoder_kwargs

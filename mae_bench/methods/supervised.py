@@ -11,7 +11,7 @@ from timm.data import Mixup, create_transform
 from timm.loss import SoftTargetCrossEntropy
 
 from ..data import IMAGENET_MEAN, IMAGENET_STD
-from ..engine.pretrain import Method, PretrainConfig, model_device
+from .base import Method, PretrainConfig, model_device
 from ..models.classifier import ViTClassifier
 from ..models.vit import init_linear_and_norm
 from .common import encoder_kwargs, num_classes

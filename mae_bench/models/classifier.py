@@ -79,9 +79,7 @@ class ViTClassifier(VisionTransformer):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 3, H, W] -> tokens [N, 1 + L, D] after ``norm`` (identity with global pooling)."""
         with self._frozen(self.tune_blocks is not None):
-            x = self.patch_embed(x) + self.pos_embed[:, 1:]
-            cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
-            x = torch.cat([cls, x], dim=1)
+            x = self.embed(x)
             for blk in self.blocks[:self.num_frozen_blocks]:
                 x = blk(x)
         for blk in self.blocks[self.num_frozen_blocks:]:

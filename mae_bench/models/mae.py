@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 
 from .pos_embed import sincos_pos_embed_2d
-from .vit import VARIANTS, Block, LayerNorm, VisionTransformer, init_linear_and_norm, vit_kwargs
+from .sizes import model_size
+from .vit import Block, LayerNorm, VisionTransformer, init_linear_and_norm, vit_kwargs
 
 
 def patchify(imgs: torch.Tensor, p: int) -> torch.Tensor:
@@ -89,9 +90,7 @@ class MaskedAutoencoderViT(VisionTransformer):
     def _encode_patches(self, patches, mask_ratio, noise):
         n, length, _ = patches.shape
         ids_keep, mask, ids_restore = random_masking(n, length, mask_ratio, noise, patches.device)
-        x = self._embed_kept(patches, ids_keep)
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(n, -1, -1)
-        x = torch.cat([cls, x], dim=1)
+        x = self.add_cls(self._embed_kept(patches, ids_keep), self.pos_embed)
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x), mask, ids_restore
@@ -144,28 +143,23 @@ DECODER_DEFAULTS = dict(decoder_embed_dim=512, decoder_depth=8, decoder_num_head
 
 
 def _factory(variant: str):
-    def build(**overrides) -> MaskedAutoencoderViT:
-        return create_mae(f"mae_vit_{variant}", **overrides)
+    size = model_size(variant)
 
-    spec = VARIANTS[variant]
-    build.__name__ = f"mae_vit_{variant}_patch{spec.patch_size}"
-    build.__doc__ = (f"MAE with a ViT-{variant} encoder ({spec.embed_dim}-d, {spec.depth} blocks, "
-                     f"{spec.num_heads} heads).")
+    def build(**overrides) -> MaskedAutoencoderViT:
+        return create_mae(size.mae, **overrides)
+
+    build.__name__ = size.mae
+    build.__doc__ = (f"MAE with a ViT-{variant} encoder ({size.embed_dim}-d, {size.depth} blocks, "
+                     f"{size.num_heads} heads).")
     return build
 
 
-MODEL_NAMES = {f"mae_vit_{v}_patch{s.patch_size}": v for v, s in VARIANTS.items()}
-
-
 def create_mae(name: str, **overrides) -> MaskedAutoencoderViT:
-    """Build an MAE by name: ``mae_vit_base_patch16`` (also ``mae_vit_base``), with keyword overrides
+    """Build an MAE by name: ``mae_vit_base_patch16`` (any name ``model_size`` knows), with keyword overrides
     (img_size, patch_size, norm_pix_loss, decoder_embed_dim, decoder_depth, decoder_num_heads, mask_ratio,
     drop_path_rate)."""
-    variant = MODEL_NAMES.get(name) or (name[len("mae_vit_"):] if name.startswith("mae_vit_") else None)
-    if variant not in VARIANTS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
     kw = {**DECODER_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
-    return MaskedAutoencoderViT(**vit_kwargs(variant, **kw))
+    return MaskedAutoencoderViT(**vit_kwargs(name, **kw))
 
 
 mae_vit_micro_patch8 = _factory("micro")

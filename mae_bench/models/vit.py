@@ -5,36 +5,26 @@ The block layout (``blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}``)
 ``timm.create_model('vit_base_patch16_224', num_classes=0)``. Attention runs through
 ``F.scaled_dot_product_attention``; subclasses (ViTDet windows, BEiT relative bias) pass an
 additive ``attn_bias``.
+
+The feature interface has timm's names and meaning: ``forward_features`` (all tokens after the final norm) and
+``forward_intermediates`` (the outputs of chosen blocks, with or without the final norm, as token lists or
+maps). The embedding (patch projection, position table resampled to the input's grid, cls token) is
+``embed``, the one prologue every model of mae-bench runs (classifier, MAE encoder, dense backbones).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint as cp
 from timm.layers import DropPath, Mlp
 
-from .pos_embed import sincos_pos_embed_2d
+from .pos_embed import resample_pos_embed, sincos_pos_embed_2d
+from .sizes import model_size
 
-
-@dataclass(frozen=True)
-class ViTSpec:
-    embed_dim: int
-    depth: int
-    num_heads: int
-    patch_size: int = 16
-
-
-VARIANTS: dict[str, ViTSpec] = {
-    "micro": ViTSpec(128, 6, 4, patch_size=8),  # the demo's CPU-sized ViT for 32 px images (not a published size)
-    "tiny": ViTSpec(192, 12, 3),
-    "small": ViTSpec(384, 12, 6),
-    "base": ViTSpec(768, 12, 12),
-    "large": ViTSpec(1024, 24, 16),
-    "huge": ViTSpec(1280, 32, 16, patch_size=14),
-}
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
@@ -109,39 +99,108 @@ class PatchEmbed(nn.Module):
 
 
 class VisionTransformer(nn.Module):
-    """Plain ViT encoder: patch embed + fixed sin-cos pos embed + cls token + blocks + final norm."""
+    """Plain ViT encoder: patch embed + fixed sin-cos pos embed + cls token + blocks + final norm.
+
+    ``make_block(i, drop_path)`` builds block ``i`` (default: ``Block``; the dense backbones give their
+    attention); ``class_token=False`` leaves the cls token out (the position table keeps its cls row, as the
+    checkpoints have it). ``grad_checkpointing`` recomputes the blocks' activations in the backward pass.
+    """
 
     def __init__(self, img_size: int | tuple[int, int] = 224, patch_size: int = 16, in_chans: int = 3,
                  embed_dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
-                 drop_path_rate: float = 0.0):
+                 drop_path_rate: float = 0.0, class_token: bool = True,
+                 make_block: Callable[[int, float], nn.Module] | None = None, patch_embed: nn.Module | None = None):
         super().__init__()
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.patch_embed = patch_embed or PatchEmbed(img_size, patch_size, in_chans, embed_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if class_token else None
         pos = sincos_pos_embed_2d(embed_dim, self.patch_embed.grid_size, cls_token=True)
         self.pos_embed = nn.Parameter(pos, requires_grad=False)  # fixed, but a state-dict key as in timm
-        self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, drop_path=p) for p in drop_path_rates(drop_path_rate, depth))
+        make_block = make_block or (lambda i, p: Block(embed_dim, num_heads, mlp_ratio, drop_path=p))
+        self.blocks = nn.ModuleList(make_block(i, p) for i, p in enumerate(drop_path_rates(drop_path_rate, depth)))
         self.norm = LayerNorm(embed_dim)
+        self.grad_checkpointing = False
 
     @property
     def patch_size(self) -> int:
         return self.patch_embed.patch_size
 
+    @property
+    def num_prefix_tokens(self) -> int:
+        return 0 if self.cls_token is None else 1
+
     def init_encoder_weights(self) -> None:
         """Official MAE init: xavier for the patch projection viewed as Linear (bias: the conv default), cls token
         N(0, 0.02)."""
         init_patch_proj(self.patch_embed.proj)
-        nn.init.normal_(self.cls_token, std=0.02)
+        if self.cls_token is not None:
+            nn.init.normal_(self.cls_token, std=0.02)
+
+    def grid(self, x: torch.Tensor) -> tuple[int, int]:
+        """The patch grid (H/p, W/p) of an image batch [N, C, H, W]."""
+        return x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
+
+    def pos_embed_for(self, grid: tuple[int, int]) -> torch.Tensor:
+        """The position table [1, 1 + h*w, D] for a patch ``grid``: as stored, or resampled (plain bicubic)."""
+        return resample_pos_embed(self.pos_embed, grid, old_grid=self.patch_embed.grid_size)
+
+    def add_cls(self, tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Prepend the cls token plus its position row ``pos[:, :1]`` (nothing without a cls token)."""
+        if self.cls_token is None:
+            return tokens
+        return torch.cat([(self.cls_token + pos[:, :1]).expand(tokens.shape[0], -1, -1), tokens], dim=1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] (H, W multiples of the patch size) -> tokens [N, prefix + L, D] before the first block."""
+        pos = self.pos_embed_for(self.grid(x))
+        return self.add_cls(self.patch_embed(x) + pos[:, 1:], pos)
+
+    def block_kwargs(self, grid: tuple[int, int]) -> dict:
+        """Extra keyword arguments of every block for an input of this patch grid (none for the plain ViT)."""
+        return {}
+
+    def run_block(self, blk: nn.Module, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        if self.grad_checkpointing and self.training:
+            return cp.checkpoint(blk, x, use_reentrant=False, **kwargs)
+        return blk(x, **kwargs)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Unmasked forward: [N, 3, H, W] -> normed tokens [N, 1 + L, D] (cls first), like timm."""
-        x = self.patch_embed(x) + self.pos_embed[:, 1:]
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
-        x = torch.cat([cls, x], dim=1)
+        kwargs = self.block_kwargs(self.grid(x))
+        x = self.embed(x)
         for blk in self.blocks:
-            x = blk(x)
+            x = self.run_block(blk, x, **kwargs)
         return self.norm(x)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None, norm: bool = False,
+                              output_fmt: str = "NCHW", intermediates_only: bool = False,
+                              return_prefix_tokens: bool = False, stop_early: bool = False):
+        """Outputs of chosen blocks, with timm's arguments and meaning.
+
+        ``indices``: None = every block, an int n = the last n, a sequence = those blocks (negative from the end).
+        ``norm``: pass each through the final norm. ``output_fmt``: ``NCHW`` maps [N, D, H/p, W/p] or ``NLC``
+        tokens [N, L, D], the patch tokens only; ``return_prefix_tokens`` pairs each with its cls token [N, 1, D].
+        ``stop_early``: skip the blocks after the last one taken. -> the list of intermediates when
+        ``intermediates_only``, else (final normed tokens [N, 1 + L, D], list).
+        """
+        if output_fmt not in ("NCHW", "NLC"):
+            raise ValueError(f"output_fmt {output_fmt!r} is not NCHW or NLC")
+        take = take_indices(len(self.blocks), indices)
+        grid, kwargs = self.grid(x), self.block_kwargs(self.grid(x))
+        x = self.embed(x)
+        outs = []
+        for i, blk in enumerate(self.blocks[:max(take) + 1] if stop_early else self.blocks):
+            x = self.run_block(blk, x, **kwargs)
+            if i in take:  # shaped right away, so the backward pass sums a block's gradients in the order it always did
+                outs.append(self.intermediate(self.norm(x) if norm else x, grid, output_fmt, return_prefix_tokens))
+        return outs if intermediates_only else (self.norm(x), outs)
+
+    def intermediate(self, x: torch.Tensor, grid: tuple[int, int], output_fmt: str, with_prefix: bool):
+        """Block output [N, prefix + L, D] -> patch tokens [N, L, D] or map [N, D, h, w] (with the prefix tokens)."""
+        y = x[:, self.num_prefix_tokens:]
+        if output_fmt == "NCHW":
+            y = y.transpose(1, 2).reshape(y.shape[0], -1, *grid).contiguous()
+        return (y, x[:, :self.num_prefix_tokens]) if with_prefix else y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)
@@ -150,6 +209,20 @@ class VisionTransformer(nn.Module):
         """Only the encoder keys of ARCHITECTURE.md (no decoder, no heads)."""
         keep = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.")
         return {k: v for k, v in self.state_dict().items() if k.startswith(keep)}
+
+
+def take_indices(depth: int, indices: int | Sequence[int] | None) -> list[int]:
+    """Absolute block indices: None = all, an int n = the last n, a sequence as given (negative from the end)."""
+    if indices is None:
+        return list(range(depth))
+    if isinstance(indices, int):
+        if not 0 < indices <= depth:
+            raise ValueError(f"last {indices} blocks: must lie in 1..{depth}")
+        return list(range(depth - indices, depth))
+    out = [i % depth if -depth <= i < depth else None for i in indices]
+    if None in out:
+        raise ValueError(f"block indices {list(indices)} must lie in -{depth}..{depth - 1}")
+    return out
 
 
 def drop_path_rates(rate: float, depth: int) -> list[float]:
@@ -175,11 +248,10 @@ def init_linear_and_norm(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def vit_kwargs(variant: str, **overrides) -> dict:
-    """Encoder constructor kwargs for a variant name (tiny/small/base/large/huge) plus overrides."""
-    if variant not in VARIANTS:
-        raise KeyError(f"unknown ViT variant {variant!r}; known: {', '.join(VARIANTS)}")
-    s = VARIANTS[variant]
+def vit_kwargs(name: str, **overrides) -> dict:
+    """Encoder constructor kwargs for a size (any name ``model_size`` knows: ``base``, ``vit-b``, ...) plus
+    overrides (None values ignored)."""
+    s = model_size(name)
     kw = dict(embed_dim=s.embed_dim, depth=s.depth, num_heads=s.num_heads, patch_size=s.patch_size)
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return kw

@@ -16,14 +16,13 @@ from ..data.ade20k import check_labels
 from ..data.writers import dataset_label
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
-from .mm_common import (allow_mmengine_checkpoints, apply_run_args, checkpoint_labels, load_config, metrics_from,
-                        parse_cfg_options, start_cpu_distributed, write_synthetic_once)
+from .mm_common import (allow_mmengine_checkpoints, apply_run_args, backbone_label, checkpoint_labels, load_config,
+                        metrics_from, parse_cfg_options, start_cpu_distributed, write_synthetic_once)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "ade20k" / "quick.py"
 SYNTHETIC_SCENES = 40  # 32 training, 8 validation
 METRICS = {"mIoU": "mIoU", "aAcc": "aAcc", "mAcc": "mAcc"}  # IoUMetric reports percent already
-MODEL_NAMES = {128: "vit-micro", 192: "vit-t", 384: "vit-s", 768: "vit-b", 1024: "vit-l", 1280: "vit-h"}
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
 
@@ -149,7 +148,7 @@ def run_segmentation(args: TransferArgs, task: str, default_config: Path) -> dic
     if "mIoU_ss" in raw:
         metrics["mIoU_ss"] = round(float(raw["mIoU_ss"]), 4)
     dataset = dataset_label(_datasets(cfg)[0]["data_root"], "ade20k")
-    model = MODEL_NAMES.get(int(cfg.model.backbone.embed_dim), f"vit-{cfg.model.backbone.embed_dim}d")
+    model = backbone_label(cfg)
     config_name = str(config.resolve().relative_to(REPO)) if config.resolve().is_relative_to(REPO) else str(config)
     return make_record(task=task, dataset=dataset, metrics=metrics, model=model, ckpt=ckpt, config=config_name,
                        cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed, world_size=world,

@@ -42,13 +42,12 @@ from ..engine.hooks import CheckpointHook, Hook, LogHook
 from ..engine.optim import adamw, lars, param_groups
 from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier
+from ..models.sizes import MODEL_SIZES
 from ..results import make_record, now_iso
 from .mm_common import checkpoint_labels, parse_cfg_options
 
 log = logging.getLogger("mae_bench.classification")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-MODEL_SIZES = {"vit-micro": "micro", "vit-t": "tiny", "vit-s": "small", "vit-b": "base", "vit-l": "large",
-               "vit-h": "huge"}
 
 
 @dataclass
@@ -135,8 +134,9 @@ def default_config(task: str, model: str | None) -> Path:
         return CONFIG_DIR / task / "quick.py"
     if model not in MODEL_SIZES:
         raise ConfigError(f"--model {model!r} is not one of {', '.join(MODEL_SIZES)}")
-    path = CONFIG_DIR / task / f"{model.replace('-', '_')}.py"
-    return path if path.is_file() else CONFIG_DIR / task / "_base_.py"
+    recipe = MODEL_SIZES[model].recipe
+    path = CONFIG_DIR / task / f"{recipe}.py"
+    return path if recipe and path.is_file() else CONFIG_DIR / task / "_base_.py"
 
 
 def load_classification_config(args) -> tuple[ClassificationConfig, Path, dict]:
@@ -219,7 +219,7 @@ def dataset_label(cfg: ClassificationConfig, classes: list[str]) -> str:
 
 
 def build_model(cfg: ClassificationConfig, num_classes: int) -> ViTClassifier:
-    return create_classifier(MODEL_SIZES[cfg.model], num_classes, head_init_std=cfg.head_init_std,
+    return create_classifier(cfg.model, num_classes, head_init_std=cfg.head_init_std,
                              img_size=cfg.input_size, patch_size=cfg.patch_size, drop_path_rate=cfg.drop_path,
                              global_pool=cfg.global_pool, head_type=cfg.head_type, tune_blocks=cfg.tune_blocks,
                              train_norm=cfg.train_norm)

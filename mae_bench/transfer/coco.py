@@ -15,15 +15,14 @@ from pathlib import Path
 from ..data.writers import dataset_label
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
-from .mm_common import (apply_run_args, checkpoint_labels, load_config, parse_cfg_options, train_and_test,
-                        write_synthetic_once)
+from .mm_common import (apply_run_args, backbone_label, checkpoint_labels, load_config, parse_cfg_options,
+                        train_and_test, write_synthetic_once)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = "configs/coco/quick.py"
 # record metric prefix -> CocoMetric suffix; record kind -> CocoMetric metric
 AP_NAMES = {"AP": "mAP", "AP50": "mAP_50", "AP75": "mAP_75", "APs": "mAP_s", "APm": "mAP_m", "APl": "mAP_l"}
 KINDS = {"box": "bbox", "mask": "segm"}
-MODEL_NAMES = {128: "vit-micro", 192: "vit-t", 384: "vit-s", 768: "vit-b", 1024: "vit-l", 1280: "vit-h"}
 
 
 def resolve_config(path: str | None) -> Path:
@@ -146,6 +145,6 @@ def run(args: TransferArgs) -> dict | None:
         return None
     return make_record(
         "coco", dataset_label(root, "coco2017"), coco_metrics(raw),
-        model=MODEL_NAMES.get(cfg.model.backbone.embed_dim, f"vit-{cfg.model.backbone.embed_dim}d"),
+        model=backbone_label(cfg),
         ckpt=ckpt, config=config_name(cfg_path), cfg_options=options, seed=args.seed, world_size=world, started=started,
         wall_time_s=time.time() - t0, work_dir=str(work_dir), data_root=str(root), **labels)

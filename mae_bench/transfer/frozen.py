@@ -4,10 +4,8 @@
   ``configs/{knn,linprobe_grid,attentive}/``);
 - ``build_encoder``: a ``VisionTransformer`` of ``--model`` at ``input_size`` with the encoder of ``--ckpt``
   (any format ``mae_bench.checkpoints`` reads; ``pos_embed`` resampled), frozen, in eval mode;
-- ``last_blocks``: the tokens of the last n blocks, each after the final norm (dinov2
-  ``get_intermediate_layers(n, norm=True)``), and ``summarize`` -> ``cls`` [N, n, D] + ``avg`` [N, D];
-- ``extract`` / ``cached_features``: features of a whole split computed once and cached on disk per
-  (checkpoint sha256, dataset folder, split, transform, model);
+- ``cached_features``: the features of ``mae_bench.evaluation.features.extract`` for a whole split, computed
+  once and cached on disk per (checkpoint sha256, dataset folder, split, transform, model);
 - ``load_feature_set``: a hand-made feature set (``DIR/features.pt``) instead of images, for tests with
   known answers.
 """
@@ -26,10 +24,11 @@ from torchvision.transforms import InterpolationMode
 from ..checkpoints import CheckpointError, load_encoder_state
 from ..config import ConfigError, build, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, SHAPES, DataError, build_imagefolder, eval_transform, write_dataset
-from ..engine.amp import AMP_MODES, amp_dtype, autocast
+from ..engine.amp import AMP_MODES, amp_dtype
+from ..evaluation.features import extract
 from ..meta import sha256
+from ..models.sizes import MODEL_SIZES
 from ..models.vit import VisionTransformer, create_vit
-from .classification import MODEL_SIZES  # one table of model sizes for every classification task
 from .mm_common import checkpoint_labels, parse_cfg_options
 
 log = logging.getLogger("mae_bench.frozen")
@@ -151,7 +150,7 @@ def loader(root: Path, split: str, transform, batch_size: int, cfg: FrozenConfig
 def build_encoder(cfg: FrozenConfig, ckpt: str | None, device: torch.device) -> tuple[VisionTransformer, str]:
     """Frozen encoder initialised from ``ckpt`` (None / 'random': the MAE random init) -> (model, load summary)."""
     torch.manual_seed(cfg.seed)
-    model = create_vit(MODEL_SIZES[cfg.model], img_size=cfg.input_size, patch_size=cfg.patch_size)
+    model = create_vit(cfg.model, img_size=cfg.input_size, patch_size=cfg.patch_size)
     summary = "random init"
     if ckpt and ckpt != "random":
         if not Path(ckpt).is_file():
@@ -159,42 +158,6 @@ def build_encoder(cfg: FrozenConfig, ckpt: str | None, device: torch.device) -> 
         summary = load_encoder_state(model, ckpt).summary()
     model.requires_grad_(False)
     return model.eval().to(device), summary
-
-
-def last_blocks(vit: VisionTransformer, imgs: torch.Tensor, n: int) -> list[torch.Tensor]:
-    """Tokens [N, 1 + L, D] of the last ``n`` blocks, oldest first, each passed through the final norm
-    (dinov2 ``get_intermediate_layers(x, n, norm=True)``). Works on any mae-bench ``VisionTransformer``
-    (the MAE, MoCo v3 and supervised models are subclasses): no masking, the full image."""
-    x = vit.patch_embed(imgs) + vit.pos_embed[:, 1:]
-    cls = (vit.cls_token + vit.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
-    x = torch.cat([cls, x], dim=1)
-    out = []
-    for i, blk in enumerate(vit.blocks):
-        x = blk(x)
-        if i >= len(vit.blocks) - n:
-            out.append(vit.norm(x))
-    return out
-
-
-def summarize(blocks: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """-> ``cls`` [N, n, D] (cls token of each of the last n blocks) and ``avg`` [N, D] (mean patch token of
-    the last block), float32: everything the k-NN and the linear grid read."""
-    return dict(cls=torch.stack([b[:, 0] for b in blocks], dim=1).float(), avg=blocks[-1][:, 1:].mean(dim=1).float())
-
-
-@torch.no_grad()
-def extract(vit: VisionTransformer, data: DataLoader, n_last: int, device: torch.device, amp: str = "fp32") -> dict:
-    """Features of every image of ``data`` in order -> ``cls`` [N, n, D], ``avg`` [N, D], ``labels`` [N] (CPU);
-    the forward under ``engine.amp.autocast(amp)``."""
-    parts: dict[str, list] = {"cls": [], "avg": [], "labels": []}
-    ctx = autocast(amp, device)
-    for imgs, labels in data:
-        with ctx:
-            feats = summarize(last_blocks(vit, imgs.to(device, non_blocking=True), n_last))
-        parts["cls"].append(feats["cls"].cpu())
-        parts["avg"].append(feats["avg"].cpu())
-        parts["labels"].append(labels)
-    return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def cache_key(ckpt: str | None, root: Path, split: str, transform, cfg: FrozenConfig, n_last: int,

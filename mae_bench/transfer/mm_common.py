@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import load_file
+from ..models.sizes import model_size
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -51,6 +52,15 @@ def parse_cfg_options(items: list[str] | None) -> dict:
         key, val = item.split("=", 1)
         out[key] = _parse_value(val)
     return out
+
+
+def backbone_label(cfg) -> str:
+    """The record's ``model`` for an mm config: the label of its backbone's width (``vit-b``), or ``vit-<D>d``."""
+    width = int(cfg.model.backbone.embed_dim)
+    try:
+        return model_size(width).label
+    except KeyError:
+        return f"vit-{width}d"
 
 
 def load_config(path: str | Path, cfg_options: dict | None = None):

@@ -28,104 +28,18 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from ..data import build_imagefolder, eval_transform
 from ..engine.amp import autocast
-from ..engine.optim import cosine_lr, lars, set_lr
+from ..engine.optim import lars
+from ..evaluation.features import last_blocks, summarize
+from ..evaluation.heads import (EfficientProbe, LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics,
+                                num_steps, tensor_batches)
 from ..results import make_record, now_iso
 from .frozen import (FrozenConfig, build_encoder, cached_features, data_root, dataset_label, feature_set_classes,
-                     last_blocks, load_feature_set, load_frozen_config, loader, pick_device, record_labels, summarize,
-                     train_transform)
+                     load_feature_set, load_frozen_config, loader, pick_device, record_labels, train_transform)
 
 log = logging.getLogger("mae_bench.probes")
-
-
-# ---------------------------------------------------------------- linear grid
-
-
-def grid_inputs(n_last_blocks: list[int], pools: list[str]) -> list[str]:
-    """Feature names of the grid: ``cls{n}`` / ``cls{n}_avg`` per n, and ``avg`` once."""
-    names = []
-    for n in n_last_blocks:
-        names += [f"cls{n}"] * ("cls" in pools) + [f"cls{n}_avg"] * ("cls_avg" in pools)
-    return names + ["avg"] * ("avg" in pools)
-
-
-def grid_feature(feats: dict[str, torch.Tensor], name: str) -> torch.Tensor:
-    """``feats`` from ``summarize`` (``cls`` [N, n, D], ``avg`` [N, D]) -> the input [N, *] of feature ``name``."""
-    if name == "avg":
-        return feats["avg"]
-    n = int(name[3:].split("_")[0])
-    if n > feats["cls"].shape[1]:
-        raise ValueError(f"head {name} needs the last {n} blocks; features hold {feats['cls'].shape[1]}")
-    cls = feats["cls"][:, -n:].flatten(1)
-    return torch.cat([cls, feats["avg"]], dim=1) if name.endswith("_avg") else cls
-
-
-class LinearGrid(nn.Module):
-    """One ``nn.Linear`` per (input feature, learning rate); ``forward(feats) -> {head name: logits}``."""
-
-    def __init__(self, sample: dict[str, torch.Tensor], inputs: list[str], lrs: list[float], num_classes: int):
-        super().__init__()
-        self.inputs, self.lrs = inputs, {}
-        self.heads = nn.ModuleDict()
-        for name in inputs:
-            dim = grid_feature(sample, name).shape[1]
-            for lr in lrs:
-                key = f"{name}_lr{lr:g}".replace(".", "p").replace("-", "m")
-                head = nn.Linear(dim, num_classes)
-                nn.init.normal_(head.weight, std=0.01)
-                nn.init.zeros_(head.bias)
-                self.heads[key], self.lrs[key] = head, lr
-
-    def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x = {name: grid_feature(feats, name) for name in self.inputs}
-        return {key: head(x[key.rsplit("_lr", 1)[0]]) for key, head in self.heads.items()}
-
-    def optimizer(self, batch_size: int) -> torch.optim.SGD:
-        """SGD momentum 0.9, no weight decay, one group per head with lr_scale = lr x batch / 256 (dinov2)."""
-        groups = [dict(params=h.parameters(), lr_scale=self.lrs[k] * batch_size / 256) for k, h in self.heads.items()]
-        return torch.optim.SGD(groups, lr=0.0, momentum=0.9, weight_decay=0.0)
-
-
-def grid_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-    return sum(F.cross_entropy(logits.float(), labels) for logits in outputs.values())
-
-
-# ---------------------------------------------------------------- attentive probe
-
-
-class EfficientProbe(nn.Module):
-    """EP pooling + BatchNorm1d(affine=False) + Linear: patch tokens [N, L, D] -> logits [N, C].
-
-    ``num_queries`` learnable queries q_j; attention a_j = softmax(q_j . x / sqrt(D)) over the tokens x (keys
-    = the tokens, no projection); values W_v x (no bias) split into ``num_queries`` chunks of D / num_queries,
-    chunk j pooled with a_j; the chunks concatenated -> [N, D].
-    """
-
-    def __init__(self, dim: int, num_classes: int, num_queries: int = 1):
-        super().__init__()
-        if dim % num_queries:
-            raise ValueError(f"attentive: num_queries {num_queries} must divide the feature width {dim}")
-        self.num_queries, self.scale = num_queries, dim ** -0.5
-        self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
-        self.v = nn.Linear(dim, dim, bias=False)
-        self.bn = nn.BatchNorm1d(dim, affine=False, eps=1e-6)
-        self.head = nn.Linear(dim, num_classes)
-
-    def attention(self, tokens: torch.Tensor) -> torch.Tensor:
-        """[N, L, D] -> attention maps [N, Q, L]."""
-        return torch.softmax(torch.einsum("qd,nld->nql", self.queries * self.scale, tokens), dim=-1)
-
-    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        n, length, d = tokens.shape
-        v = self.v(tokens).view(n, length, self.num_queries, d // self.num_queries)
-        return torch.einsum("nql,nlqc->nqc", self.attention(tokens), v).reshape(n, d)
-
-    def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"attentive": self.head(self.bn(self.pool(feats["tokens"].float())))}
 
 
 # ---------------------------------------------------------------- batches of frozen features
@@ -138,74 +52,12 @@ def image_batches(vit, data, cfg: FrozenConfig, device, n_last: int, tokens: boo
         for imgs, labels in data:
             with torch.no_grad(), autocast(cfg.amp, device):
                 blocks = last_blocks(vit, imgs.to(device, non_blocking=True), n_last)
-                feats = dict(tokens=blocks[-1][:, 1:].float()) if tokens else summarize(blocks)
+                feats = dict(tokens=blocks[-1][0].float()) if tokens else summarize(blocks)
             yield feats, labels.to(device)
     return epoch
 
 
-def num_steps(n: int, batch_size: int) -> int:
-    """Full batches in one pass over ``n`` stored features (at least one)."""
-    return max(1, n // batch_size)
-
-
-def tensor_batches(split: dict, batch_size: int, seed: int, device, keys: tuple[str, ...]) -> Callable[[], Iterator]:
-    """Per epoch: shuffled minibatches of stored features (feature sets, or the grid on cached features)."""
-    gen = torch.Generator().manual_seed(seed)
-    n = len(split["labels"])
-
-    def epoch():
-        order = torch.randperm(n, generator=gen)
-        for start in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            idx = order[start:start + batch_size]
-            yield {k: split[k][idx].to(device) for k in keys}, split["labels"][idx].to(device)
-    return epoch
-
-
-def eval_batches(split: dict, batch_size: int, device, keys: tuple[str, ...]) -> Iterator:
-    """Every stored feature once, in order (evaluation)."""
-    for start in range(0, len(split["labels"]), batch_size):
-        sl = slice(start, start + batch_size)
-        yield {k: split[k][sl].to(device) for k in keys}, split["labels"][sl].to(device)
-
-
-def fit(probe: nn.Module, optimizer, batches: Callable[[], Iterator], steps: int, cfg: FrozenConfig, base_lr: float,
-        warmup_epochs: float = 0.0) -> float:
-    """Train ``probe`` for ``cfg.epochs`` of ``steps`` iterations (capped at ``cfg.iters_per_epoch``) with a
-    per-step cosine schedule (warmup then to 0); the loss is the sum over the probe's outputs. -> train seconds."""
-    t0 = time.time()
-    n_iter = min(steps, cfg.iters_per_epoch or steps)
-    probe.train()
-    for epoch in range(cfg.epochs):
-        torch.manual_seed(cfg.seed * 1009 + epoch)
-        for it, (feats, labels) in zip(range(n_iter), batches()):
-            set_lr(optimizer, cosine_lr(epoch + it / n_iter, base_lr, 0.0, warmup_epochs, cfg.epochs))
-            loss = grid_loss(probe(feats), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        log.info("epoch %d/%d: loss %.4f", epoch + 1, cfg.epochs, float(loss))
-    return time.time() - t0
-
-
-@torch.no_grad()
-def accuracy(probe: nn.Module, batches: Iterator) -> dict[str, float]:
-    """Top-1 (%) of every output of ``probe`` over ``batches``."""
-    probe.eval()
-    hits: dict[str, int] = {}
-    total = 0
-    for feats, labels in batches:
-        for key, logits in probe(feats).items():
-            hits[key] = hits.get(key, 0) + int((logits.argmax(1) == labels).sum())
-        total += len(labels)
-    return {k: 100.0 * v / max(total, 1) for k, v in hits.items()}
-
-
 # ---------------------------------------------------------------- runs
-
-
-def grid_metrics(acc: dict[str, float]) -> tuple[dict, str]:
-    best = max(acc, key=lambda k: (acc[k], k))
-    return {"top1": acc[best], **{f"top1_{k}": v for k, v in sorted(acc.items())}}, best
 
 
 def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num_classes: int) -> tuple[dict, dict]:
@@ -228,7 +80,8 @@ def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num
     else:
         data = loader(root, "train", train_transform(cfg), cfg.batch_size, cfg, True)
         batches, steps = image_batches(vit, data, cfg, device, n_last, tokens=False), len(data)
-    train_s = fit(probe, probe.optimizer(cfg.batch_size), batches, steps, cfg, base_lr=1.0)
+    train_s = fit(probe, probe.optimizer(cfg.batch_size), batches, steps, cfg.epochs, 1.0, cfg.seed,
+                  cfg.iters_per_epoch)
     acc = accuracy(probe, eval_batches(val, cfg.eval_batch_size, device, ("cls", "avg")))
     metrics, best = grid_metrics(acc)
     log.info("linprobe_grid: %d heads, best %s top-1 %.2f", len(acc), best, acc[best])
@@ -258,7 +111,7 @@ def run_attentive(args, cfg: FrozenConfig, root: Path, device, fset: dict | None
     probe = EfficientProbe(dim, num_classes, cfg.num_queries).to(device)
     opt = lars(probe.parameters(), lr, cfg.weight_decay) if cfg.optimizer == "lars" else torch.optim.SGD(
         probe.parameters(), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    train_s = fit(probe, opt, train, steps, cfg, base_lr=lr, warmup_epochs=cfg.warmup_epochs)
+    train_s = fit(probe, opt, train, steps, cfg.epochs, lr, cfg.seed, cfg.iters_per_epoch, cfg.warmup_epochs)
     top1 = accuracy(probe, val())["attentive"]
     log.info("attentive: top-1 %.2f", top1)
     return dict(top1=top1), dict(num_queries=cfg.num_queries, abs_lr=lr, train_time_s=train_s)

@@ -1,135 +1,31 @@
-"""MAE pretraining (and, through ``METHODS``, the equal-budget baselines) on the shared trainer.
+"""The pretraining run: any method of ``mae_bench.methods.METHODS`` on the shared trainer, data and hooks.
 
-``PretrainConfig`` holds the official MAE recipe (REFERENCES.md) as defaults, with the official
-flag names; ``tools/pretrain.py`` fills it from a config file and the command line.
+``run_pretrain(PretrainConfig)`` builds the method's model, the ImageFolder loader (or the built-in synthetic
+pool), AdamW and the hooks (logs, checkpoints, reconstructions, the live monitors of ``monitor.py``) and trains.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
-from ..data.fast import check_pipeline, pretrain_loader, to_model_input
-from ..models import create_mae
-from .amp import grad_scaler, resolve_amp
-from .checkpoint import load_training_state, resume_path, unwrap
-from .dist import DistInfo, barrier, init_distributed
-from .hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
-from .optim import NO_WEIGHT_DECAY, adamw, param_groups
-from .trainer import Schedule, Trainer, accumulation
-from .vis import plot_loss_curve, save_reconstructions
+from ..data.pipeline import check_pipeline, pretrain_loader
+from ..engine.amp import grad_scaler, resolve_amp
+from ..engine.checkpoint import load_training_state, resume_path, unwrap
+from ..engine.dist import DistInfo, barrier, init_distributed
+from ..engine.hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
+from ..engine.optim import adamw, param_groups
+from ..engine.trainer import Schedule, Trainer
+from ..methods import METHODS, Method, PretrainConfig, model_device
+from ..engine.vis import plot_loss_curve, save_reconstructions
+from .monitor import build_monitor, pretraining_indices
 
 log = logging.getLogger("mae_bench.pretrain")
-
-
-@dataclass
-class PretrainConfig:
-    method: str = "mae"
-    model: str = "mae_vit_base_patch16"
-    input_size: int = 224
-    patch_size: int | None = None
-    mask_ratio: float = 0.75
-    norm_pix_loss: bool = False  # official flag default; the recipe configs turn it on
-    decoder_embed_dim: int | None = None
-    decoder_depth: int | None = None
-    decoder_num_heads: int | None = None
-    drop_path: float = 0.0
-    # --method supervised only (defaults = DeiT's recipe; the demo turns them down for its short schedule)
-    mixup: float = 0.8
-    cutmix: float = 1.0
-    smoothing: float = 0.1
-    aa: str | None = "rand-m9-mstd0.5-inc1"
-    reprob: float = 0.25
-    crop_scale: tuple[float, float] | None = None  # RandomResizedCrop area range; None: the method's recipe
-    batch_size: int = 64  # per process
-    epochs: int = 800
-    effective_batch: int | None = None  # the recipe's batch; accum_iter = effective_batch / (batch_size x processes)
-    accum_iter: int | None = None  # explicit accumulation (default 1); must agree with effective_batch when both set
-    blr: float = 1.5e-4
-    lr: float | None = None  # absolute lr; default blr * effective batch / 256
-    min_lr: float = 0.0
-    weight_decay: float = 0.05
-    warmup_epochs: float = 40
-    clip_grad: float | None = None
-    data_path: str | None = None  # ImageFolder root (train/), flat image folder, or shards 'train-{000000..000127}.tar'
-    data_pipeline: str = "fast"  # fast (data/fast.py: uint8 crops, normalised on the device) | official (torchvision)
-    gpu_decode: bool = False  # fast pipeline: workers read bytes, JPEGs are decoded, cropped and flipped on the device
-    synthetic_num: int = 512
-    output_dir: str = "./work_dirs/pretrain"
-    log_dir: str | None = None
-    resume: str = ""
-    device: str = "cuda" if torch.cuda.is_available() else "cpu"
-    amp: str = "auto"  # engine/amp.py: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16 (official fp16 + scaler)
-    seed: int = 0
-    num_workers: int = 4
-    pin_mem: bool = True
-    save_every: int = 20
-    vis_every: int = 20
-    skip_corrupt: bool = False
-    max_iters_per_epoch: int | None = None
-    tensorboard: bool = True
-    compile: bool = False  # torch.compile the model (GPU: ViT-B 38% -> 41% MFU on an H200, results/perf)
-    monitor_every: int = 0  # k-NN + linear-head grid every N epochs (engine/monitor.py); 0: off
-    monitor_data: str | None = None  # ImageFolder root (train/ = bank, val/ = queries); default: a held-out slice
-    monitor_fraction: float = 0.1  # share of train/ held out of pretraining for the monitors (no --monitor_data)
-
-    def __post_init__(self):
-        resolve_amp(self.amp, self.device)  # a ValueError naming the known modes
-
-    def accum(self, world_size: int) -> int:
-        """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ValueError)."""
-        return accumulation(self.effective_batch, self.batch_size, world_size, self.accum_iter)
-
-    def total_batch(self, world_size: int) -> int:
-        """Images per optimiser step: batch_size x accum_iter x processes."""
-        return self.batch_size * self.accum(world_size) * world_size
-
-    def absolute_lr(self, world_size: int) -> float:
-        return self.lr if self.lr is not None else self.blr * self.total_batch(world_size) / 256
-
-
-@dataclass
-class Method:
-    """What a pretraining method adds to the shared loop."""
-    model: torch.nn.Module
-    step: Callable
-    hooks: list[Hook] = dataclasses.field(default_factory=list)
-    transform: Callable | None = None  # dataset transform; default: the MAE pretraining one
-    no_decay_names: tuple[str, ...] = NO_WEIGHT_DECAY  # besides 1-D tensors and biases (engine.optim.param_groups)
-
-
-def build_optimizer(cfg: PretrainConfig, method: Method, lr: float) -> torch.optim.AdamW:
-    """AdamW (betas 0.9, 0.95) over the method's weight-decay groups (main_pretrain.py @ efb2a80)."""
-    groups = param_groups(method.model, cfg.weight_decay, skip=method.no_decay_names)
-    return adamw(groups, lr=lr, betas=(0.9, 0.95))
-
-
-def build_mae(cfg: PretrainConfig) -> Method:
-    model = create_mae(cfg.model, img_size=cfg.input_size, patch_size=cfg.patch_size, norm_pix_loss=cfg.norm_pix_loss,
-                       decoder_embed_dim=cfg.decoder_embed_dim, decoder_depth=cfg.decoder_depth,
-                       decoder_num_heads=cfg.decoder_num_heads, mask_ratio=cfg.mask_ratio,
-                       drop_path_rate=cfg.drop_path)
-
-    def step(model, batch):
-        imgs = to_model_input(batch[0], model_device(model), cfg.input_size)
-        loss, _, _ = model(imgs, mask_ratio=cfg.mask_ratio)
-        return loss, imgs.shape[0]
-
-    return Method(model=model, step=step, no_decay_names=())  # timm 0.3.2 add_weight_decay, as main_pretrain.py
-
-
-METHODS: dict[str, Callable[[PretrainConfig], Method]] = {"mae": build_mae}
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 class ReconstructionHook(Hook):
@@ -167,7 +63,6 @@ def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
         return fast_loader(cfg, dist, data_path)
     dataset = build_imagefolder(data_path, "train", transform, cfg.skip_corrupt)
     if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
-        from .monitor import pretraining_indices
         dataset = Subset(dataset, pretraining_indices(len(dataset), cfg.monitor_fraction))
     if len(dataset) < cfg.batch_size * dist.world_size:
         raise ValueError(f"{data_path}/train has {len(dataset)} images, fewer than one batch "
@@ -181,7 +76,6 @@ def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
 def fast_loader(cfg: PretrainConfig, dist: DistInfo, data_path) -> DataLoader:
     keep = None
     if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
-        from .monitor import pretraining_indices
         keep = functools.partial(pretraining_indices, fraction=cfg.monitor_fraction)
     loader = pretrain_loader(str(data_path), cfg.input_size, cfg.batch_size, cfg.num_workers, cfg.seed, dist.rank,
                              dist.world_size, cfg.crop_scale, cfg.pin_mem and dist.device.type == "cuda",
@@ -190,6 +84,12 @@ def fast_loader(cfg: PretrainConfig, dist: DistInfo, data_path) -> DataLoader:
         raise ValueError(f"{data_path} gives no full batch of {cfg.batch_size} per process ({dist.world_size} "
                          f"process(es)); lower --batch_size")
     return loader
+
+
+def build_optimizer(cfg: PretrainConfig, method: Method, lr: float) -> torch.optim.AdamW:
+    """AdamW (betas 0.9, 0.95) over the method's weight-decay groups (main_pretrain.py @ efb2a80)."""
+    groups = param_groups(method.model, cfg.weight_decay, skip=method.no_decay_names)
+    return adamw(groups, lr=lr, betas=(0.9, 0.95))
 
 
 def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
@@ -205,7 +105,6 @@ def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
 
 def run_pretrain(cfg: PretrainConfig) -> dict:
     """Build everything from ``cfg`` and train; returns the final epoch stats (rank 0 writes files)."""
-    from .. import methods  # noqa: F401  (registers the supervised and mocov3 baselines in METHODS)
     if cfg.method not in METHODS:
         raise KeyError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
     dist = init_distributed(cfg.device)
@@ -238,8 +137,9 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks,
              StopOnSignalHook()]
     if cfg.monitor_every:
-        from .monitor import build_monitor
-        hooks.insert(0, build_monitor(cfg, dist, Path(cfg.log_dir or out)))  # before LogHook: it logs the numbers
+        data_path = cfg.data_path or synthetic_data_path(cfg, dist)
+        monitor = build_monitor(cfg, dist, data_path, Path(cfg.log_dir or out))
+        hooks.insert(0, monitor)  # before LogHook: it logs the numbers
     if cfg.method == "mae" and cfg.vis_every:
         hooks.append(ReconstructionHook(fixed_images(loader), out, cfg.vis_every, cfg.mask_ratio))
     trainer = Trainer(model, optimizer, loader, method.step, Schedule(lr, cfg.min_lr, cfg.warmup_epochs, cfg.epochs),
@@ -249,9 +149,8 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if dist.is_main:
         rule = "--lr" if cfg.lr is not None else f"blr {cfg.blr:.3g} x {cfg.total_batch(dist.world_size)} / 256"
         log.info("%s: %s, %d process(es) x batch %d x accum_iter %d = effective batch %d, lr %.3g (%s), %s, "
-                 "%d iterations/epoch, data pipeline %s",
-                 cfg.method, cfg.model, dist.world_size, cfg.batch_size, accum,
-                 cfg.total_batch(dist.world_size), lr, rule, amp, trainer.iters_per_epoch(), pipeline)
+                 "%d iterations/epoch, data pipeline %s", cfg.method, cfg.model, dist.world_size, cfg.batch_size,
+                 accum, cfg.total_batch(dist.world_size), lr, rule, amp, trainer.iters_per_epoch(), pipeline)
     history = trainer.fit()
     if dist.is_main and (out / "log.jsonl").exists():
         plot_loss_curve(out / "log.jsonl", out / "loss_curve.png")

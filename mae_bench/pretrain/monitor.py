@@ -5,8 +5,8 @@ Data: ``--monitor_data DIR`` (``DIR/train`` = the k-NN bank and the heads' train
 queries), or else a held-out slice of the pretraining ``train/`` folder: every ``round(1 / monitor_fraction)``-th
 image is removed from pretraining (``pretraining_indices``) and split 4:1 into bank and queries.
 Each monitor epoch: the eval-transform features of bank and queries (cls token and mean patch token, last 4
-blocks, after the final norm; ``transfer.frozen``), the weighted k-NN of ``transfer.knn`` (k = 20, T = 0.07) on
-both features, and ``transfer.probes.LinearGrid`` (4 learning rates x cls / avg / cls4+avg) trained on the bank
+blocks, after the final norm; ``evaluation.features``), the weighted k-NN of ``evaluation.knn`` (k = 20, T = 0.07)
+on both features, and ``evaluation.heads.LinearGrid`` (4 learning rates x cls / avg / cls4+avg) trained on the bank
 features without augmentation. The numbers go into the epoch stats, so ``LogHook`` writes them to ``log.jsonl``
 and TensorBoard (``epoch/monitor_*``); after training ``monitors.png`` plots them beside the loss.
 """
@@ -21,8 +21,12 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..data import build_imagefolder, eval_transform
-from .checkpoint import unwrap
-from .trainer import Hook
+from ..engine.checkpoint import unwrap
+from ..engine.trainer import Hook
+from ..evaluation.features import extract
+from ..evaluation.heads import (LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics, num_steps,
+                               tensor_batches)
+from ..evaluation.knn import knn_accuracy
 
 log = logging.getLogger("mae_bench.monitor")
 MONITOR_LRS = [1e-3, 1e-2, 0.1, 1.0]
@@ -65,11 +69,6 @@ def encoder_of(model: torch.nn.Module) -> torch.nn.Module:
 
 def monitor_metrics(vit, bank_loader, query_loader, device, seed: int = 0, epochs: int = 30) -> dict[str, float]:
     """k-NN (cls, avg; k = 20) and the best grid head's top-1 (%) of the frozen ``vit`` on the monitor data."""
-    from ..transfer.frozen import FrozenConfig, extract
-    from ..transfer.knn import knn_accuracy
-    from ..transfer.probes import (LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics, num_steps,
-                                  tensor_batches)
-
     was_training = vit.training
     vit.eval()
     bank, query = extract(vit, bank_loader, 4, device), extract(vit, query_loader, 4, device)
@@ -85,10 +84,9 @@ def monitor_metrics(vit, bank_loader, query_loader, device, seed: int = 0, epoch
         grid = LinearGrid(bank, grid_inputs([1, 4], ["cls", "avg", "cls_avg"])[:3], MONITOR_LRS, num_classes)
         grid.to(device)
         batch = min(64, len(bank["labels"]))
-        cfg = FrozenConfig(epochs=epochs, iters_per_epoch=None, seed=seed)
         with torch.enable_grad():
             fit(grid, grid.optimizer(batch), tensor_batches(bank, batch, seed, device, ("cls", "avg")),
-                num_steps(len(bank["labels"]), batch), cfg, 1.0)
+                num_steps(len(bank["labels"]), batch), epochs, 1.0, seed)
         metrics, best = grid_metrics(accuracy(grid, eval_batches(query, 256, device, ("cls", "avg"))))
     out["monitor_linear_top1"] = metrics["top1"]
     return out
@@ -144,10 +142,8 @@ def plot_monitors(log_jsonl: str | Path, path: str | Path) -> Path:
     return Path(path)
 
 
-def build_monitor(cfg, dist, log_dir: Path) -> MonitorHook:
-    """The hook for a ``PretrainConfig`` (its data path, or the synthetic set it generated)."""
-    from .pretrain import synthetic_data_path
-    data_path = cfg.data_path or synthetic_data_path(cfg, dist)
+def build_monitor(cfg, dist, data_path: str | Path, log_dir: Path) -> MonitorHook:
+    """The hook for a ``PretrainConfig`` on ``data_path`` (its ``--data_path``, or the synthetic set it generated)."""
     bank, query = monitor_loaders(data_path, cfg.monitor_data, cfg.monitor_fraction, cfg.input_size,
                                   max(cfg.batch_size, 64))
     if dist.is_main:

@@ -15,9 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from mae_bench.demo import FULL, QUICK, plan
+from mae_bench.progress import progress_bar
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +27,7 @@ def run_jobs(jobs, logs: Path, parallel: int) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO), MPLBACKEND="Agg",
                PYTHONUNBUFFERED="1")
     pending, running, done = list(jobs), {}, set()
-    bar = tqdm(total=sum(j.weight for j in jobs), desc="demo", unit="job", dynamic_ncols=True,
+    bar = progress_bar(total=sum(j.weight for j in jobs), desc="demo", unit="job", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
     while pending or running:
         for job in [j for j in pending if set(j.deps) <= done][: parallel - len(running)]:

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
+from ..data.check import check_dataset
 from ..models import create_mae
 from .checkpoint import load_training_state, resume_path, unwrap
 from .dist import DistInfo, barrier, init_distributed
@@ -172,13 +173,21 @@ def synthetic_data_path(cfg: PretrainConfig, dist: DistInfo) -> Path:
     return root / "pool"
 
 
-def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
+def checked_data_path(cfg: PretrainConfig, dist: DistInfo) -> Path:
+    """``--data_path`` (or the built-in synthetic pool), its ``train/`` checked by ``mae_bench.data.check`` (file
+    listing: missing or empty folders, empty classes or files) before any model is built."""
     data_path = cfg.data_path
     if data_path is None:
         data_path = synthetic_data_path(cfg, dist)
         log.info("no --data_path given: using the built-in synthetic dataset (%d scenes) at %s",
                  cfg.synthetic_num, data_path)
-    dataset = build_imagefolder(data_path, "train", transform, cfg.skip_corrupt)
+    check_dataset("imagefolder", str(data_path), splits=("train",)).raise_if_problems()
+    return Path(data_path)
+
+
+def build_loader(cfg: PretrainConfig, dist: DistInfo, transform, data_path: Path) -> DataLoader:
+    dataset = build_imagefolder(data_path, "train", transform, cfg.skip_corrupt,
+                                hint=" (pass --skip_corrupt to skip unreadable files)")
     if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
         from .monitor import pretraining_indices
         dataset = Subset(dataset, pretraining_indices(len(dataset), cfg.monitor_fraction))
@@ -210,10 +219,12 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     out = Path(cfg.output_dir)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
+    data_path = checked_data_path(cfg, dist)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
-    loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size, cfg.crop_scale))
+    loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size, cfg.crop_scale),
+                          data_path)
     lr = cfg.absolute_lr(dist.world_size)
     optimizer = adamw(param_groups(model, cfg.weight_decay), lr=lr, betas=(0.9, 0.95))
     start_epoch = 0

@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from .dist import DistInfo, all_reduce_mean
 from .optim import cosine_lr, set_lr
 
@@ -118,7 +118,7 @@ class Trainer:
             sampler.set_epoch(epoch)
         seed_epoch(self.seed, epoch, self.dist.rank)
         n_iter = self.iters_per_epoch()
-        bar = tqdm(total=n_iter, desc=f"{self.desc} epoch {epoch + 1}/{self.epochs}", disable=not self.dist.is_main,
+        bar = progress_bar(total=n_iter, desc=f"{self.desc} epoch {epoch + 1}/{self.epochs}", disable=not self.dist.is_main,
                    dynamic_ncols=True, leave=False)
         loss_sum, seen, t0 = 0.0, 0, time.time()
         self.optimizer.zero_grad(set_to_none=True)
@@ -153,7 +153,7 @@ class Trainer:
         for h in self.hooks:
             h.before_train(self)
         history = []
-        bar = tqdm(range(self.start_epoch, self.epochs), desc=self.desc, initial=self.start_epoch,
+        bar = progress_bar(range(self.start_epoch, self.epochs), desc=self.desc, initial=self.start_epoch,
                    total=self.epochs, disable=not self.dist.is_main, dynamic_ncols=True, unit="epoch")
         for epoch in bar:
             stats = self.train_one_epoch(epoch)

@@ -21,15 +21,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
-from tqdm import tqdm
 
 from ..checkpoints import CheckpointError, load_encoder_state, load_file
 from ..config import ConfigError, build, load_config_file
+from ..data.check import check_dataset, dataset_name
 from ..data.imagefolder import linprobe_transform
 from ..data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    SHAPES,
     DataError,
     build_imagefolder,
     check_same_classes,
@@ -42,6 +41,7 @@ from ..engine.hooks import CheckpointHook, Hook, LogHook
 from ..engine.optim import adamw, param_groups
 from ..engine.trainer import Schedule, Trainer
 from ..models.classifier import ViTClassifier, create_classifier
+from ..progress import progress_bar
 from ..results import make_record, now_iso
 from .mm_common import checkpoint_labels, parse_cfg_options
 
@@ -99,7 +99,7 @@ class ClassificationConfig:
     pin_mem: bool = True
     max_iters_per_epoch: int | None = None
     synthetic_num: int = 512  # images of the built-in synthetic set (no --data-root)
-    dataset: str | None = None  # record label; default imagenet, or synthetic for the synthetic classes
+    dataset: str | None = None  # record label; default: data.check.dataset_name (--dataset wins)
     save_every: int = 0
     tensorboard: bool = True
     seed: int = 0
@@ -216,10 +216,6 @@ def build_loaders(cfg: ClassificationConfig, root: Path, dist: DistInfo) -> tupl
     return train_loader, val_loader, train.classes
 
 
-def dataset_label(cfg: ClassificationConfig, classes: list[str]) -> str:
-    return cfg.dataset or ("synthetic" if sorted(classes) == sorted(SHAPES) else "imagenet")
-
-
 # ---------------------------------------------------------------- model and optimiser
 
 
@@ -320,7 +316,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
     ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp == "bf16" else torch.autocast(device.type,
                                                                                                  enabled=False)
     show = not (torch.distributed.is_initialized() and torch.distributed.get_rank() > 0)
-    for imgs, targets in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
+    for imgs, targets in progress_bar(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
         imgs, targets = imgs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with ctx:
             logits = model(imgs)
@@ -402,15 +398,16 @@ def make_hooks(cfg: ClassificationConfig, val_loader: DataLoader, amp: str, work
 
 
 def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
-    """Data and the model initialised from --ckpt -> (train loader, val loader, classes, model on device, summary)."""
+    """Data (checked before the model is built) and the model initialised from --ckpt -> (train loader, val loader,
+    classes, model on device, load summary, the record's dataset name)."""
     root = Path(args.data_root) if args.data_root else synthetic_root(cfg, work_dir, dist)
-    if not root.is_dir():
-        raise DataError(f"--data-root {root} does not exist")
+    data = check_dataset("imagefolder", str(root))
+    data.raise_if_problems()
     train_loader, val_loader, classes = build_loaders(cfg, root, dist)
     torch.manual_seed(cfg.seed)  # same initial head on every process
     model = build_model(cfg, len(classes))
     summary = load_init(model, args.ckpt)
-    return train_loader, val_loader, classes, model.to(dist.device), summary
+    return train_loader, val_loader, classes, model.to(dist.device), summary, dataset_name(data, args.dataset or cfg.dataset)
 
 
 def run(args) -> dict | None:
@@ -429,7 +426,7 @@ def run(args) -> dict | None:
 def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: DistInfo, started: str,
          t0: float) -> dict | None:
     work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
-    train_loader, val_loader, classes, model, summary = prepare(args, cfg, dist, work_dir)
+    train_loader, val_loader, classes, model, summary, dataset = prepare(args, cfg, dist, work_dir)
     amp, accum, lr = cfg.amp(dist.device), cfg.accum(dist.world_size), cfg.absolute_lr(dist.world_size)
     config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(cfg_path), world_size=dist.world_size,
                                             effective_batch=cfg.batch_size * accum * dist.world_size, abs_lr=lr,
@@ -467,16 +464,16 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
         return None
     if trainer.state.get("last_eval_ema"):
         last = last | {f"{k}_ema": v for k, v in trainer.state["last_eval_ema"].items() if k in ("top1", "top5")}
-    return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir,
+    return record(args, cfg, cfg_path, options, dataset, dist, best, last, started, t0, work_dir,
                   config["init_labels"])
 
 
-def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir, labels) -> dict:
+def record(args, cfg, cfg_path, options, dataset, dist, best, last, started, t0, work_dir, labels) -> dict:
     """Record: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
     metrics = dict(top1=best["top1"], top5=best["top5"], top1_last=last["top1"], top5_last=last["top5"],
                    val_loss_last=last["loss"])
     metrics.update({k: v for k, v in last.items() if k.endswith("_ema")})  # EMA model, last epoch
-    return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **labels,
+    return make_record(args.task, dataset, metrics, model=cfg.model, **labels,
                        ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
                        seed=cfg.seed, world_size=dist.world_size, started=started, wall_time_s=time.time() - t0,
                        best_epoch=best["epoch"], num_val_images=last["num_images"], epochs=cfg.epochs,

@@ -172,3 +172,165 @@ def test_finetuning_overfits_sixteen_real_flower_photos(realdata, tmp_path):
     assert transfer("finetune", data, tmp_path, "--epochs", 12, "--dataset", "flowers16") == 0
     rec = only_record(tmp_path / "runs")
     assert rec["dataset"] == "flowers16" and rec["metrics"]["top1"] >= 80.0, rec["metrics"]
+
+
+# ---------------------------------------------------------------- valid quirks and broken inputs (ImageFolder)
+
+
+def save_quirks(src: Path, out: Path) -> dict[str, Path]:
+    """Five valid variants of the photo ``src`` in ``out``: CMYK JPEG, grayscale JPEG, PNG bytes named .jpg, .png,
+    JPEG with EXIF orientation 6 (viewers turn it 90 degrees; its stored pixels are the photo's)."""
+    out.mkdir(parents=True, exist_ok=True)
+    im = Image.open(src).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    paths = dict(cmyk=out / "cmyk.jpg", gray=out / "gray.jpg", png_named_jpg=out / "png_named.jpg",
+                 png=out / "photo.png", exif_rotated=out / "rotated.jpg")
+    im.convert("CMYK").save(paths["cmyk"], "JPEG")
+    im.convert("L").save(paths["gray"], "JPEG")
+    im.save(paths["png_named_jpg"], "PNG")
+    im.save(paths["png"], "PNG")
+    im.save(paths["exif_rotated"], "JPEG", exif=exif)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def quirky_flowers(realdata, tmp_path_factory) -> tuple[Path, dict]:
+    """daisy / sunflowers, train and val: each five quirky variants of one real photo and one plain photo."""
+    out = tmp_path_factory.mktemp("quirky")
+    variants = {}
+    for c in ("daisy", "sunflowers"):
+        first, second = sorted((realdata / "imagefolder" / "train" / c).iterdir())[:2]
+        for split in ("train", "val"):
+            variants[c, split] = save_quirks(first, out / split / c)
+            link(second, out / split / c / second.name)
+    return out, variants
+
+
+def test_quirky_images_pass_the_full_check_and_train(quirky_flowers, tmp_path):
+    data, variants = quirky_flowers
+    summary = check_dataset("imagefolder", data, full=True)
+    assert summary.problems == [] and summary.splits == {"train": 12, "val": 12}, summary.summary()
+    assert transfer("knn", data, tmp_path) == 0
+    assert only_record(tmp_path / "runs")["num_train"] == 12
+    rotated = variants["daisy", "train"]["exif_rotated"]
+    ds = CheckedImageFolder(data / "train")
+    img, _ = ds[ds.samples.index((str(rotated), 0))]
+    with Image.open(rotated) as stored:
+        assert img.size == stored.size and stored.size[0] != stored.size[1]  # the stored pixels, not turned
+
+
+def truncate(path: Path) -> None:
+    content = path.read_bytes()
+    path.unlink()  # a link into the shared set: replace it, never write through it
+    path.write_bytes(content[: len(content) // 2])
+
+
+@pytest.mark.parametrize("breaker", ["truncated", "empty_class", "no_val"])
+def test_broken_image_folders_fail_clearly_without_record(breaker, realdata, tmp_path, capsys):
+    data = flowers(realdata, tmp_path / "data", 2, classes=("daisy", "roses"))
+    victim = sorted((data / "val" / "roses").iterdir())[0]
+    if breaker == "truncated":
+        truncate(victim)
+        expected = f"cannot read image {victim}"
+    elif breaker == "empty_class":
+        for f in (data / "val" / "roses").iterdir():
+            f.unlink()
+        expected = f"{data / 'val' / 'roses'}: class folder holds no image file"
+    else:
+        shutil.rmtree(data / "val")
+        expected = f"{data / 'val'}: missing"
+    assert transfer("knn", data, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "--skip_corrupt" not in err and "Traceback" not in err, err
+    assert records(tmp_path / "runs") == []
+
+
+# ---------------------------------------------------------------- COCO and the ADE20K layout
+
+COCO_IDS = [636, 514, 194, 394, 250]  # 1-2 large objects each; 250 has no annotation
+
+
+def test_mm_loader_reads_quirky_images_as_stored_pixels(quirky_flowers):
+    from backbones.loading import CheckedLoadImageFromFile
+
+    load = CheckedLoadImageFromFile()
+    for name, path in quirky_flowers[1]["daisy", "train"].items():
+        img = load(dict(img_path=str(path)))["img"]
+        with Image.open(path) as stored:
+            assert img.shape == (stored.size[1], stored.size[0], 3), name  # EXIF orientation 6 not applied
+    truncated = quirky_flowers[0] / "truncated.jpg"
+    truncated.write_bytes(quirky_flowers[1]["daisy", "train"]["gray"].read_bytes()[:2000])
+    with pytest.raises(DataError, match="truncated.jpg"):
+        load(dict(img_path=str(truncated)))
+
+
+def test_coco_learns_on_five_real_photos(realdata, tmp_path):
+    """Trained and tested on the same 5 photos (one without annotations): measured box AP MEASURED_BOX."""
+    data = coco_subset(realdata, tmp_path / "coco5", COCO_IDS)
+    assert transfer("coco", data, tmp_path, "--cfg-options", *COCO_FAST) == 0
+    rec = only_record(tmp_path / "runs")
+    assert rec["dataset"] == "coco5" and rec["metrics"]["AP_box"] >= MIN_BOX_AP, rec["metrics"]
+
+
+def test_segmentation_tasks_on_real_photos_with_their_classes(realdata, tmp_path):
+    data = seg_subset(realdata, tmp_path / "seg", 8, 4)
+    classes = realdata / "segmentation" / "classes.json"
+    for task in ("ade20k", "ade20k_linear"):
+        work = tmp_path / task
+        assert transfer(task, data, work, "--classes", classes, "--cfg-options", *SEG_FAST) == 0
+        rec = only_record(work / "runs")
+        assert (rec["task"], rec["dataset"]) == (task, "seg")
+        dumped = (work / "work" / "quick.py").read_text()
+        assert dumped.count(f"num_classes={NUM_SEG_CLASSES}") >= 1 and "'person'" in dumped
+
+
+def break_coco(data: Path, how: str) -> str:
+    ann = data / "annotations" / "instances_train2017.json"
+    js = json.loads(ann.read_text())
+    victim = data / "train2017" / js["images"][0]["file_name"]
+    if how == "missing_image":
+        victim.unlink()
+        return f"{victim}: listed in instances_train2017.json (image id {js['images'][0]['id']}) but missing"
+    if how == "unknown_category":
+        js["annotations"][0]["category_id"] = 999
+        ann.write_text(json.dumps(js))
+        return f"annotation {js['annotations'][0]['id']} has category_id 999, not in categories"
+    if how == "empty_split":
+        ann.write_text(json.dumps(dict(js, images=[], annotations=[])))
+        return "instances_train2017.json: empty split"
+    truncate(victim)
+    return f"image {victim} is a truncated JPEG"
+
+
+def break_seg(data: Path, how: str) -> str:
+    label = sorted((data / "annotations" / "training").iterdir())[0]
+    if how == "label_missing":
+        label.unlink()
+        return f"{label}: label map of {label.stem}.jpg missing"
+    if how == "label_out_of_range":
+        values = np.asarray(Image.open(label)).copy()
+        label.unlink()
+        values[0, 0] = 200
+        Image.fromarray(values).save(label)
+        return f"{label}: label value 200 out of range; expected 0 (ignored), 1..{NUM_SEG_CLASSES}"
+    for img in (data / "images" / "validation").iterdir():
+        img.unlink()
+    return f"{data / 'images' / 'validation'}: empty split"
+
+
+@pytest.mark.parametrize("how", ["missing_image", "unknown_category", "empty_split", "truncated_jpeg",
+                                 "label_missing", "label_out_of_range", "seg_empty_split"])
+def test_broken_dense_sets_fail_clearly_without_record(how, realdata, tmp_path, capsys):
+    if how.startswith(("label", "seg")):
+        task, data = "ade20k", seg_subset(realdata, tmp_path / "seg", 4, 2)
+        expected = break_seg(data, how)
+        extra = ["--classes", realdata / "segmentation" / "classes.json", "--cfg-options", *SEG_FAST]
+    else:
+        task, data = "coco", coco_subset(realdata, tmp_path / "coco", COCO_IDS[:2])
+        expected = break_coco(data, how)
+        extra = ["--cfg-options", *COCO_FAST]
+    assert transfer(task, data, tmp_path, *extra) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err, err[-3000:]
+    assert records(tmp_path / "runs") == []

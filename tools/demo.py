@@ -28,14 +28,14 @@ def run_jobs(jobs, logs: Path, parallel: int) -> None:
                PYTHONUNBUFFERED="1")
     pending, running, done = list(jobs), {}, set()
     bar = progress_bar(total=sum(j.weight for j in jobs), desc="demo", unit="job", dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
+                       bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
     while pending or running:
         for job in [j for j in pending if set(j.deps) <= done][: parallel - len(running)]:
             log = open(logs / f"{job.name.replace(':', '_')}.log", "w")
             running[job.name] = (job, subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                        cwd=REPO), log, time.time())
             pending.remove(job)
-        bar.set_postfix_str(", ".join(running))
+        bar.set_postfix_str(", ".join(running), refresh=False)
         time.sleep(0.5)
         for name, (job, proc, log, t0) in list(running.items()):
             if proc.poll() is None:

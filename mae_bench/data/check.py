@@ -271,6 +271,8 @@ def check_coco_split(s: DatasetSummary, root: Path, split: str, workers: int, pr
                                   f"{imgs[i].get('width')} height {imgs[i].get('height')}{note}")
     bar.close()
     annotated = check_annotations(s, ann, data["annotations"], imgs, cats)
+    if split == "train" and imgs and not annotated:  # mmdet's filter_empty_gt would leave no training image
+        s.problems.append(f"{ann}: empty split for training: none of its {len(imgs)} images has an annotation")
     if len(imgs) > len(annotated):
         s.notes.append(f"{split}: {len(imgs) - len(annotated)} image(s) without annotations (kept for testing, "
                        "left out of training by the configs' filter_empty_gt)")

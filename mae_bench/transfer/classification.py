@@ -407,7 +407,8 @@ def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
     torch.manual_seed(cfg.seed)  # same initial head on every process
     model = build_model(cfg, len(classes))
     summary = load_init(model, args.ckpt)
-    return train_loader, val_loader, classes, model.to(dist.device), summary, dataset_name(data, args.dataset or cfg.dataset)
+    dataset = dataset_name(data, args.dataset or cfg.dataset)
+    return train_loader, val_loader, classes, model.to(dist.device), summary, dataset
 
 
 def run(args) -> dict | None:

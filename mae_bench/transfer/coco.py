@@ -15,8 +15,8 @@ from pathlib import Path
 from ..data.check import check_dataset, dataset_name
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
-from .mm_common import (apply_image_rules, apply_run_args, checkpoint_labels, load_config, parse_cfg_options, train_and_test,
-                        write_synthetic_once)
+from .mm_common import (apply_image_rules, apply_run_args, checkpoint_labels, load_config, parse_cfg_options,
+                        train_and_test, write_synthetic_once)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = "configs/coco/quick.py"

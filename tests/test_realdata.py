@@ -7,7 +7,6 @@ Small inputs and few iterations keep the whole module around two minutes on two 
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import math
 import shutil
@@ -15,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, TINY_MAE, run_tool
+from conftest import REPO, TINY_MAE
 from PIL import Image
 
+from mae_bench.cli import main as cli_main
 from mae_bench.data import CheckedImageFolder, DataError
 from mae_bench.data.check import check_dataset, dataset_name, load_class_names
 
@@ -97,7 +97,7 @@ def transfer(task: str, data: Path, tmp: Path, *extra, ckpt="random") -> int:
 # ---------------------------------------------------------------- the check
 
 
-def test_the_real_sets_pass_the_check_and_are_named_by_their_folders(realdata):
+def test_the_real_sets_pass_the_check_and_are_named_by_their_folders(realdata, capsys):
     flowers_, coco, seg = (check_dataset("imagefolder", realdata / "imagefolder", full=True),
                            check_dataset("coco", realdata / "coco"),
                            check_dataset("ade20k", realdata / "segmentation",
@@ -110,8 +110,11 @@ def test_the_real_sets_pass_the_check_and_are_named_by_their_folders(realdata):
     assert (seg.splits, seg.num_classes, seg.class_names[0]) == ({"train": 80, "val": 20}, NUM_SEG_CLASSES, "person")
     assert [dataset_name(s) for s in (flowers_, coco, seg)] == ["imagefolder", "coco_subset", "segmentation"]
     assert dataset_name(coco, "coco128") == "coco128"
-    proc = run_tool("check_data.py", "--task", "coco", "--data-root", realdata / "coco")
-    assert proc.returncode == 0 and "train 96 images" in proc.stdout and "problems: 0" in proc.stdout, proc.stderr
+    assert tool("check_data").main(["--task", "coco", "--data-root", str(realdata / "coco")]) == 0
+    out = capsys.readouterr().out
+    assert "train 96 images" in out and "problems: 0" in out and "record name: coco_subset" in out, out
+    assert cli_main(["check-data", "--task", "ade20k_linear", "--data-root", str(realdata / "segmentation"),
+                     "--classes", str(realdata / "segmentation" / "classes.json")]) == 0
 
 
 def test_class_name_files(tmp_path, realdata):
@@ -330,6 +333,9 @@ def test_broken_dense_sets_fail_clearly_without_record(how, realdata, tmp_path, 
         task, data = "coco", coco_subset(realdata, tmp_path / "coco", COCO_IDS[:2])
         expected = break_coco(data, how)
         extra = ["--cfg-options", *COCO_FAST]
+    classes = ["--classes", extra[1]] if task == "ade20k" else []
+    assert tool("check_data").main(["--task", task, "--data-root", str(data), "--full", *map(str, classes)]) == 1
+    assert "problem(s)" in capsys.readouterr().err
     assert transfer(task, data, tmp_path, *extra) == 2
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err, err[-3000:]

@@ -255,7 +255,7 @@ def check_coco_split(s: DatasetSummary, root: Path, split: str, workers: int, pr
         name, w, h = img.get("file_name"), img.get("width"), img.get("height")
         if not isinstance(w, int) or not isinstance(h, int) or w <= 0 or h <= 0:
             s.problems.append(f"{ann}: image {i} ({name}) has width {w!r}, height {h!r}; expected positive integers")
-        if not isinstance(name, str) or name not in on_disk:
+        if not isinstance(name, str) or not (name in on_disk or "/" in name and (folder / name).is_file()):
             s.problems.append(f"{folder / str(name)}: listed in {ann.name} (image id {i}) but missing")
         else:
             paths[i] = folder / name

@@ -401,7 +401,7 @@ def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
     """Data (checked before the model is built) and the model initialised from --ckpt -> (train loader, val loader,
     classes, model on device, load summary, the record's dataset name)."""
     root = Path(args.data_root) if args.data_root else synthetic_root(cfg, work_dir, dist)
-    data = check_dataset("imagefolder", str(root))
+    data = check_dataset("imagefolder", str(root), classes=args.classes)
     data.raise_if_problems()
     train_loader, val_loader, classes = build_loaders(cfg, root, dist)
     torch.manual_seed(cfg.seed)  # same initial head on every process

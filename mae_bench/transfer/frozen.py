@@ -141,7 +141,7 @@ def check_data(args, cfg: FrozenConfig, root: Path) -> str:
     A hand-made feature set is named by ``--dataset``, the config's ``dataset`` or its folder."""
     if (root / FEATURE_FILE).is_file():
         return args.dataset or cfg.dataset or root.name
-    summary = check_dataset("imagefolder", str(root))
+    summary = check_dataset("imagefolder", str(root), classes=args.classes)
     summary.raise_if_problems()
     return dataset_name(summary, args.dataset or cfg.dataset)
 

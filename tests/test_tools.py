@@ -83,3 +83,16 @@ def test_progress_bars_write_a_line_at_most_every_30_s_in_a_log():
                           env=dict(os.environ, PYTHONPATH=str(REPO)))
     ours, plain = (part.replace("\n", "\r").strip("\r").split("\r") for part in proc.stderr.split("#####")[:2])
     assert len(ours) <= 3 and len(plain) >= 5, (ours, plain)
+
+
+def test_dataset_names_official_only_for_official_sizes(synthetic_imagefolder, tmp_path):
+    from mae_bench.data.check import DatasetSummary, check_dataset, dataset_name
+
+    synthetic = check_dataset("imagefolder", str(synthetic_imagefolder))
+    assert synthetic.problems == [] and dataset_name(synthetic) == "synthetic"
+    assert dataset_name(synthetic, "my_scenes") == "my_scenes"
+    official = DatasetSummary("coco", "/data/whatever", {"train": 118_287, "val": 5_000}, 80, official=True)
+    assert dataset_name(official) == "coco2017"
+    for folder, name in (("imagenet", "imagenet_subset"), ("coco", "coco_subset"), ("ADE20K", "ADE20K_subset"),
+                         ("flowers", "flowers")):
+        assert dataset_name(DatasetSummary("imagefolder", str(tmp_path / folder))) == name

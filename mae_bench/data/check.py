@@ -119,7 +119,7 @@ def dataset_name(summary: DatasetSummary, override: str | None = None) -> str:
 
     folder = Path(summary.root).resolve().name
     official_names = {o[0] for o in OFFICIAL.values()}
-    return f"{folder}_subset" if canonical(folder) in official_names else folder
+    return f"{folder}_subset" if canonical(folder).lower() in official_names else folder
 
 
 def load_class_names(path: str) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPO, TINY_MAE
 from PIL import Image
 
@@ -24,6 +25,16 @@ from mae_bench.data.check import check_dataset, dataset_name, load_class_names
 pytestmark = pytest.mark.realdata
 FLOWERS = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 NUM_SEG_CLASSES = 133
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The runs here are in this process: one torch thread each (two cores shared with other work lose more to
+    oversubscription than a second thread gains); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------- small views of the shared sets

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+REALDATA_ENV = "MAE_BENCH_REALDATA"
+REALDATA_SETS = ("imagefolder", "coco", "segmentation")
+DESELECTED = pytest.StashKey[int]()
 TINY_MAE = ["--model", "mae_vit_tiny_patch16", "--input_size", "64", "--decoder_embed_dim", "64",
             "--decoder_depth", "1", "--decoder_num_heads", "4"]
 
@@ -38,6 +41,35 @@ def run_tool(script: str, *args, check: bool = False, timeout: int = 900, cwd=No
         raise AssertionError(f"{script} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Without $MAE_BENCH_REALDATA the ``realdata`` tests are deselected (counted, and said in the summary)."""
+    if os.environ.get(REALDATA_ENV):
+        return
+    deselected = [item for item in items if item.get_closest_marker("realdata")]
+    if deselected:
+        items[:] = [item for item in items if not item.get_closest_marker("realdata")]
+        config.hook.pytest_deselected(items=deselected)
+    config.stash[DESELECTED] = len(deselected)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    n = config.stash.get(DESELECTED, 0)
+    if n:
+        terminalreporter.write_line(f"{n} realdata test(s) deselected: {REALDATA_ENV} is not set (it names the folder "
+                                    f"of the real photo sets, {', '.join(REALDATA_SETS)}; .ci/run sets it)",
+                                    yellow=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The real photo sets' folder from $MAE_BENCH_REALDATA; with the variable set, a missing set fails."""
+    root = Path(os.environ[REALDATA_ENV])
+    missing = [name for name in REALDATA_SETS if not (root / name).is_dir()]
+    if missing:
+        pytest.fail(f"{REALDATA_ENV}={root}: missing {missing}")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -143,7 +143,7 @@ def test_missing_annotation_folder(tmp_path, ade_root, tiny_mae_ckpt):
     shutil.copytree(ade_root, root)
     shutil.rmtree(root / "annotations" / "validation")
     err = _bad_run(tmp_path, "--ckpt", tiny_mae_ckpt, "--data-root", root)
-    assert f"annotation folder {root / 'annotations' / 'validation'} does not exist" in err
+    assert f"{root / 'annotations' / 'validation'}: missing" in err
 
 
 def test_label_out_of_range(tmp_path, ade_root, tiny_mae_ckpt):

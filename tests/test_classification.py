@@ -188,7 +188,7 @@ def test_two_processes_give_the_same_accuracy_as_one(tmp_path, synthetic_imagefo
 
 def bad_val_missing(data: Path) -> str:
     shutil.rmtree(data / "val")
-    return "val is missing"
+    return "val: missing"
 
 
 def bad_classes_differ(data: Path) -> str:

@@ -184,7 +184,7 @@ def test_missing_annotation_file_fails_cleanly(tmp_path, tiny_mae_ckpt):
     runs = tmp_path / "runs"
     proc = transfer("--task", "coco", "--ckpt", tiny_mae_ckpt, "--data-root", root, "--work-dir",
                     tmp_path / "work", "--runs-dir", runs, "--device", "cpu")
-    _assert_failed(proc, runs, "instances_val2017.json", "does not exist")
+    _assert_failed(proc, runs, "instances_val2017.json: missing")
 
 
 def test_checkpoint_of_other_width_fails_before_training(tmp_path):

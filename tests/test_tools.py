@@ -1,11 +1,14 @@
 """Entry points not covered elsewhere: the synthetic generator, the benchmark, the console command."""
 import hashlib
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from conftest import run_tool
+from conftest import REPO, run_tool
 from mae_bench.cli import main as cli_main
 from mae_bench.models import create_mae
 from mae_bench.perf import mae_train_flops
@@ -65,3 +68,31 @@ def test_console_command_dispatches(capsys):
     assert cli_main(["nope"]) == 2
     assert cli_main(["synthetic", "--help"]) == 0
     assert "--format" in capsys.readouterr().out
+
+
+def test_progress_bars_write_a_line_at_most_every_30_s_in_a_log():
+    """stderr a pipe (a Slurm log): 200 updates with a postfix over ~1 s write the first and the last state only;
+    plain tqdm writes a line at every redraw (10 a second)."""
+    code = ("import time, tqdm\nfrom mae_bench.progress import progress_bar\n"
+            "for make in (progress_bar, tqdm.tqdm):\n"
+            "    bar = make(total=200)\n"
+            "    for i in range(200):\n"
+            "        bar.set_postfix(loss=i, refresh=False); bar.update(); time.sleep(0.005)\n"
+            "    bar.close(); print('#####', file=__import__('sys').stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    ours, plain = (part.replace("\n", "\r").strip("\r").split("\r") for part in proc.stderr.split("#####")[:2])
+    assert len(ours) <= 3 and len(plain) >= 5, (ours, plain)
+
+
+def test_dataset_names_official_only_for_official_sizes(synthetic_imagefolder, tmp_path):
+    from mae_bench.data.check import DatasetSummary, check_dataset, dataset_name
+
+    synthetic = check_dataset("imagefolder", str(synthetic_imagefolder))
+    assert synthetic.problems == [] and dataset_name(synthetic) == "synthetic"
+    assert dataset_name(synthetic, "my_scenes") == "my_scenes"
+    official = DatasetSummary("coco", "/data/whatever", {"train": 118_287, "val": 5_000}, 80, official=True)
+    assert dataset_name(official) == "coco2017"
+    for folder, name in (("imagenet", "imagenet_subset"), ("coco", "coco_subset"), ("ADE20K", "ADE20K_subset"),
+                         ("flowers", "flowers")):
+        assert dataset_name(DatasetSummary("imagefolder", str(tmp_path / folder))) == name

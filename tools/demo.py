@@ -18,9 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from mae_bench.demo import CHECK_FLOOR, COMMITTED, FULL, QUICK, check, check_report, claims_block, plan, replace_block
+from mae_bench.progress import progress_bar
 from mae_bench.results import RecordError, load_record_dirs
 from mae_bench.tables import build_cells
 
@@ -33,15 +32,15 @@ def run_jobs(jobs, logs: Path, parallel: int) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO), MPLBACKEND="Agg",
                PYTHONUNBUFFERED="1")
     pending, running, done = list(jobs), {}, set()
-    bar = tqdm(total=sum(j.weight for j in jobs), desc="demo", unit="job", dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
+    bar = progress_bar(total=sum(j.weight for j in jobs), desc="demo", unit="job", dynamic_ncols=True,
+                       bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
     while pending or running:
         for job in [j for j in pending if set(j.deps) <= done][: parallel - len(running)]:
             log = open(logs / f"{job.name.replace(':', '_')}.log", "w")
             running[job.name] = (job, subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                        cwd=REPO), log, time.time())
             pending.remove(job)
-        bar.set_postfix_str(", ".join(running))
+        bar.set_postfix_str(", ".join(running), refresh=False)
         time.sleep(0.5)
         for name, (job, proc, log, t0) in list(running.items()):
             if proc.poll() is None:

@@ -39,6 +39,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch_size", type=int)
     p.add_argument("--ms-flip", dest="ms_flip", action="store_true", help="ade20k: multi-scale + flip test")
+    p.add_argument("--classes", help="ADE20K layout that is not ADE20K: class names of labels 1..N (one a line, "
+                                     "or a JSON list of names or of objects with 'name'); label 0 is ignored")
+    p.add_argument("--dataset", help="dataset name in the record (default: the folder's name; imagenet, coco2017, "
+                                     "ade20k only for the official split sizes)")
     p.add_argument("--init", help="label of the initialisation in the record (default: from the checkpoint)")
     p.add_argument("--pretrain-method", dest="pretrain_method",
                    help="mae, supervised, mocov3, dino, beit, random (default: from the checkpoint)")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from .synthetic import SHAPES, make_scene, scene_indices
 from .writers import register_writer, save_jpeg
 
@@ -43,7 +43,7 @@ def instance_annotation(mask: np.ndarray, category: int, image_id: int, ann_id: 
 def coco_split(out: Path, split: str, num: int, size: int, seed: int, progress: bool = True) -> dict:
     """Write the images of ``split`` ('train' or 'val') and return its COCO annotation dict."""
     images, annotations = [], []
-    for i in tqdm(scene_indices(num, split), desc=f"coco/{split}", disable=not progress, leave=False):
+    for i in progress_bar(scene_indices(num, split), desc=f"coco/{split}", disable=not progress, leave=False):
         scene = make_scene(seed, i, size)
         name = f"{i + 1:012d}.jpg"
         save_jpeg(scene.image, out / f"{split}2017" / name)

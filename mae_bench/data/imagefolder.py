@@ -11,13 +11,11 @@ from torchvision import datasets, transforms
 from torchvision.transforms import functional as TF
 from torchvision.transforms import InterpolationMode
 
+from .errors import DataError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 log = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """Bad dataset input; the message names the folder or file."""
 
 
 MAE_CROP_SCALE = (0.2, 1.0)  # official main_pretrain.py @ efb2a80
@@ -90,10 +88,11 @@ class CheckedImageFolder(datasets.ImageFolder):
     """torchvision ImageFolder whose loader names the file it cannot read.
 
     With ``skip_corrupt`` a bad file is replaced by the next readable sample and counted in
-    ``self.num_skipped`` (per process).
+    ``self.num_skipped`` (per process); ``hint`` ends the error of a bad file (e.g. the flag that skips it).
+    Orientation: the stored pixels (EXIF orientation ignored, as torchvision's loader does).
     """
 
-    def __init__(self, root: str | Path, transform=None, skip_corrupt: bool = False):
+    def __init__(self, root: str | Path, transform=None, skip_corrupt: bool = False, hint: str = ""):
         root = Path(root)
         if not root.is_dir():
             raise DataError(f"data folder {root} does not exist")
@@ -101,7 +100,7 @@ class CheckedImageFolder(datasets.ImageFolder):
             super().__init__(str(root), transform=transform)
         except (FileNotFoundError, RuntimeError) as e:
             raise DataError(f"data folder {root} holds no images in class subfolders ({e})") from None
-        self.skip_corrupt = skip_corrupt
+        self.skip_corrupt, self.hint = skip_corrupt, hint
         self.num_skipped = 0
 
     def _load(self, index: int):
@@ -121,7 +120,7 @@ class CheckedImageFolder(datasets.ImageFolder):
                 break
             except DataError as e:
                 if not self.skip_corrupt:
-                    raise DataError(f"{e} (pass --skip_corrupt to skip unreadable files)") from None
+                    raise DataError(f"{e}{self.hint}") from None
                 self.num_skipped += 1
                 log.warning("skipping %s (%d skipped so far in this process)", e, self.num_skipped)
         else:
@@ -131,14 +130,16 @@ class CheckedImageFolder(datasets.ImageFolder):
         return img, target
 
 
-def build_imagefolder(data_path: str | Path, split: str, transform, skip_corrupt: bool = False) -> CheckedImageFolder:
-    """``data_path/split`` as a dataset; ``split`` is ``train`` or ``val``."""
+def build_imagefolder(data_path: str | Path, split: str, transform, skip_corrupt: bool = False,
+                      hint: str = "") -> CheckedImageFolder:
+    """``data_path/split`` as a dataset; ``split`` is ``train`` or ``val``; ``skip_corrupt``, ``hint``: as in
+    ``CheckedImageFolder``."""
     root = Path(data_path) / split
     if not Path(data_path).is_dir():
         raise DataError(f"--data_path {data_path} does not exist")
     if not root.is_dir():
         raise DataError(f"{root} is missing: expected the ImageNet layout {data_path}/{split}/<class>/*.jpg")
-    return CheckedImageFolder(root, transform=transform, skip_corrupt=skip_corrupt)
+    return CheckedImageFolder(root, transform=transform, skip_corrupt=skip_corrupt, hint=hint)
 
 
 def check_same_classes(train: datasets.ImageFolder, val: datasets.ImageFolder) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from PIL import Image
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from .synthetic import SHAPES, make_scene, split_indices
 
 WRITERS: dict[str, Callable] = {}
@@ -37,7 +37,7 @@ def write_classes(root: Path, indices: range, size: int, seed: int, progress: bo
     """``root/<class>/<index>.jpg`` for the scenes ``indices``; every class folder exists, as in ImageNet."""
     for c in SHAPES:
         (root / c).mkdir(parents=True, exist_ok=True)
-    for i in tqdm(indices, desc=str(root.relative_to(root.parents[1])), disable=not progress, leave=False):
+    for i in progress_bar(indices, desc=str(root.relative_to(root.parents[1])), disable=not progress, leave=False):
         scene = make_scene(seed, i, size)
         save_jpeg(scene.image, root / SHAPES[scene.label] / f"{i:07d}.jpg")
 
@@ -73,12 +73,3 @@ def write_dataset(fmt: str, out: str | Path, num: int, size: int, seed: int = 0,
         (root / "pool" / MARKER).write_text(text)
     (root / MARKER).write_text(text)
     return root
-
-
-def dataset_label(root: str | Path | None, real_name: str) -> str:
-    """Record label of a dataset root: ``synthetic_<format>`` for mae-bench's scenes, else ``real_name``."""
-    marker = Path(root) / MARKER if root else None
-    if marker is None or not marker.is_file():
-        return real_name
-    fields = dict(kv.split("=", 1) for kv in marker.read_text().split())
-    return f"synthetic_{fields.get('format', 'scenes')}"

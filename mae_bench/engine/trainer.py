@@ -23,8 +23,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from .amp import autocast, grad_scaler, resolve_amp
 from .dist import DistInfo, all_reduce_mean
 from .optim import cosine_lr, set_lr
@@ -157,8 +157,8 @@ class Trainer:
             sampler.set_epoch(epoch)
         seed_epoch(self.seed, epoch, self.dist.rank)
         n_iter = self.iters_per_epoch()
-        bar = tqdm(total=n_iter, desc=f"{self.desc} epoch {epoch + 1}/{self.epochs}", disable=not self.dist.is_main,
-                   dynamic_ncols=True, leave=False)
+        bar = progress_bar(total=n_iter, desc=f"{self.desc} epoch {epoch + 1}/{self.epochs}",
+                           disable=not self.dist.is_main, dynamic_ncols=True, leave=False)
         loss_sum, seen, t0 = 0.0, 0, time.time()
         self.optimizer.zero_grad(set_to_none=True)
         for it, batch in enumerate(self.loader):
@@ -181,7 +181,7 @@ class Trainer:
             self.state.update(epoch=epoch, iteration=it, loss=value, lr=self.optimizer.param_groups[0]["lr"])
             for h in self.hooks:
                 h.after_step(self)
-            bar.set_postfix(loss=f"{value:.4f}", lr=f"{self.state['lr']:.2e}")
+            bar.set_postfix(loss=f"{value:.4f}", lr=f"{self.state['lr']:.2e}", refresh=False)
             bar.update()
         bar.close()
         dt = time.time() - t0
@@ -195,11 +195,11 @@ class Trainer:
         for h in self.hooks:
             h.before_train(self)
         history = []
-        bar = tqdm(range(self.start_epoch, self.epochs), desc=self.desc, initial=self.start_epoch,
-                   total=self.epochs, disable=not self.dist.is_main, dynamic_ncols=True, unit="epoch")
+        bar = progress_bar(range(self.start_epoch, self.epochs), desc=self.desc, initial=self.start_epoch,
+                           total=self.epochs, disable=not self.dist.is_main, dynamic_ncols=True, unit="epoch")
         for epoch in bar:
             stats = self.train_one_epoch(epoch)
-            bar.set_postfix(loss=f"{stats['loss']:.4f}")
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", refresh=False)
             for h in self.hooks:
                 h.after_epoch(self, stats)
             history.append(stats)

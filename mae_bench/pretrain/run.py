@@ -14,7 +14,9 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
+from ..data.check import check_dataset
 from ..data.pipeline import check_pipeline, pretrain_loader
+from ..data.shards import is_shard_pattern
 from ..engine.amp import grad_scaler, resolve_amp
 from ..engine.checkpoint import load_training_state, resume_path, unwrap
 from ..engine.dist import DistInfo, barrier, init_distributed
@@ -53,15 +55,26 @@ def synthetic_data_path(cfg: PretrainConfig, dist: DistInfo) -> Path:
     return root / "pool"
 
 
-def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
+def checked_data_path(cfg: PretrainConfig, dist: DistInfo) -> str:
+    """``--data_path`` (or the built-in synthetic pool); an ImageFolder's ``train/`` is checked by
+    ``mae_bench.data.check`` (file listing: missing or empty folders, empty classes or files) before any model is
+    built. Shard patterns and flat image folders (fast pipeline) are checked by their reader."""
     data_path = cfg.data_path
     if data_path is None:
         data_path = synthetic_data_path(cfg, dist)
         log.info("no --data_path given: using the built-in synthetic dataset (%d scenes) at %s",
                  cfg.synthetic_num, data_path)
+    data_path = str(data_path)
+    if not is_shard_pattern(data_path) and ((Path(data_path) / "train").is_dir() or cfg.data_pipeline == "official"):
+        check_dataset("imagefolder", data_path, splits=("train",)).raise_if_problems()
+    return data_path
+
+
+def build_loader(cfg: PretrainConfig, dist: DistInfo, transform, data_path: str) -> DataLoader:
     if transform is None:  # MAE's own crops through the fast pipeline
         return fast_loader(cfg, dist, data_path)
-    dataset = build_imagefolder(data_path, "train", transform, cfg.skip_corrupt)
+    dataset = build_imagefolder(data_path, "train", transform, cfg.skip_corrupt,
+                                hint=" (pass --skip_corrupt to skip unreadable files)")
     if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
         dataset = Subset(dataset, pretraining_indices(len(dataset), cfg.monitor_fraction))
     if len(dataset) < cfg.batch_size * dist.world_size:
@@ -112,13 +125,14 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     out = Path(cfg.output_dir)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
+    check_pipeline(cfg.data_pipeline, cfg.gpu_decode, cfg.data_path)
+    data_path = checked_data_path(cfg, dist)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
-    check_pipeline(cfg.data_pipeline, cfg.gpu_decode, cfg.data_path)
     official = pretrain_transform(cfg.input_size, cfg.crop_scale) if cfg.data_pipeline == "official" else None
     pipeline = "method" if method.transform else cfg.data_pipeline + ("+gpu_decode" if cfg.gpu_decode else "")
-    loader = build_loader(cfg, dist, method.transform or official)
+    loader = build_loader(cfg, dist, method.transform or official, data_path)
     lr, amp = cfg.absolute_lr(dist.world_size), resolve_amp(cfg.amp, dist.device)
     optimizer = build_optimizer(cfg, method, lr)
     scaler = grad_scaler(amp, dist.device)

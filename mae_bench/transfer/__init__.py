@@ -50,7 +50,10 @@ class TransferArgs:
     batch_size: int | None = None
     # segmentation
     ms_flip: bool = False
+    # data
+    classes: str | None = None  # ADE20K layout: class-name file of labels 1..N
     # labels for the record
+    dataset: str | None = None  # default: data.check.dataset_name (folder name; official name only when official)
     init: str | None = None
     pretrain_method: str | None = None
 

@@ -12,12 +12,12 @@ import copy
 import time
 from pathlib import Path
 
-from ..data.ade20k import check_labels
-from ..data.writers import dataset_label
+from ..data.check import DatasetSummary, check_dataset, dataset_name
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
-from .mm_common import (allow_mmengine_checkpoints, apply_run_args, backbone_label, checkpoint_labels, load_config,
-                        metrics_from, parse_cfg_options, start_cpu_distributed, write_synthetic_once)
+from .mm_common import (allow_mmengine_checkpoints, apply_image_rules, apply_run_args, backbone_label,
+                        checkpoint_labels, load_config, metrics_from, parse_cfg_options, start_cpu_distributed,
+                        write_synthetic_once)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "ade20k" / "quick.py"
@@ -42,23 +42,22 @@ def set_data_root(cfg, root: str | Path) -> None:
         ds["data_root"] = str(root)
 
 
-def check_data(cfg) -> None:
-    """Every loader's image and annotation folders exist and labels lie in 0..num_classes (0 = ignore).
-
-    Raises TransferError naming the missing folder or the file with a bad value.
-    """
-    num_classes = int(cfg.model.decode_head.num_classes)
-    for ds in _datasets(cfg):
-        prefix = ds.get("data_prefix", {})
-        for key in ("img_path", "seg_map_path"):
-            folder = Path(ds["data_root"]) / prefix.get(key, "")
-            if not folder.is_dir():
-                raise TransferError(f"{'annotation' if key == 'seg_map_path' else 'image'} folder {folder} "
-                                    f"does not exist (--data-root {ds['data_root']})")
-        try:
-            check_labels(Path(ds["data_root"]) / prefix["seg_map_path"], num_classes)
-        except (FileNotFoundError, ValueError) as e:
-            raise TransferError(str(e)) from e
+def check_data(cfg, classes: str | None) -> DatasetSummary:
+    """Check the dataset (``mae_bench.data.check``) before any model is built, then set its classes: the datasets'
+    class names and the heads' ``num_classes`` follow the data (``--classes``, ADE20K's 150 or the synthetic 9).
+    A set other than the synthetic scenes is read by mmseg's ``BaseSegDataset`` (``.jpg`` / ``.png``, label 0
+    ignored: ``reduce_zero_label``), which takes any class names."""
+    summary = check_dataset("ade20k", _datasets(cfg)[0]["data_root"], classes=classes)
+    summary.raise_if_problems()
+    if classes or not summary.synthetic:
+        for ds in _datasets(cfg):
+            ds.update(type="BaseSegDataset", img_suffix=".jpg", seg_map_suffix=".png", reduce_zero_label=True,
+                      metainfo=dict(classes=tuple(summary.class_names)))
+    for key in ("decode_head", "auxiliary_head"):
+        heads = cfg.model.get(key)
+        for head in heads if isinstance(heads, list) else [heads] if heads else []:
+            head["num_classes"] = summary.num_classes
+    return summary
 
 
 def check_checkpoint(cfg, ckpt: str | None) -> None:
@@ -109,7 +108,8 @@ def train_and_evaluate(cfg, ms_flip: bool) -> tuple[dict, int, int]:
 
 
 def prepare(args: TransferArgs, config: Path, work_dir: Path):
-    """The run's mmengine Config with checkpoint, data root and ``--cfg-options`` applied, all input checked."""
+    """The run's mmengine Config with checkpoint, data root and ``--cfg-options`` applied, all input checked
+    -> (config, the record's dataset name)."""
     cfg = load_config(config)
     cfg.model.backbone.pretrained = None if args.ckpt in (None, "", "random") else args.ckpt
     synthetic = work_dir / "data" / "synthetic_ade20k"
@@ -117,12 +117,13 @@ def prepare(args: TransferArgs, config: Path, work_dir: Path):
     cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
     if args.ms_flip and not cfg.get("tta_pipeline"):
         raise TransferError(f"--ms-flip: config {config} has no tta_pipeline")
-    check_checkpoint(cfg, cfg.model.backbone.pretrained)
     if not args.data_root:
         write_synthetic_once("ade20k", synthetic, SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)), args.seed)
-    check_data(cfg)
+    data = check_data(cfg, args.classes)
+    check_checkpoint(cfg, cfg.model.backbone.pretrained)
+    apply_image_rules(cfg)
     apply_run_args(cfg, work_dir, args.launcher, args.resume, args.seed, args.device)
-    return cfg
+    return cfg, dataset_name(data, args.dataset)
 
 
 def run(args: TransferArgs) -> dict | None:
@@ -140,14 +141,13 @@ def run_segmentation(args: TransferArgs, task: str, default_config: Path) -> dic
         raise FileNotFoundError(f"--ckpt {ckpt} does not exist")
     labels = checkpoint_labels(ckpt, args.init, args.pretrain_method)
     work_dir = Path(args.work_dir or f"work_dirs/{task}/{config.stem}_{labels['init']}")
-    cfg = prepare(args, config, work_dir)
+    cfg, dataset = prepare(args, config, work_dir)
     raw, rank, world = train_and_evaluate(cfg, args.ms_flip)
     if rank != 0:
         return None
     metrics = {k: round(v, 4) for k, v in metrics_from(raw, METRICS).items()}  # IoUMetric rounds to 0.01
     if "mIoU_ss" in raw:
         metrics["mIoU_ss"] = round(float(raw["mIoU_ss"]), 4)
-    dataset = dataset_label(_datasets(cfg)[0]["data_root"], "ade20k")
     model = backbone_label(cfg)
     config_name = str(config.resolve().relative_to(REPO)) if config.resolve().is_relative_to(REPO) else str(config)
     return make_record(task=task, dataset=dataset, metrics=metrics, model=model, ckpt=ckpt, config=config_name,

@@ -20,15 +20,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
-from tqdm import tqdm
 
 from ..checkpoints import CheckpointError, load_encoder_state, load_file
 from ..config import ConfigError, build, load_config_file
+from ..data.check import check_dataset, dataset_name
 from ..data.imagefolder import linprobe_transform
 from ..data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    SHAPES,
     DataError,
     build_imagefolder,
     check_same_classes,
@@ -43,6 +42,7 @@ from ..engine.optim import adamw, lars, param_groups
 from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier
 from ..models.sizes import MODEL_SIZES
+from ..progress import progress_bar
 from ..results import make_record, now_iso
 from .mm_common import checkpoint_labels, parse_cfg_options
 
@@ -98,7 +98,7 @@ class ClassificationConfig:
     pin_mem: bool = True
     max_iters_per_epoch: int | None = None
     synthetic_num: int = 512  # images of the built-in synthetic set (no --data-root)
-    dataset: str | None = None  # record label; default imagenet, or synthetic for the synthetic classes
+    dataset: str | None = None  # record label; default: data.check.dataset_name (--dataset wins)
     save_every: int = 0
     tensorboard: bool = True
     seed: int = 0
@@ -211,10 +211,6 @@ def build_loaders(cfg: ClassificationConfig, root: Path, dist: DistInfo) -> tupl
     return train_loader, val_loader, train.classes
 
 
-def dataset_label(cfg: ClassificationConfig, classes: list[str]) -> str:
-    return cfg.dataset or ("synthetic" if sorted(classes) == sorted(SHAPES) else "imagenet")
-
-
 # ---------------------------------------------------------------- model and optimiser
 
 
@@ -306,7 +302,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
     sums = torch.zeros(4, dtype=torch.float64)  # correct@1, correct@5, loss sum, count
     ctx = autocast(amp, device)
     show = not (torch.distributed.is_initialized() and torch.distributed.get_rank() > 0)
-    for imgs, targets in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
+    for imgs, targets in progress_bar(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
         imgs, targets = imgs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with ctx:
             logits = model(imgs)
@@ -387,15 +383,17 @@ def make_hooks(cfg: ClassificationConfig, val_loader: DataLoader, amp: str, work
 
 
 def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
-    """Data and the model initialised from --ckpt -> (train loader, val loader, classes, model on device, summary)."""
+    """Data (checked before the model is built) and the model initialised from --ckpt -> (train loader, val loader,
+    classes, model on device, load summary, the record's dataset name)."""
     root = Path(args.data_root) if args.data_root else synthetic_root(cfg, work_dir, dist)
-    if not root.is_dir():
-        raise DataError(f"--data-root {root} does not exist")
+    data = check_dataset("imagefolder", str(root), classes=args.classes)
+    data.raise_if_problems()
     train_loader, val_loader, classes = build_loaders(cfg, root, dist)
     torch.manual_seed(cfg.seed)  # same initial head on every process
     model = build_model(cfg, len(classes))
     summary = load_init(model, args.ckpt)
-    return train_loader, val_loader, classes, model.to(dist.device), summary
+    dataset = dataset_name(data, args.dataset or cfg.dataset)
+    return train_loader, val_loader, classes, model.to(dist.device), summary, dataset
 
 
 def run(args) -> dict | None:
@@ -416,7 +414,7 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
     work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
     accum = cfg.accum(dist.world_size)  # refused here, before any data or model work, when it cannot be exact
     amp, lr = resolve_amp(cfg.amp, dist.device), cfg.absolute_lr(dist.world_size)
-    train_loader, val_loader, classes, model, summary = prepare(args, cfg, dist, work_dir)
+    train_loader, val_loader, classes, model, summary, dataset = prepare(args, cfg, dist, work_dir)
     config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(cfg_path), world_size=dist.world_size,
                                             effective_batch=cfg.batch_size * accum * dist.world_size, abs_lr=lr,
                                             accum_iter=accum, amp=amp, classes=classes, ckpt=args.ckpt,
@@ -455,7 +453,7 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
         return None
     if trainer.state.get("last_eval_ema"):
         last = last | {f"{k}_ema": v for k, v in trainer.state["last_eval_ema"].items() if k in ("top1", "top5")}
-    return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir, config)
+    return record(args, cfg, cfg_path, options, dataset, dist, best, last, started, t0, work_dir, config)
 
 
 def batch_override(options: dict) -> bool:
@@ -463,12 +461,12 @@ def batch_override(options: dict) -> bool:
     return bool({"effective_batch", "accum_iter"} & set(options))
 
 
-def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir, config) -> dict:
+def record(args, cfg, cfg_path, options, dataset, dist, best, last, started, t0, work_dir, config) -> dict:
     """Record: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
     metrics = dict(top1=best["top1"], top5=best["top5"], top1_last=last["top1"], top5_last=last["top5"],
                    val_loss_last=last["loss"])
     metrics.update({k: v for k, v in last.items() if k.endswith("_ema")})  # EMA model, last epoch
-    return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **config["init_labels"],
+    return make_record(args.task, dataset, metrics, model=cfg.model, **config["init_labels"],
                        ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
                        seed=cfg.seed, world_size=dist.world_size, started=started, wall_time_s=time.time() - t0,
                        best_epoch=best["epoch"], num_val_images=last["num_images"], epochs=cfg.epochs,

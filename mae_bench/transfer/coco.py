@@ -12,11 +12,11 @@ import json
 import time
 from pathlib import Path
 
-from ..data.writers import dataset_label
+from ..data.check import check_dataset, dataset_name
 from ..results import make_record, now_iso
 from . import TransferArgs, TransferError
-from .mm_common import (apply_run_args, backbone_label, checkpoint_labels, load_config, parse_cfg_options,
-                        train_and_test, write_synthetic_once)
+from .mm_common import (apply_image_rules, apply_run_args, backbone_label, checkpoint_labels, load_config,
+                        parse_cfg_options, train_and_test, write_synthetic_once)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = "configs/coco/quick.py"
@@ -136,15 +136,20 @@ def run(args: TransferArgs) -> dict | None:
     labels = checkpoint_labels(ckpt, args.init, args.pretrain_method)
     work_dir = Path(args.work_dir or Path("work_dirs") / "coco" / f"{cfg_path.stem}_{labels['init']}")
     root = Path(args.data_root) if args.data_root else synthetic_coco(work_dir / "synthetic_coco", cfg)
+    if args.classes:
+        raise TransferError("--classes is for the ADE20K layout; a COCO-layout set takes its classes from its json")
+    data = check_dataset("coco", str(root))
+    data.raise_if_problems()
     set_num_classes(cfg, len(point_data(cfg, root)))
     cfg.model.backbone.checkpoint = ckpt
+    apply_image_rules(cfg)
     apply_run_args(cfg, work_dir, args.launcher, args.resume, args.seed, args.device)
     check_backbone(cfg)
     raw, rank, world = train_and_test(cfg)
     if rank != 0:
         return None
     return make_record(
-        "coco", dataset_label(root, "coco2017"), coco_metrics(raw),
+        "coco", dataset_name(data, args.dataset), coco_metrics(raw),
         model=backbone_label(cfg),
         ckpt=ckpt, config=config_name(cfg_path), cfg_options=options, seed=args.seed, world_size=world, started=started,
         wall_time_s=time.time() - t0, work_dir=str(work_dir), data_root=str(root), **labels)

@@ -23,7 +23,8 @@ from torchvision.transforms import InterpolationMode
 
 from ..checkpoints import CheckpointError, load_encoder_state
 from ..config import ConfigError, build, load_config_file
-from ..data import IMAGENET_MEAN, IMAGENET_STD, SHAPES, DataError, build_imagefolder, eval_transform, write_dataset
+from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform, write_dataset
+from ..data.check import check_dataset, dataset_name
 from ..engine.amp import AMP_MODES, amp_dtype
 from ..evaluation.features import extract
 from ..meta import sha256
@@ -48,7 +49,7 @@ class FrozenConfig:
     eval_batch_size: int = 256
     num_workers: int = 8
     synthetic_num: int = 512  # images of the built-in synthetic set (no --data-root)
-    dataset: str | None = None  # record label; default imagenet, or synthetic for the synthetic classes
+    dataset: str | None = None  # record label; default: data.check.dataset_name (--dataset wins)
     cache_dir: str | None = None  # feature cache; default work_dirs/feature_cache
     amp: str = "auto"  # engine/amp.py mode of the frozen forward: auto = bf16 on GPU, fp32 on CPU
     device: str | None = None
@@ -133,8 +134,14 @@ def train_transform(cfg: FrozenConfig) -> transforms.Compose:
         transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
-def dataset_label(cfg: FrozenConfig, classes: list[str]) -> str:
-    return cfg.dataset or ("synthetic" if sorted(classes) == sorted(SHAPES) else "imagenet")
+def check_data(args, cfg: FrozenConfig, root: Path) -> str:
+    """Check an image set (ImageFolder layout) before any feature is computed; -> the record's dataset name.
+    A hand-made feature set is named by ``--dataset``, the config's ``dataset`` or its folder."""
+    if (root / FEATURE_FILE).is_file():
+        return args.dataset or cfg.dataset or root.name
+    summary = check_dataset("imagefolder", str(root), classes=args.classes)
+    summary.raise_if_problems()
+    return dataset_name(summary, args.dataset or cfg.dataset)
 
 
 def loader(root: Path, split: str, transform, batch_size: int, cfg: FrozenConfig, shuffle: bool) -> DataLoader:

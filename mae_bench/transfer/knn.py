@@ -21,15 +21,14 @@ import torch
 from ..data import build_imagefolder
 from ..evaluation.knn import knn_metrics
 from ..results import make_record, now_iso
-from .frozen import (build_encoder, cached_features, data_root, dataset_label, feature_set_classes, load_feature_set,
+from .frozen import (build_encoder, cached_features, check_data, data_root, feature_set_classes, load_feature_set,
                      load_frozen_config, pick_device, record_labels)
 
 log = logging.getLogger("mae_bench.knn")
 
 
-def features_for(args, cfg, work_dir: Path, device: torch.device) -> tuple[dict, dict, list, str]:
+def features_for(args, cfg, root: Path, device: torch.device) -> tuple[dict, dict, list, str]:
     """(train features, val features, class names, summary) from a feature set or from images."""
-    root = data_root(args, cfg, work_dir)
     fset = load_feature_set(root)
     if fset is not None:
         return fset["train"], fset["val"], feature_set_classes(fset), f"feature set {root}"
@@ -46,12 +45,14 @@ def run(args) -> dict:
     device = pick_device(cfg)
     work_dir = Path(args.work_dir or f"work_dirs/knn_{cfg_path.stem}")
     work_dir.mkdir(parents=True, exist_ok=True)
+    root = data_root(args, cfg, work_dir)
+    dataset = check_data(args, cfg, root)
     labels = record_labels(args)
-    train, val, classes, summary = features_for(args, cfg, work_dir, device)
+    train, val, classes, summary = features_for(args, cfg, root, device)
     log.info("knn: %s; %d train / %d val features", summary, len(train["labels"]), len(val["labels"]))
     metrics = knn_metrics(train, val, list(cfg.nb_knn), cfg.temperature, cfg.knn_chunk, device)
     log.info("knn top-1 (cls, k=20): %.2f", metrics["top1"])
-    return make_record("knn", dataset_label(cfg, classes), metrics, model=cfg.model, **labels,
+    return make_record("knn", dataset, metrics, model=cfg.model, **labels,
                        ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
                        seed=cfg.seed, world_size=1, started=started, wall_time_s=time.time() - t0,
                        nb_knn=list(cfg.nb_knn), temperature=cfg.temperature, num_train=len(train["labels"]),

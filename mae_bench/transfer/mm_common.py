@@ -88,6 +88,29 @@ def apply_run_args(cfg, work_dir: str | Path, launcher: str = "none", resume: bo
         cfg.env_cfg = dict(cfg.get("env_cfg", {}), dist_cfg=dict(backend="gloo"))
 
 
+PIPELINE_KEYS = ("train_dataloader", "val_dataloader", "test_dataloader", "train_pipeline", "test_pipeline",
+                 "tta_pipeline")
+
+
+def apply_image_rules(cfg) -> None:
+    """Every ``LoadImageFromFile`` of the config's pipelines becomes ``backbones.loading.CheckedLoadImageFromFile``:
+    the stored pixels (EXIF orientation ignored, like the annotations) and a DataError naming a bad file."""
+    import backbones.loading  # noqa: F401  (registers CheckedLoadImageFromFile)
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("LoadImageFromFile", "mmcv.LoadImageFromFile"):
+                node["type"] = "CheckedLoadImageFromFile"
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    for key in PIPELINE_KEYS:
+        walk(cfg.get(key))
+
+
 def start_cpu_distributed(cfg) -> None:
     """Multi-process runs without CUDA (torchrun + gloo): start the process group before mmengine's Runner.
 

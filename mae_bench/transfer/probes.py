@@ -36,7 +36,7 @@ from ..evaluation.features import last_blocks, summarize
 from ..evaluation.heads import (EfficientProbe, LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics,
                                 num_steps, tensor_batches)
 from ..results import make_record, now_iso
-from .frozen import (FrozenConfig, build_encoder, cached_features, data_root, dataset_label, feature_set_classes,
+from .frozen import (FrozenConfig, build_encoder, cached_features, check_data, data_root, feature_set_classes,
                      load_feature_set, load_frozen_config, loader, pick_device, record_labels, train_transform)
 
 log = logging.getLogger("mae_bench.probes")
@@ -125,11 +125,12 @@ def run(args) -> dict:
     work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
     work_dir.mkdir(parents=True, exist_ok=True)
     root = data_root(args, cfg, work_dir)
+    dataset = check_data(args, cfg, root)
     fset = load_feature_set(root)
     classes = feature_set_classes(fset) if fset is not None else build_imagefolder(root, "train", None).classes
     task = run_grid if args.task == "linprobe_grid" else run_attentive
     metrics, extra = task(args, cfg, root, device, fset, len(classes))
-    return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **record_labels(args),
+    return make_record(args.task, dataset, metrics, model=cfg.model, **record_labels(args),
                        ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
                        seed=cfg.seed, world_size=1, started=started, wall_time_s=time.time() - t0, epochs=cfg.epochs,
                        iters_per_epoch=cfg.iters_per_epoch, batch_size=cfg.batch_size, work_dir=str(work_dir), **extra)

@@ -24,6 +24,13 @@ TASKS = (*FULL_TASKS, *CHEAP_TASKS)
 PRETRAIN_METHODS = ("mae", "supervised", "mocov3", "dino", "beit", "random")
 
 
+DATASET_ALIAS = {"coco": "coco2017", "imagenet1k": "imagenet", "imagenet-1k": "imagenet", "in1k": "imagenet"}
+
+
+def canonical_dataset(dataset: str) -> str:
+    """The one spelling of a dataset name in records and tables (``coco`` -> ``coco2017``, ``in1k`` -> ``imagenet``)."""
+    return DATASET_ALIAS.get(str(dataset).lower(), str(dataset))
+
 class RecordError(ValueError):
     pass
 

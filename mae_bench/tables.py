@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .results import RecordError
+from .results import RecordError, canonical_dataset
 from .stats import ALPHA, kendall_tau, spearman_rho, welch_test
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ TABLE_TITLES = {
 }
 TASK_LABEL = {"coco": "Detection and instance segmentation", "ade20k": "Semantic segmentation",
               "classification": "Classification"}
-DATASET_ALIAS = {"coco": "coco2017", "imagenet1k": "imagenet", "imagenet-1k": "imagenet", "in1k": "imagenet"}
 DATASET_LABEL = {"coco2017": "COCO 2017", "ade20k": "ADE20K", "imagenet": "ImageNet-1K",
                  "synthetic_coco": "synthetic scenes (COCO layout)",
                  "synthetic_ade20k": "synthetic scenes (ADE20K layout)",
@@ -82,10 +81,6 @@ def _missing(value) -> bool:
     return value is None or value != value or value == ""
 
 
-def dataset_name(dataset: str) -> str:
-    return DATASET_ALIAS.get(str(dataset).lower(), str(dataset))
-
-
 def _column(task: str, metric: str, test_mode=None, tune_blocks=None, heads=None) -> str | None:
     """The table column of (task, metric, test mode, partial fine-tuning depth, head grid); None = not tabled."""
     if task == "linprobe" and heads == "grid":
@@ -118,7 +113,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
         for metric, value in r["metrics"].items():
             col = _column(r["task"], metric, r.get("test_mode"), r.get("tune_blocks"), r.get("heads"))
             if col is not None:
-                rows.append(dict(table=TABLE_OF_TASK[r["task"]], dataset=dataset_name(r["dataset"]), model=r["model"],
+                rows.append(dict(table=TABLE_OF_TASK[r["task"]], dataset=canonical_dataset(r["dataset"]), model=r["model"],
                                  init=r["init"], pretrain_method=r["pretrain_method"], column=col, value=float(value),
                                  seed=r["seed"]))
     return pd.DataFrame(rows, columns=["table", "dataset", "model", "init", "pretrain_method", "column", "value",
@@ -181,7 +176,7 @@ def load_reference(ref_dir: str | Path) -> pd.DataFrame:
     frames, seen = [], set()
     for path in sorted(Path(ref_dir).glob("*.csv")):
         df = read_reference(path)
-        df["dataset"] = df["dataset"].map(dataset_name)
+        df["dataset"] = df["dataset"].map(canonical_dataset)
         df["column"] = [_column(t, m, tm, tb) for t, m, tm, tb in
                         zip(df["task"], df["metric"], df["test_mode"], df["tune_blocks"])]
         df = df[df["column"].notna()]

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ..progress import progress_bar
+from ..results import canonical_dataset
 from .errors import DataError
 from .synthetic import SEMANTIC_CLASSES
 from .writers import MARKER
@@ -115,11 +116,9 @@ def dataset_name(summary: DatasetSummary, override: str | None = None) -> str:
     official = OFFICIAL[summary.kind][0]
     if summary.official:
         return official
-    from ..results import dataset_name as canonical  # aliases such as coco -> coco2017
-
     folder = Path(summary.root).resolve().name
     official_names = {o[0] for o in OFFICIAL.values()}
-    return f"{folder}_subset" if canonical(folder).lower() in official_names else folder
+    return f"{folder}_subset" if canonical_dataset(folder).lower() in official_names else folder
 
 
 def load_class_names(path: str) -> list[str]:

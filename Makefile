@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 QUICK ?= 0
 PYTEST_ARGS ?=
+JOBS ?= $(shell nproc)
+# Tests run on JOBS worker processes (pytest-xdist), one thread each, and print the 15 slowest.
+PYTEST := PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --durations=15
 
 .PHONY: setup demo test test-fast benchmark tables clean
 
@@ -15,10 +18,10 @@ demo: setup
 	PYTHONPATH=$(CURDIR) $(PY) tools/demo.py --out results/demo $(if $(filter 1,$(QUICK)),--quick,)
 
 test: setup
-	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=2 $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: setup
-	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 benchmark: setup
 	PYTHONPATH=$(CURDIR) $(PY) tools/benchmark.py --model mae_vit_base_patch16 --batch_size 8 --device cpu --dtype fp32 --out results/perf/benchmark_cpu.jsonl

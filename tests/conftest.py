@@ -55,9 +55,12 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Under pytest-xdist the workers collect, so the controller knows no count: it says so without one."""
     n = config.stash.get(DESELECTED, 0)
-    if n:
-        terminalreporter.write_line(f"{n} realdata test(s) deselected: {REALDATA_ENV} is not set (it names the folder "
+    distributed = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
+    if n or (distributed and not os.environ.get(REALDATA_ENV)):
+        count = f"{n} realdata test(s)" if n else "the realdata tests"
+        terminalreporter.write_line(f"{count} deselected: {REALDATA_ENV} is not set (it names the folder "
                                     f"of the real photo sets, {', '.join(REALDATA_SETS)}; .ci/run sets it)",
                                     yellow=True, bold=True)
 

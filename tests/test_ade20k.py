@@ -46,6 +46,7 @@ def test_writer_layout(ade_root):
     assert label.max() <= len(SEMANTIC_CLASSES) and (label == 0).any()
 
 
+@pytest.mark.slow
 def test_quick_transfer_writes_record(tiny_mae_ckpt, tmp_path):
     """A real mmseg training run, sliding-window test and multi-scale + flip TTA (one image) on the CPU."""
     runs = tmp_path / "runs"

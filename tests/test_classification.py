@@ -136,6 +136,7 @@ def encoder_state(path: Path) -> dict:
     return {k: v for k, v in load_file(path)["model"].items() if k.startswith(ENCODER)}
 
 
+@pytest.mark.slow
 def test_finetune_quick_writes_record_checkpoints_and_resumes(tmp_path, synthetic_imagefolder, tiny_mae_ckpt):
     transfer("finetune", tiny_mae_ckpt, synthetic_imagefolder, tmp_path, "--cfg-options", "ema=True", "ema_decay=0.5")
     rec = only_record(tmp_path / "runs")

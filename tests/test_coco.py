@@ -87,6 +87,7 @@ def test_window_partition_roundtrip_with_padding():
     torch.testing.assert_close(window_unpartition(win, 3, pad_hw, (5, 7)), x)
 
 
+@pytest.mark.slow
 def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
     """A real mmdet Mask R-CNN run (8 iterations, CPU) + CocoMetric evaluation through tools/transfer.py."""
     runs, work = tmp_path / "runs", tmp_path / "work"
@@ -109,6 +110,7 @@ def test_transfer_coco_runs_mmdet_and_writes_record(tiny_mae_ckpt, tmp_path):
     assert (work / "iter_10.pth").is_file() and len(list(runs.glob("*.json"))) == 2
 
 
+@pytest.mark.slow
 def test_transfer_coco_two_processes_torchrun(tiny_mae_ckpt, tmp_path):
     """--gpus 2 on the CPU: torchrun with two gloo processes, one record from rank 0 with world_size 2."""
     runs = tmp_path / "runs"

@@ -6,12 +6,15 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, run_tool
 from mae_bench.demo import CHEAP_TASKS, CLAIMS_BEGIN, CLAIMS_END, COMMITTED, FULL, INITS, TASKS, claims_block, plan
 from mae_bench.results import load_record_dirs, make_record, write_record
 from mae_bench.tables import build_cells
 
 
+@pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
     proc = run_tool("demo.py", "--quick", "--out", out, timeout=1200)

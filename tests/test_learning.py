@@ -57,6 +57,7 @@ def halves(src: Path, out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_linear_probe_tells_a_known_good_init_from_random(handful, tmp_path):
     """A known-good init: an encoder trained with labels on the 24 scenes (fine-tuning from random init, cls token,
     converted to an encoder checkpoint by tools/convert_ckpt.py). Its features separate those scenes by
@@ -75,6 +76,7 @@ def test_linear_probe_tells_a_known_good_init_from_random(handful, tmp_path):
     assert good >= random + 40.0 and good >= 75.0, (good, random)
 
 
+@pytest.mark.slow
 def test_coco_mask_rcnn_overfits_four_images_from_random_init(tmp_path):
     """Mask R-CNN (quick config: layer decay 1.0, no large-scale jitter, 200 iterations) on 4 scenes at 128 px
     (3-5 objects each), evaluated by pycocotools on the same 4: box AP >= 20 (measured: box 44.8 / mask 37.7;
@@ -87,6 +89,7 @@ def test_coco_mask_rcnn_overfits_four_images_from_random_init(tmp_path):
     assert rec["metrics"]["AP_box"] >= 20.0, rec["metrics"]
 
 
+@pytest.mark.slow
 def test_ade20k_upernet_overfits_eight_images_from_random_init(tmp_path):
     """UperNet (quick config: layer decay 1.0, 300 iterations) on 8 scenes at 96 px, sliding-window test on the
     same 8: mIoU >= 50 over the classes present (measured: 68.8; aAcc 88.8)."""

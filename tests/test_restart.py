@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import REPO, TINY_MAE, run_tool, tool_env
@@ -65,6 +66,7 @@ def _finish(job: subprocess.Popen, timeout: float = 600) -> str:
             job.wait()
 
 
+@pytest.mark.slow
 def test_torchrun_restarts_a_killed_worker_and_ends_with_uninterrupted_weights(tmp_path, synthetic_imagefolder):
     data = ["--data_path", synthetic_imagefolder]
     full = tmp_path / "full"
@@ -85,6 +87,7 @@ def test_torchrun_restarts_a_killed_worker_and_ends_with_uninterrupted_weights(t
     _same_weights(full / "checkpoint-last.pth", cut / "checkpoint-last.pth")
 
 
+@pytest.mark.slow
 def test_sigusr1_stops_after_a_saved_epoch_and_the_resumed_run_matches(tmp_path, synthetic_imagefolder):
     data = ["--data_path", synthetic_imagefolder]
     full = tmp_path / "full"
@@ -113,6 +116,7 @@ def _fake_slurm(tmp_path: Path) -> Path:
     return bin_dir
 
 
+@pytest.mark.slow
 def test_slurm_script_stops_on_usr1_requeues_and_the_next_run_resumes(tmp_path, synthetic_imagefolder):
     data = ["--data_path", synthetic_imagefolder]
     full = tmp_path / "full"

@@ -1,13 +1,13 @@
 """ViTDet backbone (plain ViT + window attention + decomposed relative positions) and the SimpleFPN neck for mmdet.
 
 Li et al., "Exploring Plain Vision Transformer Backbones for Object Detection" (ViTDet), recipe in
-REFERENCES.md "COCO". The trunk is a ``mae_bench.models.VisionTransformer`` (its embedding, blocks and
+docs/references.md "COCO". The trunk is a ``mae_bench.models.VisionTransformer`` (its embedding, blocks and
 ``forward_intermediates``) without cls token or final norm; each block (``MapBlock``) views the patch tokens as a
 ``[B, H, W, C]`` map, and its attention, a subclass of ``mae_bench.models.Attention``, partitions the map into
 windows (padding to a multiple of the window), adds the decomposed relative position bias (zero-initialised,
 so a fresh model equals the pretrained encoder) and runs ``F.scaled_dot_product_attention``.
 
-Parameter names are the encoder keys of ARCHITECTURE.md (``patch_embed.proj``, ``pos_embed``,
+Parameter names are the encoder keys of docs/architecture.md (``patch_embed.proj``, ``pos_embed``,
 ``blocks.N.*``), so any checkpoint ``mae_bench.checkpoints`` knows loads directly. ``pos_embed`` keeps
 the pretraining grid shape ``[1, 1 + g*g, D]`` (its cls row unused) and is interpolated to the input
 grid in ``forward``; the file's ``cls_token`` and final ``norm`` are not part of the trunk (dropped).
@@ -31,7 +31,7 @@ from mmdet.registry import MODELS
 from mae_bench.checkpoints import load_encoder_state
 from mae_bench.models.vit import Attention, Block, PatchEmbed, VisionTransformer, init_linear_and_norm
 
-# Global-attention blocks of the ViTDet recipe (REFERENCES.md "COCO"), by depth.
+# Global-attention blocks of the ViTDet recipe (docs/references.md "COCO"), by depth.
 GLOBAL_BLOCKS = {12: (2, 5, 8, 11), 24: (5, 11, 17, 23), 32: (7, 15, 23, 31)}
 
 

@@ -3,7 +3,7 @@
 Every load path of the project (pretrain resume, transfer tasks, ``tools/convert_ckpt.py``) goes
 through ``load_file`` (``torch.load(weights_only=True)``: a pickle that would run code is refused)
 and, for foreign weights, ``load_encoder_state``. The target key names are the timm / official
-MAE ones of ARCHITECTURE.md. Formats register a detector and a converter in ``FORMATS``, most
+MAE ones of docs/architecture.md. Formats register a detector and a converter in ``FORMATS``, most
 specific first:
 
 | format | file layout (as its public code writes it) |

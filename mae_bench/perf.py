@@ -5,7 +5,7 @@ timm ``Block`` with qkv bias and LayerNorm eps 1e-6; the same decoder), and its 
 one (timm weight-decay groups, default AdamW); ``same_optimizer`` gives both sides mae-bench's fused
 AdamW to compare the models alone. FLOPs are analytic matmul FLOPs (2 x MACs), training = 3 x
 forward, counted as the model defines them (patch embed of all L patches, prediction of all tokens):
-ViT-B/16 at 224 px and mask 0.75 gives 58.7 GFLOP per image (REFERENCES.md).
+ViT-B/16 at 224 px and mask 0.75 gives 58.7 GFLOP per image (docs/references.md).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Result records (one JSON file per run in ``results/runs/``): schema, writing and loading. The tables built
 from them are ``mae_bench.tables``; the charts and the report that render those, ``mae_bench.report``.
 
-Schema (ARCHITECTURE.md "Result record"); ``metrics`` holds task metrics such as AP_box,
+Schema (docs/architecture.md "Result record"); ``metrics`` holds task metrics such as AP_box,
 AP_mask, mIoU, top1, top5.
 """
 from __future__ import annotations

@@ -70,7 +70,7 @@ def test_momentum_schedule_and_infonce():
 
 
 def test_create_vit_matches_baseline_encoder_keys():
-    """The baselines' encoder keys are exactly the plain ViT's (ARCHITECTURE.md key names)."""
+    """The baselines' encoder keys are exactly the plain ViT's (docs/architecture.md key names)."""
     vit_keys = set(create_vit("tiny", img_size=64).state_dict())
     moco_keys = {k for k in MoCoV3(img_size=64, embed_dim=192, depth=12, num_heads=3).state_dict()
                  if not k.startswith(("projector.", "predictor.", "momentum_"))}

@@ -22,7 +22,7 @@ ENCODER = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.")
 
 
 def reference_layer_id(name: str) -> int:
-    """REFERENCES.md: cls/pos/patch embed are layer 0, block i is layer i + 1, the rest is the last layer (13)."""
+    """docs/references.md: cls/pos/patch embed are layer 0, block i is layer i + 1, the rest is the last layer (13)."""
     if name in ("cls_token", "pos_embed") or name.startswith("patch_embed."):
         return 0
     if name.startswith("blocks."):
@@ -30,7 +30,7 @@ def reference_layer_id(name: str) -> int:
     return 13
 
 
-RECIPES = {  # REFERENCES.md: (epochs, base lr, layer decay, drop path)
+RECIPES = {  # docs/references.md: (epochs, base lr, layer decay, drop path)
     "vit_b": (100, 5e-4, 0.65, 0.1), "vit_l": (50, 1e-3, 0.75, 0.2), "vit_h": (50, 1e-3, 0.75, 0.3)}
 
 

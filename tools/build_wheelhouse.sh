@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the offline wheelhouse for a GPU node without network (ENVIRONMENT.md "The GPU machine"):
+# Build the offline wheelhouse for a GPU node without network (docs/install.md "The GPU machine"):
 #   bash tools/build_wheelhouse.sh OUT_DIR            # for the node: Python 3.12, manylinux x86_64
 #   PYVER=3.11 bash tools/build_wheelhouse.sh OUT_DIR # for another Python (the tests build one for this machine)
 # It holds the mmcv 2.1.0 sdist (its ops are built on the node against the node's own torch, by

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Convert a foreign ViT checkpoint (official MAE, timm/DeiT, MoCo v3, DINO, BEiT, mmpretrain, Hugging Face,
-mae-bench) to the encoder key names of ARCHITECTURE.md, with a strict key report.
+mae-bench) to the encoder key names of docs/architecture.md, with a strict key report.
 
   python tools/convert_ckpt.py mae_pretrain_vit_base.pth work_dirs/mae_b.pth
   python tools/convert_ckpt.py dino_checkpoint.pth dino_student.safetensors --to safetensors --branch student

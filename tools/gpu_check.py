@@ -5,7 +5,7 @@
   python tools/gpu_check.py --out results/perf --device cuda       # what gpu_check.sh runs
   python tools/gpu_check.py --smoke --device cpu --out /tmp/check  # tiny sizes on the CPU (tests/test_gpu_path.py)
 
-Steps: a large bf16 matmul (the MFU peak, ENVIRONMENT.md: 770-800 TFLOP/s on both card kinds); MAE ViT-B/16
+Steps: a large bf16 matmul (the MFU peak, docs/install.md: 770-800 TFLOP/s on both card kinds); MAE ViT-B/16
 pretraining steps in bf16, eager and ``torch.compile`` (images/s, peak memory, MFU against that peak); the same
 from JPEG files (~500x375, generated first) through the real ``DataLoader`` (images/s from files / from tensors,
 loader workers); COCO Mask R-CNN ViTDet-B (``configs/coco/mask_rcnn_vit_b.py``, 1024 px, AMP, 20 iterations and a

@@ -10,7 +10,7 @@ Expected time: roughly 20 A100 GPU-hours (8 GPUs, ~2.5 h wall) with fp16 AMP; an
 Reference: mmsegmentation configs/mae/upernet_mae-base_fp16_8x2_512x512_160k_ade20k.py (@ e9e8333, the run
 behind 48.13) = mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py (@ e663aca); backbone mmseg/models/backbones/
 mae.py (@ 3f8d34e), optimizer groups mmseg/engine/optimizers/layer_decay_optimizer_constructor.py (@ 4b76f27).
-Recipe (REFERENCES.md "ADE20K"): features of blocks 4, 6, 8, 12 with zero-initialised relative
+Recipe (docs/references.md "ADE20K"): features of blocks 4, 6, 8, 12 with zero-initialised relative
 position bias, layer scale initialised to 1.0 (mmseg ``init_values=1.0``), the position table resampled
 once at load from 14x14 to 32x32 (plain bicubic) and learned at 32x32, Feature2Pyramid neck (x4, x2, x1,
 x0.5), UperNet head 768 channels + FCN auxiliary head on the third level; AdamW lr 1e-4, wd 0.05, betas

@@ -1,4 +1,4 @@
-"""Mask R-CNN with a ViTDet ViT-B backbone on COCO, the ViTDet recipe (REFERENCES.md "COCO").
+"""Mask R-CNN with a ViTDet ViT-B backbone on COCO, the ViTDet recipe (docs/references.md "COCO").
 
 Reference: detectron2 projects/ViTDet/configs/COCO/mask_rcnn_vitdet_b_100ep.py and configs/common/optim.py
 (facebookresearch/detectron2 @ 02b5c4e), trunk detectron2/modeling/backbone/vit.py, optimizer groups

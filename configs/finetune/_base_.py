@@ -1,4 +1,4 @@
-"""ImageNet-1K fine-tuning recipe common to all sizes (official MAE FINETUNE.md; REFERENCES.md).
+"""ImageNet-1K fine-tuning recipe common to all sizes (official MAE FINETUNE.md; docs/references.md).
 
 Not run directly: vit_b.py / vit_l.py / vit_h.py inherit it and set epochs, base lr, layer decay
 and drop path. Effective batch 1024 = batch_size x accum_iter x processes (32 x 4 x 8 GPUs, or

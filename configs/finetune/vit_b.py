@@ -3,7 +3,7 @@
 Run: tools/transfer.py --task finetune --model vit-b --ckpt work_dirs/mae_vit_base_1600e/checkpoint-1600.pth \
          --gpus 8 --data-root /datasets/imagenet
 Expect: top-1 83.6 (MAE paper, 1600-ep pretraining).
-GPU time (estimate): 105.4 GFLOP/img per training step (REFERENCES.md), 128M images -> ~1.5 h on
+GPU time (estimate): 105.4 GFLOP/img per training step (docs/references.md), 128M images -> ~1.5 h on
 8 H200 at 40% MFU (790 TFLOP/s peak); RandAug data loading usually dominates (official: ~10 workers/GPU).
 """
 _base_ = ["./_base_.py"]

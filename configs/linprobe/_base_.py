@@ -1,4 +1,4 @@
-"""ImageNet-1K linear probing recipe common to all sizes (official MAE LINPROBE; REFERENCES.md).
+"""ImageNet-1K linear probing recipe common to all sizes (official MAE LINPROBE; docs/references.md).
 
 Not run directly: vit_b.py / vit_l.py / vit_h.py inherit it. The encoder is frozen (eval mode, no
 gradients); the head is BatchNorm1d(affine=False, eps 1e-6) + Linear (trunc_normal 0.01) on the cls

@@ -1,4 +1,4 @@
-"""Training checkpoints (ARCHITECTURE.md "Checkpoint file"): atomic save, resume with checks."""
+"""Training checkpoints (docs/architecture.md "Checkpoint file"): atomic save, resume with checks."""
 from __future__ import annotations
 
 import os

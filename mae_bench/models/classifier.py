@@ -3,7 +3,7 @@
 Parameter names stay those of the encoder (``cls_token``, ``pos_embed``, ``patch_embed.*``,
 ``blocks.N.*``, ``norm.*``) plus ``fc_norm.*`` and ``head.*``, so a pretraining checkpoint loads
 with ``mae_bench.checkpoints.load_encoder_state`` and ``engine.optim.layer_id`` gives the layer
-ids of REFERENCES.md (head and fc_norm are the last layer).
+ids of docs/references.md (head and fc_norm are the last layer).
 """
 from __future__ import annotations
 

@@ -206,7 +206,7 @@ class VisionTransformer(nn.Module):
         return self.forward_features(x)
 
     def encoder_state_dict(self) -> dict[str, torch.Tensor]:
-        """Only the encoder keys of ARCHITECTURE.md (no decoder, no heads)."""
+        """Only the encoder keys of docs/architecture.md (no decoder, no heads)."""
         keep = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.")
         return {k: v for k, v in self.state_dict().items() if k.startswith(keep)}
 

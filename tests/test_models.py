@@ -3,6 +3,7 @@ import pytest
 import timm
 import torch
 
+from mae_bench.errors import ConfigError
 from mae_bench.models import (MODEL_NAMES, TIMM_NAMES, create_mae, mae_vit_base_patch16, mae_vit_tiny_patch16,
                               patchify, random_masking, unpatchify)
 
@@ -97,7 +98,7 @@ def test_initialisation_follows_official_code():
 
 
 def test_unknown_model_lists_known_names():
-    with pytest.raises(KeyError, match="mae_vit_base_patch16"):
+    with pytest.raises(ConfigError, match="mae_vit_base_patch16"):
         create_mae("mae_vit_giant_patch16")
 
 

@@ -11,13 +11,11 @@ from torchvision import datasets, transforms
 from torchvision.transforms import functional as TF
 from torchvision.transforms import InterpolationMode
 
+from ..errors import DataError  # noqa: F401  (raised here, importable from here)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 log = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """Bad dataset input; the message names the folder or file."""
 
 
 MAE_CROP_SCALE = (0.2, 1.0)  # official main_pretrain.py @ efb2a80

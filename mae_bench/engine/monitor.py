@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..data import build_imagefolder, eval_transform
+from ..errors import ConfigError, DataError
 from .checkpoint import unwrap
 from .trainer import Hook
 
@@ -31,7 +32,7 @@ MONITOR_LRS = [1e-3, 1e-2, 0.1, 1.0]
 def held_out(n: int, fraction: float) -> list[int]:
     """Indices of the held-out slice of a training set of ``n`` images: every ``round(1 / fraction)``-th."""
     if not 0 < fraction < 1:
-        raise ValueError(f"--monitor_fraction {fraction} must lie in (0, 1)")
+        raise ConfigError(f"--monitor_fraction {fraction} must lie in (0, 1)")
     return list(range(0, n, max(2, round(1 / fraction))))
 
 
@@ -52,7 +53,7 @@ def monitor_loaders(data_path: str | Path, monitor_data: str | None, fraction: f
         idx = held_out(len(full), fraction)
         bank, query = Subset(full, [i for j, i in enumerate(idx) if j % 5]), Subset(full, idx[::5])
     if len(bank) < 2 or len(query) < 1:
-        raise ValueError(f"monitor data too small: {len(bank)} bank / {len(query)} query images; raise "
+        raise DataError(f"monitor data too small: {len(bank)} bank / {len(query)} query images; raise "
                          "--monitor_fraction or pass --monitor_data DIR")
     return tuple(DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0) for ds in (bank, query))
 

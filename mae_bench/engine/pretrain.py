@@ -14,9 +14,11 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
+from ..checkpoints import load_file
 from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
+from ..errors import ConfigError, DataError
 from ..models import create_mae
-from .checkpoint import load_training_state, resume_path, unwrap
+from .checkpoint import check_same_config, load_training_state, resume_path, unwrap
 from .dist import DistInfo, barrier, init_distributed
 from .hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
 from .optim import adamw, param_groups
@@ -76,7 +78,7 @@ class PretrainConfig:
     monitor_fraction: float = 0.1  # share of train/ held out of pretraining for the monitors (no --monitor_data)
 
     def accum(self, world_size: int) -> int:
-        """Gradient accumulation steps; with ``effective_batch`` set, derived from it and exact or a ValueError.
+        """Gradient accumulation steps; with ``effective_batch`` set, derived from it and exact or a ConfigError.
 
         The official MAE computes eff_batch_size = batch_size x accum_iter x world_size (main_pretrain.py @ efb2a80);
         here the recipe states the effective batch and the number of processes fixes ``accum_iter``.
@@ -87,14 +89,14 @@ class PretrainConfig:
         if self.effective_batch % per_step:
             fit = _divisor_batch(self.effective_batch, world_size)
             hint = f"e.g. --batch_size {fit}" if fit else "no --batch_size <= 64 does: change the number of processes"
-            raise ValueError(
+            raise ConfigError(
                 f"effective batch {self.effective_batch} cannot be reached exactly with --batch_size {self.batch_size} "
                 f"x {world_size} process(es) = {per_step} per step: pick --batch_size so that batch_size x processes "
                 f"divides {self.effective_batch} ({hint}), or pass --effective_batch (a multiple of {per_step}; "
                 f"lr = blr x effective batch / 256)")
         accum = self.effective_batch // per_step
         if self.accum_iter is not None and self.accum_iter != accum:
-            raise ValueError(f"--accum_iter {self.accum_iter} disagrees with --effective_batch {self.effective_batch}"
+            raise ConfigError(f"--accum_iter {self.accum_iter} disagrees with --effective_batch {self.effective_batch}"
                              f" at --batch_size {self.batch_size} x {world_size} process(es) (needs {accum}); "
                              f"pass only one of --accum_iter and --effective_batch")
         return accum
@@ -183,7 +185,7 @@ def build_loader(cfg: PretrainConfig, dist: DistInfo, transform) -> DataLoader:
         from .monitor import pretraining_indices
         dataset = Subset(dataset, pretraining_indices(len(dataset), cfg.monitor_fraction))
     if len(dataset) < cfg.batch_size * dist.world_size:
-        raise ValueError(f"{data_path}/train has {len(dataset)} images, fewer than one batch "
+        raise DataError(f"{data_path}/train has {len(dataset)} images, fewer than one batch "
                          f"({cfg.batch_size} x {dist.world_size} processes); lower --batch_size")
     sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed)
     return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
@@ -200,24 +202,46 @@ def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
     return imgs
 
 
+# run config fields that do not change the result (where files go, how fast, how often saved; the processes x
+# per-process batch x accumulation split of the compared effective batch): a resume may change them
+NON_RESULT_FIELDS = ("output_dir", "log_dir", "resume", "device", "num_workers", "pin_mem", "save_every", "vis_every",
+                     "tensorboard", "compile", "world_size", "batch_size", "accum_iter")
+
+
+def resumed_run_finished(ckpt: Path, config: dict, epochs: int) -> bool:
+    """Check the checkpoint to resume against the requested run config (refused, naming the fields, when they
+    differ in a field that changes the result); True, with a message, when the run has already finished."""
+    saved = load_file(ckpt)
+    check_same_config(ckpt, saved.get("config") or {}, config, NON_RESULT_FIELDS)
+    done = int(saved.get("epoch", 0))
+    if done >= epochs:
+        log.info("run already finished: %s holds %d of %d epochs; nothing to train", ckpt, done, epochs)
+        return True
+    return False
+
+
 def run_pretrain(cfg: PretrainConfig) -> dict:
     """Build everything from ``cfg`` and train; returns the final epoch stats (rank 0 writes files)."""
     from .. import methods  # noqa: F401  (registers the supervised and mocov3 baselines in METHODS)
     if cfg.method not in METHODS:
-        raise KeyError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
+        raise ConfigError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
     dist = init_distributed(cfg.device)
     accum = cfg.accum(dist.world_size)  # fails here, before any file, data or model work, when it cannot be exact
     out = Path(cfg.output_dir)
+    lr = cfg.absolute_lr(dist.world_size)
+    config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
+        dist.world_size), accum_iter=accum, abs_lr=lr)
+    ckpt = resume_path(cfg.resume, out)
+    if ckpt is not None and resumed_run_finished(ckpt, config, cfg.epochs):
+        return {}
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
     loader = build_loader(cfg, dist, method.transform or pretrain_transform(cfg.input_size, cfg.crop_scale))
-    lr = cfg.absolute_lr(dist.world_size)
     optimizer = adamw(param_groups(model, cfg.weight_decay), lr=lr, betas=(0.9, 0.95))
     start_epoch = 0
-    ckpt = resume_path(cfg.resume, out)
     if ckpt is not None:
         start_epoch = int(load_training_state(ckpt, model, optimizer)["epoch"])
         log.info("resumed from %s at epoch %d", ckpt, start_epoch)
@@ -226,8 +250,6 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-    config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
-        dist.world_size), accum_iter=accum, abs_lr=lr)
     hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks,
              StopOnSignalHook()]
     if cfg.monitor_every:

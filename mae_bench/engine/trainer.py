@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..errors import ConfigError
 from .dist import DistInfo, all_reduce_mean
 from .optim import cosine_lr, set_lr
 
@@ -79,7 +80,7 @@ class Trainer:
 
     def __post_init__(self):
         if self.amp not in AMP_DTYPES:
-            raise ValueError(f"unknown --dtype {self.amp!r}; known: {', '.join(AMP_DTYPES)}")
+            raise ConfigError(f"unknown --dtype {self.amp!r}; known: {', '.join(AMP_DTYPES)}")
         if self.amp == "fp16" and self.scaler is None:
             self.scaler = torch.amp.GradScaler(self.dist.device.type)
 

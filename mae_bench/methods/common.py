@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import SHAPES, DataError
+from ..errors import ConfigError
 from ..models import MODEL_NAMES
 from ..models.vit import VARIANTS, vit_kwargs
 
@@ -14,7 +15,7 @@ def encoder_kwargs(cfg) -> dict:
     name = cfg.model
     variant = MODEL_NAMES.get(name) or (name[len("mae_vit_"):] if name.startswith("mae_vit_") else None)
     if variant not in VARIANTS:
-        raise KeyError(f"unknown --model {name!r}; known: {', '.join(MODEL_NAMES)}")
+        raise ConfigError(f"unknown --model {name!r}; known: {', '.join(MODEL_NAMES)}")
     return vit_kwargs(variant, patch_size=cfg.patch_size, img_size=cfg.input_size, drop_path_rate=cfg.drop_path)
 
 

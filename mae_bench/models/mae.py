@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..errors import ConfigError
 from .pos_embed import sincos_pos_embed_2d
 from .vit import VARIANTS, Block, LayerNorm, VisionTransformer, init_linear_and_norm, vit_kwargs
 
@@ -163,7 +164,7 @@ def create_mae(name: str, **overrides) -> MaskedAutoencoderViT:
     drop_path_rate)."""
     variant = MODEL_NAMES.get(name) or (name[len("mae_vit_"):] if name.startswith("mae_vit_") else None)
     if variant not in VARIANTS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
     kw = {**DECODER_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     return MaskedAutoencoderViT(**vit_kwargs(variant, **kw))
 

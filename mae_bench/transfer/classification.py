@@ -1,18 +1,16 @@
 """ImageNet fine-tuning, partial fine-tuning (``tune_blocks``) and linear probing on the shared trainer.
 
-``run(args)`` for ``--task finetune`` and ``--task linprobe``: config (``configs/finetune/*.py``,
-``configs/linprobe/*.py``) -> ImageFolder data (train/ with the recipe's augmentation, val/ with
+``run(run)`` for ``--task finetune`` and ``--task linprobe`` (a task of ``skeleton``): config
+(``configs/finetune/*.py``, ``configs/linprobe/*.py``) -> ImageFolder data (train/ with the recipe's augmentation, val/ with
 resize + centre crop) -> ``ViTClassifier`` with the encoder of ``--ckpt`` -> ``engine.Trainer``
 with hooks for evaluation (top-1/top-5 on val/ every epoch, every process its own shard, counts
-summed), best/last checkpoints, EMA, JSON-line log and TensorBoard -> a result record.
+summed), best/last checkpoints, EMA, JSON-line log and TensorBoard -> the metrics of the record.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 from tqdm import tqdm
 
-from ..checkpoints import CheckpointError, load_encoder_state, load_file
+from ..checkpoints import CheckpointFile, load_encoder_state
 from ..config import ConfigError, build, load_config_file
 from ..data.imagefolder import linprobe_transform
 from ..data import (
@@ -36,16 +34,18 @@ from ..data import (
     eval_transform,
     write_dataset,
 )
-from ..engine.checkpoint import load_training_state, resume_path, save_checkpoint, unwrap
+from ..engine.checkpoint import check_same_config, load_training_state, resume_path, save_checkpoint, unwrap
 from ..engine.dist import DistInfo, barrier, cleanup, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook
 from ..engine.optim import adamw, param_groups
 from ..engine.trainer import Schedule, Trainer
 from ..models.classifier import ViTClassifier, create_classifier
-from ..results import make_record, now_iso
-from .mm_common import checkpoint_labels, parse_cfg_options
+from .mm_common import dataclass_options as set_options  # noqa: F401  (the task's --cfg-options step)
+from .skeleton import Outcome, Run
 
 log = logging.getLogger("mae_bench.classification")
+METRICS = ("top1", "top5")
+DATA_KIND = "imagefolder"
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 MODEL_SIZES = {"vit-micro": "micro", "vit-t": "tiny", "vit-s": "small", "vit-b": "base", "vit-l": "large",
                "vit-h": "huge"}
@@ -144,16 +144,16 @@ def default_config(task: str, model: str | None) -> Path:
     return path if path.is_file() else CONFIG_DIR / task / "_base_.py"
 
 
-def load_classification_config(args) -> tuple[ClassificationConfig, Path, dict]:
-    """dataclass defaults < config file < ``--cfg-options`` < explicit flags -> (config, file, cfg options)."""
+def load_config(args) -> tuple[ClassificationConfig, Path]:
+    """dataclass defaults < config file < explicit flags -> (config, file); ``--cfg-options`` come after
+    (``set_options``)."""
     path = Path(args.config) if args.config else default_config(args.task, args.model).relative_to(CONFIG_DIR.parent)
     if not args.config and not path.is_file():
         path = CONFIG_DIR.parent / path  # run from another directory
-    options = parse_cfg_options(args.cfg_options)
     flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, tune_blocks=args.tune_blocks,
                  global_pool=args.global_pool, device=args.device)
-    cli = {**options, **{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
-    return build(ClassificationConfig, load_config_file(path), cli, source=str(path)), path, options
+    cli = {**{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
+    return build(ClassificationConfig, load_config_file(path), cli, source=str(path)), path
 
 
 # ---------------------------------------------------------------- data
@@ -230,39 +230,23 @@ def build_model(cfg: ClassificationConfig, num_classes: int) -> ViTClassifier:
                              train_norm=cfg.train_norm)
 
 
-def classifier_config(obj: dict) -> dict | None:
-    """The config of a mae-bench fine-tuning / linear-probe checkpoint file, None for anything else."""
+def is_classifier(obj: dict) -> bool:
+    """A mae-bench fine-tuning / linear-probe checkpoint (restored whole), not a pretraining one."""
     config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
     is_ours = isinstance(obj.get("meta"), dict) and obj["meta"].get("producer") == "mae-bench"
-    return config if is_ours and config.get("task") in ("finetune", "linprobe") else None
+    return is_ours and config.get("task") in ("finetune", "linprobe")
 
 
-@functools.lru_cache(maxsize=4)
-def checkpoint_classifier_config(path: str) -> dict | None:
-    """``classifier_config`` of a checkpoint file (read once per path)."""
-    return classifier_config(load_file(path))
-
-
-def init_labels(args) -> dict:
-    """Record labels (init, pretrain_method, pretrain_epochs) of --ckpt; a mae-bench classifier passes on
-    the labels of the checkpoint it was trained from; --init / --pretrain-method win."""
-    labels = checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
-    saved = (checkpoint_classifier_config(args.ckpt) or {}) if args.ckpt and args.ckpt != "random" else {}
-    labels.update(saved.get("init_labels") or {})
-    labels.update({k: v for k, v in (("init", args.init), ("pretrain_method", args.pretrain_method)) if v})
-    return labels
-
-
-def load_init(model: ViTClassifier, ckpt: str | None) -> str:
+def load_init(model: ViTClassifier, ckpt: CheckpointFile | None) -> str:
     """Encoder weights from a pretraining checkpoint of any known format (only head/fc_norm may be
     missing; pos_embed resampled to this resolution), or a whole mae-bench classifier. -> summary."""
-    if not ckpt or ckpt == "random":
+    if ckpt is None:
         return "random init"
-    if checkpoint_classifier_config(ckpt) is not None:
-        load_training_state(ckpt, model)
-        return f"{ckpt} (mae-bench classifier, all keys)"
+    if is_classifier(ckpt.obj):
+        load_training_state(ckpt.path, model)
+        return f"{ckpt.path} (mae-bench classifier, all keys)"
     drop_norm = (lambda k: None if k.startswith("norm.") else k) if model.global_pool else None
-    report = load_encoder_state(model, ckpt, allowed_missing=lambda k: k.startswith(("head.", "fc_norm.")),
+    report = load_encoder_state(model, ckpt.path, allowed_missing=lambda k: k.startswith(("head.", "fc_norm.")),
                                 key_map=drop_norm)
     return report.summary()
 
@@ -379,12 +363,20 @@ class EmaHook(Hook):
 # ---------------------------------------------------------------- run
 
 
-def restore(work_dir: Path, model: ViTClassifier, optimizer, ema) -> tuple[int, dict]:
-    """--resume: model, optimiser, EMA and best-so-far from ``work_dir/checkpoint-last.pth`` if it exists."""
+# run config fields an explicit --resume may change: where files go, how fast, how often saved, how the batch is
+# split, and the number of epochs (extending a run)
+NON_RESULT_FIELDS = ("num_workers", "pin_mem", "save_every", "tensorboard", "device", "world_size", "batch_size",
+                     "accum_iter", "eval_batch_size", "config_file", "epochs")
+
+
+def restore(work_dir: Path, model: ViTClassifier, optimizer, ema, config: dict) -> tuple[int, dict]:
+    """--resume: model, optimiser, EMA and best-so-far from ``work_dir/checkpoint-last.pth`` if it exists; refused,
+    naming the fields, when its run config differs from ``config`` in a field that changes the result."""
     ckpt = resume_path("auto", work_dir)
     if ckpt is None:
         return 0, {}
     saved = load_training_state(ckpt, model, optimizer)
+    check_same_config(ckpt, saved.get("config") or {}, config, NON_RESULT_FIELDS)
     if ema is not None and saved.get("model_ema"):
         ema.module.load_state_dict(saved["model_ema"])
     log.info("resumed from %s at epoch %d", ckpt, saved["epoch"])
@@ -401,40 +393,36 @@ def make_hooks(cfg: ClassificationConfig, val_loader: DataLoader, amp: str, work
             CheckpointHook(work_dir, config, cfg.save_every, **extra)] + ([EmaHook(ema)] if ema else [])
 
 
-def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
+def prepare(run: Run, cfg: ClassificationConfig, dist: DistInfo):
     """Data and the model initialised from --ckpt -> (train loader, val loader, classes, model on device, summary)."""
-    root = Path(args.data_root) if args.data_root else synthetic_root(cfg, work_dir, dist)
+    root = Path(run.args.data_root) if run.args.data_root else synthetic_root(cfg, run.work_dir, dist)
     if not root.is_dir():
         raise DataError(f"--data-root {root} does not exist")
     train_loader, val_loader, classes = build_loaders(cfg, root, dist)
     torch.manual_seed(cfg.seed)  # same initial head on every process
     model = build_model(cfg, len(classes))
-    summary = load_init(model, args.ckpt)
+    summary = load_init(model, run.init.ckpt)
     return train_loader, val_loader, classes, model.to(dist.device), summary
 
 
-def run(args) -> dict | None:
-    """Fine-tune or linearly probe ``args.ckpt``; returns the record on rank 0 (None on other ranks)."""
-    started, t0 = now_iso(), time.time()
-    cfg, cfg_path, options = load_classification_config(args)
-    if args.ckpt and args.ckpt != "random" and not Path(args.ckpt).is_file():
-        raise CheckpointError(f"--ckpt {args.ckpt} does not exist")
-    dist = init_distributed(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+def run(run: Run) -> Outcome | None:
+    """Fine-tune or linearly probe the init; the outcome on rank 0 (None on other ranks)."""
+    dist = init_distributed(run.device)
     try:
-        return _run(args, cfg, cfg_path, options, dist, started, t0)
+        return _run(run, dist)
     finally:
         cleanup()
 
 
-def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: DistInfo, started: str,
-         t0: float) -> dict | None:
-    work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
-    train_loader, val_loader, classes, model, summary = prepare(args, cfg, dist, work_dir)
+def _run(run: Run, dist: DistInfo) -> Outcome | None:
+    args, cfg, work_dir = run.args, run.cfg, run.work_dir
+    train_loader, val_loader, classes, model, summary = prepare(run, cfg, dist)
     amp, accum, lr = cfg.amp(dist.device), cfg.accum(dist.world_size), cfg.absolute_lr(dist.world_size)
-    config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(cfg_path), world_size=dist.world_size,
+    config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(run.config_path),
+                                            world_size=dist.world_size,
                                             effective_batch=cfg.batch_size * accum * dist.world_size, abs_lr=lr,
-                                            accum_iter=accum, classes=classes, ckpt=args.ckpt,
-                                            init_labels=init_labels(args))
+                                            accum_iter=accum, classes=classes, ckpt=run.ckpt,
+                                            init_labels=run.init.labels())
     if dist.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
         log.info("%s %s: init %s", args.task, cfg.model, summary)
@@ -443,7 +431,7 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
     if cfg.ema:
         from timm.utils import ModelEmaV3
         ema = ModelEmaV3(model, decay=cfg.ema_decay)
-    start_epoch, state = restore(work_dir, model, optimizer, ema) if args.resume else (0, {})
+    start_epoch, state = restore(work_dir, model, optimizer, ema, config) if args.resume else (0, {})
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
@@ -467,18 +455,14 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
         return None
     if trainer.state.get("last_eval_ema"):
         last = last | {f"{k}_ema": v for k, v in trainer.state["last_eval_ema"].items() if k in ("top1", "top5")}
-    return record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir,
-                  config["init_labels"])
+    return outcome(cfg, classes, dist, best, last)
 
 
-def record(args, cfg, cfg_path, options, classes, dist, best, last, started, t0, work_dir, labels) -> dict:
-    """Record: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
+def outcome(cfg: ClassificationConfig, classes: list[str], dist: DistInfo, best: dict, last: dict) -> Outcome:
+    """Metrics: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
     metrics = dict(top1=best["top1"], top5=best["top5"], top1_last=last["top1"], top5_last=last["top5"],
                    val_loss_last=last["loss"])
     metrics.update({k: v for k, v in last.items() if k.endswith("_ema")})  # EMA model, last epoch
-    return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **labels,
-                       ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
-                       seed=cfg.seed, world_size=dist.world_size, started=started, wall_time_s=time.time() - t0,
-                       best_epoch=best["epoch"], num_val_images=last["num_images"], epochs=cfg.epochs,
-                       tune_blocks=cfg.tune_blocks, global_pool=cfg.global_pool, eval_only=cfg.eval_only,
-                       work_dir=str(work_dir))
+    return Outcome(metrics, cfg.model, dataset_label(cfg, classes), dist.world_size, seed=cfg.seed,
+                   extra=dict(best_epoch=best["epoch"], num_val_images=last["num_images"], epochs=cfg.epochs,
+                              tune_blocks=cfg.tune_blocks, global_pool=cfg.global_pool, eval_only=cfg.eval_only))

@@ -33,12 +33,14 @@ import torch.nn.functional as F
 
 from ..data import build_imagefolder, eval_transform
 from ..engine.optim import cosine_lr, set_lr
-from ..results import make_record, now_iso
-from .frozen import (FrozenConfig, build_encoder, cached_features, data_root, dataset_label, feature_set_classes,
-                     last_blocks, load_feature_set, load_frozen_config, loader, pick_device, record_labels, summarize,
-                     train_transform)
+from ..errors import ConfigError, DataError
+from .frozen import (FrozenConfig, build_encoder, cached_features, data_kind, data_root,  # noqa: F401
+                     dataset_label, feature_set_classes, last_blocks, load_config, load_feature_set, loader,
+                     set_options, single_process, summarize, train_transform)
+from .skeleton import Outcome, Run
 
 log = logging.getLogger("mae_bench.probes")
+METRICS = ("top1",)
 
 
 # ---------------------------------------------------------------- linear grid
@@ -58,7 +60,7 @@ def grid_feature(feats: dict[str, torch.Tensor], name: str) -> torch.Tensor:
         return feats["avg"]
     n = int(name[3:].split("_")[0])
     if n > feats["cls"].shape[1]:
-        raise ValueError(f"head {name} needs the last {n} blocks; features hold {feats['cls'].shape[1]}")
+        raise ConfigError(f"head {name} needs the last {n} blocks; features hold {feats['cls'].shape[1]}")
     cls = feats["cls"][:, -n:].flatten(1)
     return torch.cat([cls, feats["avg"]], dim=1) if name.endswith("_avg") else cls
 
@@ -107,7 +109,7 @@ class EfficientProbe(nn.Module):
     def __init__(self, dim: int, num_classes: int, num_queries: int = 1):
         super().__init__()
         if dim % num_queries:
-            raise ValueError(f"attentive: num_queries {num_queries} must divide the feature width {dim}")
+            raise ConfigError(f"attentive: num_queries {num_queries} must divide the feature width {dim}")
         self.num_queries, self.scale = num_queries, dim ** -0.5
         self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
         self.v = nn.Linear(dim, dim, bias=False)
@@ -219,7 +221,8 @@ def grid_metrics(acc: dict[str, float]) -> tuple[dict, str]:
     return {"top1": acc[best], **{f"top1_{k}": v for k, v in sorted(acc.items())}}, best
 
 
-def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num_classes: int) -> tuple[dict, dict]:
+def run_grid(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | None,
+             num_classes: int) -> tuple[dict, dict]:
     """Train the grid; -> (metrics, extra record fields)."""
     n_last = max(cfg.n_last_blocks)
     inputs = grid_inputs(cfg.n_last_blocks, cfg.pools)
@@ -227,9 +230,9 @@ def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num
     if fset is not None:
         train, val = fset["train"], fset["val"]
     else:
-        vit, _ = build_encoder(cfg, args.ckpt, device)
-        train = cached_features(vit, args.ckpt, root, "train", cfg, device) if cfg.grid_on_features else None
-        val = cached_features(vit, args.ckpt, root, "val", cfg, device)
+        vit, _ = build_encoder(cfg, run.ckpt, device)
+        train = cached_features(vit, run.init.sha256, root, "train", cfg, device) if cfg.grid_on_features else None
+        val = cached_features(vit, run.init.sha256, root, "val", cfg, device)
     torch.manual_seed(cfg.seed)
     probe = LinearGrid({k: val[k][:2] for k in ("cls", "avg")}, inputs, list(cfg.learning_rates), num_classes)
     probe.to(device)
@@ -246,20 +249,20 @@ def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num
     return metrics, dict(best_head=best, num_heads=len(acc), train_time_s=train_s, num_val_images=len(val["labels"]))
 
 
-def run_attentive(args, cfg: FrozenConfig, root: Path, device, fset: dict | None,
+def run_attentive(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | None,
                   num_classes: int) -> tuple[dict, dict]:
     """Train the attentive probe; -> (metrics, extra record fields)."""
     lr = cfg.blr * cfg.batch_size / 256
     if fset is not None:
         for split in ("train", "val"):
             if "tokens" not in fset[split]:
-                raise ValueError(f"attentive: {root}/features.pt has no {split}.tokens (patch tokens [N, L, D])")
+                raise DataError(f"attentive: {root}/features.pt has no {split}.tokens (patch tokens [N, L, D])")
         train = tensor_batches(fset["train"], cfg.batch_size, cfg.seed, device, ("tokens",))
         steps = num_steps(len(fset["train"]["labels"]), cfg.batch_size)
         val = functools.partial(eval_batches, fset["val"], cfg.eval_batch_size, device, ("tokens",))
         dim = fset["train"]["tokens"].shape[-1]
     else:
-        vit, _ = build_encoder(cfg, args.ckpt, device)
+        vit, _ = build_encoder(cfg, run.ckpt, device)
         data = loader(root, "train", train_transform(cfg), cfg.batch_size, cfg, True)
         train, steps = image_batches(vit, data, cfg, device, 1, tokens=True), len(data)
         val = image_batches(vit, loader(root, "val", eval_transform(cfg.input_size, cfg.eval_crop_pct),
@@ -275,19 +278,16 @@ def run_attentive(args, cfg: FrozenConfig, root: Path, device, fset: dict | None
     return dict(top1=top1), dict(num_queries=cfg.num_queries, abs_lr=lr, train_time_s=train_s)
 
 
-def run(args) -> dict:
+def run(run: Run) -> Outcome:
     """``--task linprobe_grid`` or ``--task attentive`` on ``--data-root`` (images or ``features.pt``)."""
-    started, t0 = now_iso(), time.time()
-    cfg, cfg_path, options = load_frozen_config(args)
-    device = pick_device(cfg)
-    work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    root = data_root(args, cfg, work_dir)
+    single_process()
+    cfg, device = run.cfg, torch.device(run.device)
+    run.work_dir.mkdir(parents=True, exist_ok=True)
+    root = data_root(run.args, cfg, run.work_dir)
     fset = load_feature_set(root)
     classes = feature_set_classes(fset) if fset is not None else build_imagefolder(root, "train", None).classes
-    task = run_grid if args.task == "linprobe_grid" else run_attentive
-    metrics, extra = task(args, cfg, root, device, fset, len(classes))
-    return make_record(args.task, dataset_label(cfg, classes), metrics, model=cfg.model, **record_labels(args),
-                       ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
-                       seed=cfg.seed, world_size=1, started=started, wall_time_s=time.time() - t0, epochs=cfg.epochs,
-                       iters_per_epoch=cfg.iters_per_epoch, batch_size=cfg.batch_size, work_dir=str(work_dir), **extra)
+    task = run_grid if run.args.task == "linprobe_grid" else run_attentive
+    metrics, extra = task(run, cfg, root, device, fset, len(classes))
+    return Outcome(metrics, cfg.model, dataset_label(cfg, classes), seed=cfg.seed,
+                   extra=dict(epochs=cfg.epochs, iters_per_epoch=cfg.iters_per_epoch, batch_size=cfg.batch_size,
+                              **extra))

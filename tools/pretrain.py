@@ -87,7 +87,7 @@ def help_text(name: str, default) -> str:
     return text if "(default:" in text else f"{text} (default: {default})"
 
 
-def parse(argv=None) -> PretrainConfig:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="FILE", help="config file (configs/pretrain/*.py); flags override it "
                                                     "(default: none, the official MAE recipe's defaults)")
@@ -102,7 +102,11 @@ def parse(argv=None) -> PretrainConfig:
             p.add_argument(f"--{name}", type=typ, metavar=name.upper(), **kw)
     for flag in IGNORED:
         p.add_argument(flag, default=None, help=argparse.SUPPRESS)
-    args = vars(p.parse_args(argv))
+    return p
+
+
+def parse(argv=None) -> PretrainConfig:
+    args = vars(parser().parse_args(argv))
     config = args.pop("config")
     for flag in IGNORED:
         args.pop(flag.lstrip("-").replace("-", "_"), None)

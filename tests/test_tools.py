@@ -128,3 +128,19 @@ def test_record_labels_come_from_a_foreign_checkpoint(tmp_path, synthetic_imagef
     assert (rec["pretrain_method"], rec["pretrain_epochs"], rec["init"]) == ("dino", 7, "dino_tiny")
     assert rec["ckpt_sha256"] == sha256(dino) and rec["ckpt"] == str(dino) and rec["device"] == "cpu"
     assert rec["git_describe"] and rec["config"] == "configs/knn/quick.py"
+
+
+@pytest.mark.parametrize("task", ["coco", "ade20k"])
+def test_cfg_options_come_last_for_every_task(task, tmp_path):
+    """The skeleton's order: config, then the data root and the checkpoint, then --cfg-options, for COCO as for
+    ADE20K (COCO used to apply them first, so the data root overwrote them)."""
+    from mae_bench.transfer import TransferArgs
+    from mae_bench.transfer.skeleton import prepare, task_module
+
+    args = TransferArgs(task, "random", work_dir=str(tmp_path / "w"),
+                        cfg_options=["test_dataloader.dataset.data_root=/elsewhere"])
+    run = prepare(args, task_module(task))
+    ckpt_key = "checkpoint" if task == "coco" else "pretrained"
+    assert run.cfg.test_dataloader.dataset.data_root == "/elsewhere" and run.cfg.model.backbone[ckpt_key] is None
+    assert run.cfg.train_dataloader.dataset.get("dataset", run.cfg.train_dataloader.dataset)["data_root"].startswith(
+        str(tmp_path / "w"))

@@ -63,8 +63,9 @@ HELP = {  # every field of PretrainConfig: what it does and its unit; the defaul
     "synthetic_num": "images of the built-in synthetic set (no --data_path)",
     "output_dir": "checkpoints, logs and pictures of the run",
     "log_dir": "JSON-line log and TensorBoard folder (default: output_dir)",
-    "resume": "checkpoint to resume from, or 'auto' for the newest in output_dir; a saved config that differs in "
-              "a field that changes the result is refused, a finished run only says so (default: '', a fresh run)",
+    "resume": "checkpoint to resume from, or 'auto' for the newest in output_dir (then a saved config that "
+              "differs in a field that changes the result is refused); a finished run only says so (default: '', "
+              "a fresh run)",
     "device": "cpu, cuda or cuda:N (default: cuda when available, else cpu)",
     "dtype": "autocast precision: auto (bf16 on GPU, fp32 on CPU), fp32, bf16 or fp16",
     "seed": "random seed",

@@ -208,11 +208,14 @@ NON_RESULT_FIELDS = ("output_dir", "log_dir", "resume", "device", "num_workers",
                      "tensorboard", "compile", "world_size", "batch_size", "accum_iter")
 
 
-def resumed_run_finished(ckpt: Path, config: dict, epochs: int) -> bool:
-    """Check the checkpoint to resume against the requested run config (refused, naming the fields, when they
-    differ in a field that changes the result); True, with a message, when the run has already finished."""
+def resumed_run_finished(ckpt: Path, config: dict, epochs: int, auto: bool) -> bool:
+    """Check the checkpoint to resume: an auto-resume (``--resume auto``: the run finds its own checkpoint, e.g. a
+    requeued job) whose saved config differs from the requested one in a field that changes the result is refused,
+    naming the fields (an explicit ``--resume PATH`` is the user's choice); True, with a message, when the run has
+    already finished."""
     saved = load_file(ckpt)
-    check_same_config(ckpt, saved.get("config") or {}, config, NON_RESULT_FIELDS)
+    if auto:
+        check_same_config(ckpt, saved.get("config") or {}, config, NON_RESULT_FIELDS)
     done = int(saved.get("epoch", 0))
     if done >= epochs:
         log.info("run already finished: %s holds %d of %d epochs; nothing to train", ckpt, done, epochs)
@@ -232,7 +235,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
         dist.world_size), accum_iter=accum, abs_lr=lr)
     ckpt = resume_path(cfg.resume, out)
-    if ckpt is not None and resumed_run_finished(ckpt, config, cfg.epochs):
+    if ckpt is not None and resumed_run_finished(ckpt, config, cfg.epochs, auto=cfg.resume == "auto"):
         return {}
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)

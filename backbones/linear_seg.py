@@ -35,7 +35,7 @@ class FrozenMAEViTSeg(MAEViTSeg):
     def init_weights(self) -> None:
         """Every encoder key of ``pretrained`` including ``norm.*`` (none may be missing)."""
         BaseModule.init_weights(self)
-        if self.pretrained and self.pretrained != "random":
+        if self.pretrained:
             report = load_encoder_state(self, self.pretrained)
             print_log(f"FrozenMAEViTSeg loaded {report.summary()}", logger="current")
         self.requires_grad_(False)

@@ -123,7 +123,7 @@ class MAEViTSeg(VisionTransformer, BaseModule):
         drop_path_rate: stochastic depth of the last block (linear from 0).
         use_rel_pos_bias: add the zero-initialised relative position bias to every block.
         init_values: initial layer scale (mmseg's MAE config: 1.0); None: no layer scale.
-        pretrained: checkpoint of any format ``mae_bench.checkpoints`` knows; None or 'random' = random init.
+        pretrained: checkpoint of any format ``mae_bench.checkpoints`` knows; None = random init.
     """
 
     def __init__(self, img_size: int | tuple[int, int] = 512, pretrain_img_size: int = 224, patch_size: int = 16,
@@ -149,7 +149,7 @@ class MAEViTSeg(VisionTransformer, BaseModule):
     def init_weights(self) -> None:
         """Load the encoder from ``pretrained`` (relative tables, layer scale may be missing; pos_embed resampled)."""
         super().init_weights()
-        if not self.pretrained or self.pretrained == "random":
+        if not self.pretrained:
             return
         report = load_encoder_state(self, self.pretrained, allowed_missing=lambda k: "relative_position" in k,
                                     key_map=lambda k: None if k.startswith("norm.") else k)

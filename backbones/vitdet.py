@@ -165,7 +165,7 @@ class MAEViTDet(VisionTransformer, BaseModule):
     differs (ViT-H/14 run at patch 16, as in ViTDet) the kernel is resampled to ``patch_size`` in ``forward``
     (timm's ``resample_patch_embed``), so the checkpoint still loads as it is.
     ``checkpoint``: any file ``mae_bench.checkpoints`` reads, loaded in ``init_weights``; only the
-    relative position tables may be missing from it. None or 'random': random initialisation.
+    relative position tables may be missing from it. None: random initialisation.
     """
 
     def __init__(self, embed_dim: int = 768, depth: int = 12, num_heads: int = 12, patch_size: int = 16,
@@ -196,7 +196,7 @@ class MAEViTDet(VisionTransformer, BaseModule):
 
     def init_weights(self) -> None:
         """Load ``checkpoint`` (encoder keys); random init (done in ``__init__``) when there is none."""
-        if self.checkpoint in (None, "", "random"):
+        if not self.checkpoint:
             print_log("MAEViTDet: random initialisation", logger="current")
             return
         report = load_encoder_state(self, self.checkpoint, allowed_missing=lambda k: ".rel_pos_" in k,

@@ -20,6 +20,9 @@ specific first:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import io
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from .errors import CheckpointError
 
 ENCODER_PREFIXES = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.")
 DECODER_PREFIXES = ("mask_token", "decoder_")
@@ -43,20 +48,27 @@ OPTIONAL_PATTERNS = (re.compile(r"blocks\.\d+\.attn\.relative_position_(bias_tab
 SAFE_GLOBALS = [argparse.Namespace]
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message names the file and the keys."""
 
 
 def load_file(path: str | Path, map_location: str = "cpu") -> dict:
-    """``torch.load`` with ``weights_only=True``; any failure becomes a CheckpointError naming the file."""
+    """``torch.load`` with ``weights_only=True``; any failure becomes a CheckpointError naming the file.
+
+    A file already read by ``read_checkpoint`` inside ``preloaded`` comes from memory, not from the disk again."""
     path = Path(path)
+    hit = _PRELOADED.get(path.resolve())
+    if hit is not None:
+        return hit
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        return _load_safetensors(path, map_location)
+        return _load_safetensors(path, path.read_bytes())
+    return _torch_load(path, path, map_location)
+
+
+def _torch_load(path: Path, source, map_location: str) -> dict:
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
-            obj = torch.load(path, map_location=map_location, weights_only=True)
+            obj = torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"refusing {path}: it is not a plain weights file; loading it would run code or build "
                               f"objects other than tensors ({_unpickler_reason(e)})") from None
@@ -68,6 +80,52 @@ def load_file(path: str | Path, map_location: str = "cpu") -> dict:
     return obj
 
 
+# --- one read per transfer: file dict, format and sha256 from the same bytes --------------------------------------
+
+_PRELOADED: dict[Path, dict] = {}  # resolved path -> file dict, while ``preloaded`` holds it
+TRAINING_STATE_KEYS = ("optimizer", "scaler", "lr_scheduler")  # never needed to initialise a model: not kept
+
+
+@dataclass
+class CheckpointFile:
+    """A checkpoint read once: its path, the sha256 of its bytes, its format and its dict (training state left out)."""
+    path: str
+    sha256: str
+    format: str
+    obj: dict
+
+
+def read_checkpoint(path: str | Path) -> CheckpointFile:
+    """Read ``path`` once: hash the bytes and load them (``weights_only=True``); the format is detected."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"--ckpt {path} does not exist")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    obj = _load_safetensors(path, data) if path.suffix == ".safetensors" else _torch_load(path, io.BytesIO(data), "cpu")
+    del data
+    try:
+        fmt = detect_format(obj)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    return CheckpointFile(str(path), digest, fmt, {k: v for k, v in obj.items() if k not in TRAINING_STATE_KEYS})
+
+
+@contextlib.contextmanager
+def preloaded(ckpt: CheckpointFile | None):
+    """Within this block every ``load_file(ckpt.path)`` (backbone ``init_weights``, classifier restore) returns the
+    dict already read instead of reading the file again."""
+    if ckpt is None:
+        yield
+        return
+    key = Path(ckpt.path).resolve()
+    _PRELOADED[key] = ckpt.obj
+    try:
+        yield
+    finally:
+        _PRELOADED.pop(key, None)
+
+
 def _unpickler_reason(e: Exception) -> str:
     """The line of torch's weights_only error that names the refused global, e.g. 'Unsupported global: exec'."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
@@ -76,12 +134,12 @@ def _unpickler_reason(e: Exception) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", hit).split(". Please use")[0]
 
 
-def _load_safetensors(path: Path, map_location: str) -> dict:
+def _load_safetensors(path: Path, data: bytes) -> dict:
     from safetensors import SafetensorError
-    from safetensors.torch import load_file as load_st
+    from safetensors.torch import load as load_st
 
     try:
-        return load_st(str(path), device=map_location)
+        return load_st(data)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"cannot read safetensors file {path}: {e}") from None
 
@@ -99,6 +157,7 @@ class ConvertedState(dict):
     def __init__(self, *args, notes: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.notes = list(notes or [])
+        self.relative_positions_only = False  # positions live only in relative tables (BEiT): pos_embed is zeros
 
 
 FORMATS: list[Format] = []
@@ -190,24 +249,33 @@ def _is_beit(obj: dict) -> bool:
 
 def _convert_beit(obj: dict) -> ConvertedState:
     """q_bias / v_bias -> fused qkv bias with a zero k bias; gamma_1/2 -> ls1/ls2.gamma (timm names);
-    relative position tables kept under their names (optional keys); no absolute position embedding
-    (BEiT's default) -> zeros, with a note."""
+    relative position tables kept under their names (optional keys); a shared table (``rel_pos_bias.*``,
+    BEiT pretraining's ``use_shared_rel_pos_bias``) copied into every block's table, as BEiT's fine-tuning does.
+    No absolute position embedding (BEiT's default) -> zeros, and the state is marked ``relative_positions_only``:
+    ``load_encoder_state`` refuses it for a model with no relative position bias to take the tables."""
     sd = _state(obj)
     out = ConvertedState()
     for k, v in sd.items():
         if k.endswith("attn.q_bias"):
             base = k[: -len("q_bias")]
             out[base + "qkv.bias"] = torch.cat([v, torch.zeros_like(v), sd[base + "v_bias"]])
-        elif k.endswith("attn.v_bias"):
+        elif k.endswith("attn.v_bias") or k.startswith("rel_pos_bias."):
             continue
         elif re.search(r"\.gamma_[12]$", k):
             out[re.sub(r"gamma_([12])$", r"ls\1.gamma", k)] = v
         else:
             out[k] = v
+    shared = sd.get("rel_pos_bias.relative_position_bias_table")
+    if shared is not None:
+        blocks = sorted({int(m[1]) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k))})
+        for i in blocks:
+            out[f"blocks.{i}.attn.relative_position_bias_table"] = shared.clone()
+        out.notes.append(f"shared relative position bias copied into the tables of {len(blocks)} blocks")
     if "pos_embed" not in out:
         index = next((v for k, v in sd.items() if k.endswith("relative_position_index")), None)
         if index is not None and "cls_token" in sd:
             out["pos_embed"] = torch.zeros(1, index.shape[0], sd["cls_token"].shape[-1])
+            out.relative_positions_only = True
             out.notes.append("no absolute pos_embed in the file (relative positions only): zeros")
     return out
 
@@ -332,6 +400,42 @@ def convert(obj: dict, branch: str | None = None) -> tuple[str, dict]:
     return name, state if isinstance(state, ConvertedState) else ConvertedState(state)
 
 
+# --- what a file says about how it was trained -------------------------------------------------------------------
+
+METHOD_OF_FORMAT = {"mocov3": "mocov3", "dino": "dino", "beit": "beit", "mae-official": "mae"}
+# their training code saves the 0-based index of the epoch just finished (official MAE, BEiT and DeiT's
+# ``save_model``: ``'epoch': epoch``, resumed at ``epoch + 1``); MoCo v3 and DINO save ``epoch + 1``
+LAST_EPOCH_INDEX = ("mae-official", "beit", "timm")
+
+
+def trained_by(obj: dict, fmt: str) -> str | None:
+    """The pretraining method the file itself tells; None where its layout cannot (plain timm, HF, mmpretrain).
+
+    A mae-bench pretraining file names its method; a mae-bench classifier passes on the labels of the checkpoint
+    it was trained from. DeiT's released layout, ``{model}`` with a cls-token classifier (``head`` after
+    ``norm``, no ``fc_norm``), is supervised."""
+    if fmt == "mae-bench":
+        config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
+        return (config.get("init_labels") or {}).get("pretrain_method") or config.get("method")
+    if fmt == "timm":
+        sd = obj.get("model")
+        deit = isinstance(sd, dict) and "head.weight" in sd and "norm.weight" in sd
+        return "supervised" if deit and not any(k.startswith("fc_norm.") for k in sd) else None
+    return METHOD_OF_FORMAT.get(fmt)
+
+
+def epochs_completed(obj: dict, fmt: str) -> int | None:
+    """Epochs the file's training had completed, from its own ``epoch`` entry; None when it has none."""
+    config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
+    if fmt == "mae-bench" and config.get("init_labels"):
+        return config["init_labels"].get("pretrain_epochs")
+    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    epoch = meta.get("epoch") if fmt == "mmpretrain" else obj.get("epoch")  # mmengine: epochs completed
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        return None
+    return epoch + 1 if fmt in LAST_EPOCH_INDEX else epoch
+
+
 @dataclass
 class LoadReport:
     source: str
@@ -444,6 +548,13 @@ def load_encoder_state(model: torch.nn.Module, path: str | Path, allowed_missing
         raise CheckpointError(f"{path}: {e}") from None
     report = LoadReport(str(path), fmt, notes=list(getattr(state, "notes", [])))
     mapped = match_state(model.state_dict(), state, report, allowed_missing, key_map)
+    if getattr(state, "relative_positions_only", False) and not any("relative_position_bias_table" in k
+                                                                     for k in mapped):
+        raise CheckpointError(
+            f"{path}: this {fmt} checkpoint has no absolute position embedding, its positions live only in relative "
+            f"position bias tables, and {type(model).__name__} has no relative position bias table to take them: "
+            f"refusing to transfer an encoder without any position information (use a backbone with relative "
+            f"position bias, e.g. MAEViTSeg with use_rel_pos_bias=True)")
     model.load_state_dict(mapped, strict=False)
     return report
 

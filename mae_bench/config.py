@@ -9,8 +9,7 @@ import typing
 from pathlib import Path
 
 
-class ConfigError(ValueError):
-    pass
+from .errors import ConfigError  # noqa: F401  (raised here, importable from here)
 
 
 def load_config_file(path: str | Path) -> dict:

@@ -20,12 +20,21 @@ def versions() -> dict[str, str]:
     return out
 
 
-def git_sha() -> str:
+def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True,
                               text=True, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def git_sha() -> str:
+    return _git("rev-parse", "HEAD")
+
+
+def git_describe() -> str:
+    """``git describe --always --dirty``: the commit, with ``-dirty`` when the working tree has changes."""
+    return _git("describe", "--always", "--dirty")
 
 
 def sha256(path: str | Path) -> str:

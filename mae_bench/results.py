@@ -13,7 +13,8 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .meta import git_sha, sha256, versions
+from .errors import RecordError
+from .meta import git_describe, git_sha, sha256, versions
 
 RECORD_FIELDS = ("task", "dataset", "metrics", "model", "init", "pretrain_method", "pretrain_epochs", "ckpt",
                  "ckpt_sha256", "config", "cfg_options", "seed", "world_size", "git_sha", "versions", "started",
@@ -31,8 +32,6 @@ def canonical_dataset(dataset: str) -> str:
     """The one spelling of a dataset name in records and tables (``coco`` -> ``coco2017``, ``in1k`` -> ``imagenet``)."""
     return DATASET_ALIAS.get(str(dataset).lower(), str(dataset))
 
-class RecordError(ValueError):
-    pass
 
 
 def now_iso() -> str:
@@ -53,13 +52,19 @@ def validate(record: dict) -> dict:
 
 def make_record(task: str, dataset: str, metrics: dict, *, model: str, init: str, pretrain_method: str,
                 pretrain_epochs: int | None, ckpt: str | None, config: str, cfg_options: dict | list | None,
-                seed: int, world_size: int, started: str, wall_time_s: float, **extra) -> dict:
-    """Fill the common fields (hash, git sha, versions, finish time) and validate."""
+                seed: int, world_size: int, started: str, wall_time_s: float, ckpt_sha256: str | None = None,
+                **extra) -> dict:
+    """Fill the common fields (hash, git sha and ``git describe``, versions, finish time) and validate.
+
+    ``ckpt_sha256``: the hash of ``ckpt`` when the caller already has it (the transfer skeleton hashes the bytes
+    it read); otherwise the file is hashed here."""
+    if ckpt_sha256 is None and ckpt and Path(ckpt).is_file():
+        ckpt_sha256 = sha256(ckpt)
     rec = dict(task=task, dataset=dataset, metrics={k: float(v) for k, v in metrics.items()}, model=model,
                init=init, pretrain_method=pretrain_method, pretrain_epochs=pretrain_epochs, ckpt=ckpt,
-               ckpt_sha256=sha256(ckpt) if ckpt and Path(ckpt).is_file() else None, config=config,
-               cfg_options=cfg_options or {}, seed=seed, world_size=world_size, git_sha=git_sha(),
-               versions=versions(), started=started, finished=now_iso(), wall_time_s=float(wall_time_s))
+               ckpt_sha256=ckpt_sha256, config=config, cfg_options=cfg_options or {}, seed=seed,
+               world_size=world_size, git_sha=git_sha(), git_describe=git_describe(), versions=versions(),
+               started=started, finished=now_iso(), wall_time_s=float(wall_time_s))
     rec.update(extra)
     return validate(rec)
 

@@ -9,7 +9,11 @@ import pytest
 import timm
 import torch
 
-from mae_bench.checkpoints import CheckpointError, convert, load_encoder_state, load_file
+from mae_bench.checkpoints import (CheckpointError, convert, epochs_completed, load_encoder_state, load_file,
+                                   read_checkpoint, trained_by)
+from mae_bench.meta import sha256
+from mae_bench.transfer import TransferArgs, TransferError
+from mae_bench.transfer.skeleton import init_name, read_init
 from mae_bench.models import VisionTransformer
 from conftest import TINY_MAE, run_tool
 
@@ -172,7 +176,9 @@ def test_format_converts_and_matches_timm(case, ref, tmp_path):
         timm_model.load_state_dict(sd)
     path = tmp_path / f"{case}.pth"
     torch.save(writer(sd), path)
-    ours = VisionTransformer(img_size=IMG, embed_dim=DIM, depth=DEPTH, num_heads=HEADS).eval()
+    # BEiT keeps its positions only in relative tables: its target must have them (a plain ViT is refused below)
+    ours = (RelPosViT(IMG) if case == "beit" else VisionTransformer(img_size=IMG, embed_dim=DIM, depth=DEPTH,
+                                                                    num_heads=HEADS)).eval()
     report = load_encoder_state(ours, path)
     assert report.format == fmt
     assert not (report.missing or report.unexpected or report.mismatched)
@@ -182,7 +188,7 @@ def test_format_converts_and_matches_timm(case, ref, tmp_path):
     else:
         assert len(report.ignored) == n_ignored, report.ignored
     if case == "beit":
-        assert len(report.dropped) == DEPTH * 4  # 2 layer-scale gammas + table + index per block
+        assert len(report.dropped) == DEPTH * 3  # 2 layer-scale gammas + the index buffer per block
         assert any("pos_embed" in n for n in report.notes)
     x = torch.randn(2, 3, IMG, IMG)
     torch.testing.assert_close(features(ours, x), features(timm_model, x), rtol=1e-4, atol=1e-4)
@@ -313,3 +319,87 @@ def test_beit_relative_tables_kept_where_supported(ref, tmp_path):
     table = bigger.blocks[0].attn.relative_position_bias_table
     assert table.shape == (52, HEADS) and any("relative_position_bias_table" in r for r in report.resampled)
     torch.testing.assert_close(table[-3:], ckpt["model"]["blocks.0.attn.relative_position_bias_table"][-3:])
+
+
+def test_shared_beit_bias_copied_into_every_block(ref, tmp_path):
+    """BEiT pretraining's shared relative position bias (``rel_pos_bias.*``) becomes every block's table, as BEiT's
+    fine-tuning does; a target with no relative position bias is refused, naming why, instead of a zero pos_embed."""
+    _, sd = ref
+    ckpt = beit(sd)
+    shared = torch.randn(12, HEADS)  # non-zero: a copy is told apart from the zero init
+    for i in range(DEPTH):
+        del ckpt["model"][f"blocks.{i}.attn.relative_position_bias_table"]
+        del ckpt["model"][f"blocks.{i}.attn.relative_position_index"]
+    ckpt["model"] |= {"rel_pos_bias.relative_position_bias_table": shared,
+                      "rel_pos_bias.relative_position_index": torch.zeros(5, 5, dtype=torch.long)}
+    torch.save(ckpt, tmp_path / "beit_shared.pth")
+    target = RelPosViT(IMG)
+    report = load_encoder_state(target, tmp_path / "beit_shared.pth")
+    for blk in target.blocks:
+        torch.testing.assert_close(blk.attn.relative_position_bias_table, shared)
+    assert any("shared relative position bias copied" in n for n in report.notes)
+    plain = VisionTransformer(img_size=IMG, embed_dim=DIM, depth=DEPTH, num_heads=HEADS)
+    before = plain.pos_embed.detach().clone()
+    for name in ("beit_shared.pth", "beit.pth"):
+        if name == "beit.pth":  # per-block non-zero tables: refused as well
+            per_block = beit(sd)
+            for i in range(DEPTH):
+                per_block["model"][f"blocks.{i}.attn.relative_position_bias_table"] = torch.randn(12, HEADS)
+            torch.save(per_block, tmp_path / name)
+        with pytest.raises(CheckpointError, match="no relative position bias table to take them: refusing"):
+            load_encoder_state(plain, tmp_path / name)
+    assert torch.equal(plain.pos_embed, before)  # nothing loaded
+
+
+LABELS = {  # case: (pretrain_method the file tells, epochs completed); None = the file cannot tell
+    "mae_official": ("mae", None), "mae_official_full": ("mae", None), "mae_bench": ("mae", 1),
+    "deit": ("supervised", None), "timm_plain": (None, None), "mocov3": ("mocov3", 1), "dino": ("dino", 1),
+    "beit": ("beit", None), "mmpretrain": (None, None), "hf_vit": (None, None), "hf_vitmae": (None, None),
+    "hf_vit_classifier": (None, None),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_foreign_layouts_give_record_labels(case, ref, tmp_path):
+    """The record's pretrain_method comes from the file's layout; where the layout cannot tell (plain timm, HF,
+    mmpretrain) --pretrain-method is required, naming the flag. One read gives the labels and the sha256."""
+    writer = CASES[case][0]
+    method, epochs = LABELS[case]
+    path = tmp_path / f"{case}.pth"
+    torch.save(writer(ref[1]), path)
+    ckpt = read_checkpoint(path)
+    assert (trained_by(ckpt.obj, ckpt.format), epochs_completed(ckpt.obj, ckpt.format)) == (method, epochs)
+    assert ckpt.sha256 == sha256(path) and "optimizer" not in ckpt.obj
+    if method is None:
+        with pytest.raises(TransferError, match=f"--pretrain-method is required: {re.escape(str(path))}"):
+            read_init(TransferArgs("knn", str(path)))
+        method = "supervised"
+    init = read_init(TransferArgs("knn", str(path), pretrain_method="supervised" if LABELS[case][0] is None else None))
+    assert init.labels() == dict(init=case, pretrain_method=method, pretrain_epochs=epochs)
+
+
+def test_epochs_completed_follow_each_training_codes_epoch_field(ref, tmp_path):
+    """Official MAE / BEiT / DeiT save the 0-based index of the finished epoch (resumed at epoch + 1); MoCo v3,
+    DINO, mae-bench and mmengine save the count. A 200-epoch run is 200 in every case."""
+    sd = ref[1]
+    files = {"mae-official": mae_official(sd) | {"epoch": 199}, "timm": deit(sd) | {"epoch": 199},
+             "mocov3": mocov3(sd) | {"epoch": 200}, "dino": dino(sd) | {"epoch": 200},
+             "mae-bench": mae_bench(sd) | {"epoch": 200}, "beit": beit(sd) | {"epoch": 199},
+             "mmpretrain": mmpretrain(sd) | {"meta": {"epoch": 200}}}
+    for fmt, obj in files.items():
+        torch.save(obj, tmp_path / "c.pth")
+        ckpt = read_checkpoint(tmp_path / "c.pth")
+        assert (ckpt.format, epochs_completed(ckpt.obj, ckpt.format)) == (fmt, 200)
+
+
+def test_init_names_tell_checkpoints_of_one_run_apart(tmp_path):
+    assert init_name(str(tmp_path / "mae_b" / "checkpoint-200.pth")) == "mae_b@checkpoint-200"
+    assert init_name(str(tmp_path / "mae_b" / "checkpoint-last.pth")) == "mae_b@checkpoint-last"
+    assert init_name(str(tmp_path / "dino_vitb16.pth")) == "dino_vitb16"
+    assert init_name(None) == "random"
+    with pytest.raises(TransferError, match="--ckpt is empty"):
+        read_init(TransferArgs("knn", ""))
+    with pytest.raises(CheckpointError, match="--ckpt .*absent.pth does not exist"):
+        read_init(TransferArgs("knn", str(tmp_path / "absent.pth")))
+    assert read_init(TransferArgs("knn", "random")).labels() == dict(init="random", pretrain_method="random",
+                                                                    pretrain_epochs=None)

@@ -11,7 +11,7 @@ import torch
 from conftest import REPO, run_tool
 from torch.utils.data import DataLoader, TensorDataset
 
-from mae_bench.checkpoints import load_file
+from mae_bench.checkpoints import load_file, read_checkpoint
 from mae_bench.config import build, load_config_file
 from mae_bench.engine.optim import param_groups
 from mae_bench.models.classifier import create_classifier
@@ -80,7 +80,7 @@ def test_frozen_parts_for_partial_finetuning_and_linear_probe():
 
 def test_pos_embed_is_resampled_to_the_finetuning_resolution(tiny_mae_ckpt):
     model = create_classifier("tiny", 6, img_size=96)  # pretrained at 64 px: 4x4 grid -> 6x6
-    summary = load_init(model, str(tiny_mae_ckpt))
+    summary = load_init(model, read_checkpoint(tiny_mae_ckpt))
     assert "resampled 1: pos_embed (1, 17, 192) -> (1, 37, 192)" in summary
     enc = load_file(tiny_mae_ckpt)["model"]
     assert torch.equal(model.blocks[3].mlp.fc1.weight, enc["blocks.3.mlp.fc1.weight"])

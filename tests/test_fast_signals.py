@@ -47,8 +47,9 @@ def feature_set(root: Path, kind: str, n_train: int = 400, n_val: int = 400, see
 
 def transfer(task: str, tmp: Path, data_root: Path, *extra) -> dict:
     runs = tmp / "runs"
+    init = () if "--ckpt" in extra else ("--ckpt", "random")
     run_tool("transfer.py", "--task", task, "--data-root", data_root, "--work-dir", tmp / f"work_{task}",
-             "--runs-dir", runs, "--device", "cpu", *extra, check=True, OMP_NUM_THREADS="1")
+             "--runs-dir", runs, "--device", "cpu", *init, *extra, check=True, OMP_NUM_THREADS="1")
     records = sorted(runs.glob(f"{task}_*.json"))
     assert records, f"no {task} record in {runs}"
     return json.loads(records[-1].read_text())
@@ -122,8 +123,8 @@ def test_bad_feature_set_fails_naming_the_file(tmp_path):
     root = tmp_path / "bad"
     root.mkdir()
     torch.save(dict(train=dict(cls=torch.zeros(4, 2))), root / "features.pt")
-    proc = run_tool("transfer.py", "--task", "knn", "--data-root", root, "--work-dir", tmp_path / "w",
-                    "--runs-dir", tmp_path / "runs", "--device", "cpu")
+    proc = run_tool("transfer.py", "--task", "knn", "--ckpt", "random", "--data-root", root, "--work-dir",
+                    tmp_path / "w", "--runs-dir", tmp_path / "runs", "--device", "cpu")
     assert proc.returncode == 2 and "features.pt" in proc.stderr and "train.labels" in proc.stderr
     assert not (tmp_path / "runs").exists()
 

@@ -5,6 +5,7 @@ import pytest
 import timm
 import torch
 
+from mae_bench.errors import ConfigError
 from mae_bench.models import (MODEL_SIZES, create_mae, create_vit, mae_vit_base_patch16, mae_vit_tiny_patch16,
                               model_size, patchify, random_masking, unpatchify)
 
@@ -101,7 +102,7 @@ def test_initialisation_follows_official_code():
 
 
 def test_unknown_model_lists_known_names():
-    with pytest.raises(KeyError, match="mae_vit_base_patch16"):
+    with pytest.raises(ConfigError, match="mae_vit_base_patch16"):
         create_mae("mae_vit_giant_patch16")
 
 
@@ -111,7 +112,7 @@ def test_every_name_of_a_size_finds_its_row():
         assert all(model_size(n) is size for n in names + [size.timm] * bool(size.timm))
         if size.recipe:
             assert (CONFIGS / "finetune" / f"{size.recipe}.py").is_file()
-    with pytest.raises(KeyError, match="vit-b"):
+    with pytest.raises(ConfigError, match="vit-b"):
         model_size("vit-g")
 
 

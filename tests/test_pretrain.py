@@ -88,8 +88,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, syntheti
     out = tmp_path / "nan"
     assert pretrain(out, synthetic_imagefolder, "--epochs", 1, "--max_iters_per_epoch", 2).returncode == 0
     good = (out / "checkpoint-last.pth").read_bytes()
-    proc = pretrain(out, synthetic_imagefolder, "--epochs", 2, "--max_iters_per_epoch", 3, "--resume", "auto",
-                    "--lr", "1e30", "--warmup_epochs", 0)
+    # an explicit --resume PATH: another lr and schedule on purpose (an auto-resume would refuse them)
+    proc = pretrain(out, synthetic_imagefolder, "--epochs", 2, "--max_iters_per_epoch", 3, "--resume",
+                    out / "checkpoint-last.pth", "--lr", "1e30", "--warmup_epochs", 0)
     assert proc.returncode != 0
     assert "loss is" in proc.stderr and "at epoch 1 iteration" in proc.stderr
     assert (out / "checkpoint-last.pth").read_bytes() == good

@@ -134,3 +134,26 @@ def test_slurm_script_stops_on_usr1_requeues_and_the_next_run_resumes(tmp_path, 
     again = run_tool("slurm_pretrain.sh", *ARGS, *data, "--output_dir", cut, **env)  # the requeued job
     assert again.returncode == 0 and f"at epoch {stopped}" in again.stderr, again.stderr[-3000:]
     _same_weights(full / "checkpoint-last.pth", cut / "checkpoint-last.pth")
+
+
+def test_resume_refuses_another_config_and_a_finished_run_says_so(tmp_path, synthetic_imagefolder, tiny_mae_ckpt):
+    """Auto-resume checks what it resumes: a saved config that differs in fields that change the result is refused
+    naming them (nothing written); the finished run (1 of 1 epochs) only says so, with no retraining."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint-last.pth").write_bytes(tiny_mae_ckpt.read_bytes())
+    before = (out / "checkpoint-last.pth").stat().st_mtime_ns
+    same = [*TINY_MAE, "--device", "cpu", "--epochs", 1, "--warmup_epochs", 1, "--batch_size", 8, "--data_path",
+            synthetic_imagefolder, "--num_workers", 0, "--max_iters_per_epoch", 2, "--vis_every", 0,
+            "--no-tensorboard", "--output_dir", out, "--resume", "auto"]  # tests/conftest.py's tiny_mae_ckpt run
+    other = run_tool("pretrain.py", *same, "--mask_ratio", 0.5, "--blr", 1e-3, "--num_workers", 1)
+    assert other.returncode == 2, other.stderr[-2000:]
+    err = other.stderr.strip().splitlines()[-1]
+    assert err.startswith(f"error: refusing to resume {out / 'checkpoint-last.pth'}") and "3 field(s)" in err
+    assert "mask_ratio (saved 0.75, requested 0.5)" in err and "; blr (saved" in err and "abs_lr (saved" in err
+    assert "num_workers" not in err
+    done = run_tool("pretrain.py", *same, "--num_workers", 1)  # a field that does not change the result
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "run already finished" in done.stderr and "1 of 1 epochs" in done.stderr
+    assert "resumed from" not in done.stderr and "log.jsonl" not in {p.name for p in out.iterdir()}
+    assert (out / "checkpoint-last.pth").stat().st_mtime_ns == before

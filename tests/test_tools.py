@@ -1,5 +1,8 @@
-"""Entry points not covered elsewhere: the synthetic generator, the benchmark, the console command."""
+"""Entry points not covered elsewhere: the synthetic generator, the benchmark, the console command; what the
+pretrain and transfer tools accept, refuse and report."""
+import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,6 +12,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_tool
+from mae_bench.meta import sha256
 from mae_bench.cli import main as cli_main
 from mae_bench.models import create_mae
 from mae_bench.perf import mae_train_flops
@@ -96,3 +100,78 @@ def test_dataset_names_official_only_for_official_sizes(synthetic_imagefolder, t
     for folder, name in (("imagenet", "imagenet_subset"), ("coco", "coco_subset"), ("ADE20K", "ADE20K_subset"),
                          ("flowers", "flowers")):
         assert dataset_name(DatasetSummary("imagefolder", str(tmp_path / folder))) == name
+
+
+def _tool_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("tool", ["pretrain", "transfer"])
+def test_every_flag_says_what_it_does_and_its_default(tool):
+    actions = [a for a in _tool_module(tool).parser()._actions
+               if a.help != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)]
+    assert len(actions) >= (40 if tool == "pretrain" else 20)
+    bare = [a.option_strings[0] for a in actions if not a.help or len(a.help) < 12
+            or not ("(default:" in a.help or "(required)" in a.help)]
+    assert bare == []
+
+
+def test_transfer_flags_refused_with_the_flag_named(tmp_path, synthetic_imagefolder):
+    base = ("--task", "knn", "--data-root", synthetic_imagefolder, "--work-dir", tmp_path / "w", "--runs-dir",
+            tmp_path / "runs")
+    proc = run_tool("transfer.py", *base)
+    assert proc.returncode == 2 and "the following arguments are required: --ckpt" in proc.stderr
+    proc = run_tool("transfer.py", *base, "--ckpt", "")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: --ckpt is empty")
+    proc = run_tool("transfer.py", *base, "--ckpt", "random", "--device", "cuda", CUDA_VISIBLE_DEVICES="")
+    assert proc.returncode == 2 and "error: --device cuda: CUDA is not available" in proc.stderr, proc.stderr[-2000:]
+    plain = tmp_path / "vit_timm.pth"  # a plain timm state dict: its layout does not say how it was trained
+    torch.save(create_mae("mae_vit_tiny_patch16", img_size=64).state_dict(), plain)
+    proc = run_tool("transfer.py", *base, "--ckpt", plain)
+    assert proc.returncode == 2 and f"error: --pretrain-method is required: {plain} is a " in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_genuine_error_keeps_its_traceback(tmp_path):
+    """Only the project's own error types become one line; a KeyError raised while loading a config stays visible."""
+    config = tmp_path / "broken.py"
+    config.write_text("table = dict(a=1)\nepochs = table['missing']\n")
+    for tool, args in (("pretrain.py", ()), ("transfer.py", ("--task", "knn", "--ckpt", "random"))):
+        proc = run_tool(tool, *args, "--config", config)
+        assert proc.returncode == 1 and "Traceback" in proc.stderr and "KeyError: 'missing'" in proc.stderr, tool
+
+
+def test_record_labels_come_from_a_foreign_checkpoint(tmp_path, synthetic_imagefolder, tiny_mae_ckpt):
+    """A DINO-layout file through a real transfer: method and completed epochs from the file, the init name from
+    its path, the sha256 of the bytes read, git describe and the device in the record."""
+    from mae_bench.checkpoints import load_file
+
+    encoder = {k: v for k, v in load_file(tiny_mae_ckpt)["model"].items() if not k.startswith(("decoder", "mask"))}
+    dino = tmp_path / "dino_tiny.pth"
+    torch.save({"teacher": {f"backbone.{k}": v for k, v in encoder.items()}, "student": {}, "epoch": 7}, dino)
+    run_tool("transfer.py", "--task", "knn", "--ckpt", dino, "--data-root", synthetic_imagefolder,
+             "--work-dir", tmp_path / "w", "--runs-dir", tmp_path / "runs", "--device", "cpu", "--cfg-options",
+             f"cache_dir={tmp_path / 'cache'}", check=True, OMP_NUM_THREADS="1")
+    rec = json.loads(next((tmp_path / "runs").glob("knn_*.json")).read_text())
+    assert (rec["pretrain_method"], rec["pretrain_epochs"], rec["init"]) == ("dino", 7, "dino_tiny")
+    assert rec["ckpt_sha256"] == sha256(dino) and rec["ckpt"] == str(dino) and rec["device"] == "cpu"
+    assert rec["git_describe"] and rec["config"] == "configs/knn/quick.py"
+
+
+@pytest.mark.parametrize("task", ["coco", "ade20k"])
+def test_cfg_options_come_last_for_every_task(task, tmp_path):
+    """The skeleton's order: config, then the data root and the checkpoint, then --cfg-options, for COCO as for
+    ADE20K (COCO used to apply them first, so the data root overwrote them)."""
+    from mae_bench.transfer import TransferArgs
+    from mae_bench.transfer.skeleton import prepare, task_module
+
+    args = TransferArgs(task, "random", work_dir=str(tmp_path / "w"),
+                        cfg_options=["test_dataloader.dataset.data_root=/elsewhere"])
+    run = prepare(args, task_module(task))
+    ckpt_key = "checkpoint" if task == "coco" else "pretrained"
+    assert run.cfg.test_dataloader.dataset.data_root == "/elsewhere" and run.cfg.model.backbone[ckpt_key] is None
+    assert run.cfg.train_dataloader.dataset.get("dataset", run.cfg.train_dataloader.dataset)["data_root"].startswith(
+        str(tmp_path / "w"))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from mae_bench.errors import ConfigError
 from mae_bench.models import MODEL_SIZES, model_size
 from mae_bench.perf import compare
 
@@ -39,8 +40,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     try:
         model_size(a.model)
-    except KeyError as e:
-        print(f"error: --model: {e.args[0]}", file=sys.stderr)
+    except ConfigError as e:
+        print(f"error: --model: {e}", file=sys.stderr)
         return 2
     r = compare(a.model, a.batch_size, a.device, a.dtype, a.rounds, a.iters, a.warmup, a.input_size, a.compile,
                 a.same_optimizer)

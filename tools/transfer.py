@@ -4,8 +4,10 @@
   tools/transfer.py --task coco --ckpt work_dirs/mae_vit_b/checkpoint-last.pth --gpus 8 --data-root /datasets/coco
   tools/transfer.py --task ade20k --ckpt PATH --config configs/ade20k/quick.py        # synthetic set, CPU
   tools/transfer.py --task finetune --ckpt PATH --model vit-b --gpus 8 --data-root /datasets/imagenet
-  tools/transfer.py --task linprobe --ckpt PATH --model vit-b --data-root /datasets/imagenet
+  tools/transfer.py --task linprobe --ckpt random --model vit-b --data-root /datasets/imagenet
 --gpus N > 1 starts N processes with torchrun (launcher pytorch); --launcher slurm inside an allocation.
+Every task runs the same steps: config, data root and checkpoint, --cfg-options last, dataset check, one read
+of the checkpoint, the run, the record (mae_bench/transfer/skeleton.py).
 """
 import argparse
 import logging
@@ -13,39 +15,64 @@ import os
 import subprocess
 import sys
 
-from mae_bench.transfer import TASK_MODULES, TransferArgs, TransferError, run_task
+from mae_bench.errors import MaeBenchError
+from mae_bench.results import PRETRAIN_METHODS
+from mae_bench.transfer import TASK_MODULES, TransferArgs, run_task
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, help=f"one of: {', '.join(TASK_MODULES)}")
-    p.add_argument("--ckpt", help="checkpoint to transfer (any format mae_bench.checkpoints knows); "
-                                  "'random' or omitted: random initialisation")
-    p.add_argument("--config", help="config file; default: the task's quick config")
-    p.add_argument("--data-root", dest="data_root", help="dataset root; default: the synthetic set")
-    p.add_argument("--work-dir", dest="work_dir", help="logs and checkpoints of this run")
-    p.add_argument("--gpus", type=int, default=1, help="processes on this node (torchrun when > 1)")
-    p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
-    p.add_argument("--cfg-options", dest="cfg_options", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --work-dir")
-    p.add_argument("--runs-dir", dest="runs_dir", default="results/runs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--model", help="finetune/linprobe: vit-t, vit-s, vit-b, vit-l, vit-h (recipe per size)")
-    p.add_argument("--tune_blocks", type=int, help="partial fine-tuning: train only the last k blocks + head")
+    p.add_argument("--task", required=True, help=f"the transfer task, one of: {', '.join(TASK_MODULES)} (required)")
+    p.add_argument("--ckpt", required=True, metavar="PATH|random",
+                   help="checkpoint to transfer, any format mae_bench.checkpoints reads (mae-bench, official MAE, "
+                        "MoCo v3, DINO, BEiT, DeiT/timm, HF, mmpretrain); 'random' for random initialisation "
+                        "(required)")
+    p.add_argument("--config", metavar="FILE", help="config file (default: the task's quick config, "
+                                                    "configs/<task>/quick.py)")
+    p.add_argument("--data-root", dest="data_root", metavar="DIR",
+                   help="dataset root, checked before any model is built (default: a synthetic set written under "
+                        "the work dir)")
+    p.add_argument("--classes", metavar="FILE",
+                   help="class names of an ADE20K-layout set that is not ADE20K: one name a line for labels 1..N, "
+                        "or a JSON list (default: the dataset's own)")
+    p.add_argument("--dataset", metavar="NAME", help="dataset name in the record (default: from the data root)")
+    p.add_argument("--work-dir", dest="work_dir", metavar="DIR",
+                   help="logs and checkpoints of this run (default: work_dirs/<task>/<config>_<init>)")
+    p.add_argument("--gpus", type=int, default=1, metavar="N",
+                   help="processes on this node, one per GPU; torchrun starts them when > 1 (default: 1)")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
+                   help="how the processes were started: none (one process), pytorch (torchrun), slurm (srun) "
+                        "(default: none)")
+    p.add_argument("--cfg-options", dest="cfg_options", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="config overrides, applied last, after the data root and the checkpoint (default: none)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from the last checkpoint in --work-dir (default: off)")
+    p.add_argument("--runs-dir", dest="runs_dir", default="results/runs", metavar="DIR",
+                   help="where the record is written (default: results/runs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the run (default: 0)")
+    p.add_argument("--device", metavar="cpu|cuda[:N]",
+                   help="device of every task; cuda without CUDA is an error (default: cuda when available, else "
+                        "cpu)")
+    p.add_argument("--model", metavar="SIZE",
+                   help="finetune / linprobe / frozen probes: vit-t, vit-s, vit-b, vit-l or vit-h, picking that "
+                        "size's recipe config (default: the config's model)")
+    p.add_argument("--tune_blocks", type=int, metavar="K",
+                   help="partial fine-tuning: train only the last K blocks + head (default: all blocks)")
     pool = p.add_mutually_exclusive_group()
-    pool.add_argument("--global_pool", dest="global_pool", action="store_true", default=None)
-    pool.add_argument("--cls_token", dest="global_pool", action="store_false")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch_size", type=int)
-    p.add_argument("--ms-flip", dest="ms_flip", action="store_true", help="ade20k: multi-scale + flip test")
-    p.add_argument("--classes", help="ADE20K layout that is not ADE20K: class names of labels 1..N (one a line, "
-                                     "or a JSON list of names or of objects with 'name'); label 0 is ignored")
-    p.add_argument("--dataset", help="dataset name in the record (default: the folder's name; imagenet, coco2017, "
-                                     "ade20k only for the official split sizes)")
-    p.add_argument("--init", help="label of the initialisation in the record (default: from the checkpoint)")
-    p.add_argument("--pretrain-method", dest="pretrain_method",
-                   help="mae, supervised, mocov3, dino, beit, random (default: from the checkpoint)")
+    pool.add_argument("--global_pool", dest="global_pool", action="store_true", default=None,
+                      help="finetune / linprobe: classify the mean patch token (default: the config's choice)")
+    pool.add_argument("--cls_token", dest="global_pool", action="store_false",
+                      help="finetune / linprobe: classify the cls token (default: the config's choice)")
+    p.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the config's)")
+    p.add_argument("--batch_size", type=int, metavar="N",
+                   help="images per process per step (default: the config's)")
+    p.add_argument("--ms-flip", dest="ms_flip", action="store_true",
+                   help="ade20k: multi-scale + flip test-time augmentation (default: single scale)")
+    p.add_argument("--init", metavar="NAME",
+                   help="init label in the record (default: from the checkpoint path, e.g. run@checkpoint-200)")
+    p.add_argument("--pretrain-method", dest="pretrain_method", choices=PRETRAIN_METHODS,
+                   help="how the checkpoint was pretrained (default: what the file tells; required for plain "
+                        "timm, HF and mmpretrain files, which do not)")
     return p
 
 
@@ -75,8 +102,8 @@ def main(argv=None) -> int:
         return relaunch_with_torchrun(argv, a.gpus)
     try:
         path = run_task(TransferArgs(**vars(a)))
-    except (TransferError, FileNotFoundError, KeyError, ValueError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+    except MaeBenchError as e:  # the project's own errors: one line; anything else keeps its traceback
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if path is not None:
         print(f"record: {path}")

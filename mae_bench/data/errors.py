@@ -1,5 +1,4 @@
-"""The project's data error type."""
+"""The data layer's error type: the project's ``DataError`` (``mae_bench.errors``), importable from here."""
+from ..errors import DataError
 
-
-class DataError(ValueError):
-    """Bad dataset input; the message names the folder or file (and the key or value)."""
+__all__ = ["DataError"]

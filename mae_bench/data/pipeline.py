@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from torch.utils.data import DataLoader
 
+from ..errors import ConfigError
 from .fast import PIPELINES, EpochSampler, FastImageDataset, collate, image_samples, pretrain_root
 from .imagefolder import DataError
 from .shards import ShardDataset, ShardLoader, is_shard_pattern
@@ -32,7 +33,7 @@ def pretrain_loader(data_path: str, input_size: int, batch_size: int, num_worker
 def check_pipeline(pipeline: str, gpu_decode: bool, data_path: str | None) -> None:
     """A ValueError naming the flag when --data_pipeline, --gpu_decode and --data_path do not go together."""
     if pipeline not in PIPELINES:
-        raise ValueError(f"--data_pipeline {pipeline!r}: known {', '.join(PIPELINES)}")
+        raise ConfigError(f"--data_pipeline {pipeline!r}: known {', '.join(PIPELINES)}")
     if pipeline == "official" and (gpu_decode or is_shard_pattern(data_path)):
-        raise ValueError("--data_pipeline official reads image folders on the CPU: --gpu_decode and shard "
+        raise ConfigError("--data_pipeline official reads image folders on the CPU: --gpu_decode and shard "
                          f"--data_path ({data_path}) need --data_pipeline fast")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import ConfigError
+
 AMP_MODES = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -20,7 +22,7 @@ _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def resolve_amp(mode: str, device: str | torch.device) -> str:
     """``mode`` with ``auto`` replaced by what it means on ``device`` -> fp32 | bf16 | fp16."""
     if mode not in AMP_MODES:
-        raise ValueError(f"amp={mode!r} is not one of {', '.join(AMP_MODES)}")
+        raise ConfigError(f"amp={mode!r} is not one of {', '.join(AMP_MODES)}")
     if mode != "auto":
         return mode
     return "bf16" if torch.device(device).type == "cuda" else "fp32"

@@ -64,6 +64,17 @@ def newest_checkpoint(output_dir: str | Path) -> Path | None:
     return max(numbered)[1] if numbered else None
 
 
+def check_same_config(path, saved: dict, requested: dict, ignore: tuple[str, ...]) -> None:
+    """Refuse to resume ``path`` when its saved run config differs from ``requested`` in a field that changes the
+    result (every field both have, except ``ignore``: where files go, how fast, how often saved); names the fields."""
+    changed = [f"{k} (saved {saved[k]!r}, requested {plain(v)!r})" for k, v in requested.items()
+               if k in saved and k not in ignore and plain(v) != saved[k]]
+    if changed:
+        raise CheckpointError(f"refusing to resume {path}: it was trained with another config in {len(changed)} "
+                              f"field(s) that change the result: {'; '.join(changed)}. Resume with the saved values, "
+                              f"or start the new config in another output folder")
+
+
 def check_shapes(path, state: dict, model: torch.nn.Module) -> None:
     own = unwrap(model).state_dict()
     missing = [k for k in own if k not in state]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as tdist
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -39,7 +41,7 @@ def init_distributed(device: str) -> DistInfo:
     """Join the process group if launched by torchrun / srun: nccl on CUDA, gloo on CPU."""
     ranks = _env_ranks()
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no GPU is visible; use --device cpu")
+        raise ConfigError("--device cuda was asked for but no GPU is visible; use --device cpu")
     if ranks is None:
         return DistInfo(device=torch.device(device))
     rank, world, local = ranks

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from ..progress import progress_bar
 from .amp import autocast, grad_scaler, resolve_amp
 from .dist import DistInfo, all_reduce_mean
@@ -70,14 +71,14 @@ def accumulation(effective_batch: int | None, batch_size: int, world_size: int, 
     if effective_batch % per_step:
         fit = _divisor_batch(effective_batch, world_size)
         hint = f"e.g. --batch_size {fit}" if fit else "no --batch_size <= 64 does: change the number of processes"
-        raise ValueError(
+        raise ConfigError(
             f"effective batch {effective_batch} cannot be reached exactly with --batch_size {batch_size} x "
             f"{world_size} process(es) = {per_step} per step: pick --batch_size so that batch_size x processes "
             f"divides {effective_batch} ({hint}), or pass {override} (a multiple of {per_step}; "
             f"lr = blr x effective batch / 256)")
     accum = effective_batch // per_step
     if accum_iter is not None and accum_iter != accum:
-        raise ValueError(f"accum_iter {accum_iter} disagrees with effective batch {effective_batch} at --batch_size "
+        raise ConfigError(f"accum_iter {accum_iter} disagrees with effective batch {effective_batch} at --batch_size "
                          f"{batch_size} x {world_size} process(es) (needs {accum}); set only one of accum_iter and "
                          f"{override}")
     return accum
@@ -190,7 +191,7 @@ class Trainer:
 
     def fit(self) -> list[dict]:
         if self.iters_per_epoch() < self.accum_iter:
-            raise ValueError(f"{self.iters_per_epoch()} iterations per epoch are fewer than accum_iter "
+            raise ConfigError(f"{self.iters_per_epoch()} iterations per epoch are fewer than accum_iter "
                              f"{self.accum_iter}: no optimizer step would be taken; lower the effective batch")
         for h in self.hooks:
             h.before_train(self)

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..engine.optim import cosine_lr, set_lr
+from ..errors import ConfigError
 
 log = logging.getLogger("mae_bench.probes")
 
@@ -34,7 +35,7 @@ def grid_feature(feats: dict[str, torch.Tensor], name: str) -> torch.Tensor:
         return feats["avg"]
     n = int(name[3:].split("_")[0])
     if n > feats["cls"].shape[1]:
-        raise ValueError(f"head {name} needs the last {n} blocks; features hold {feats['cls'].shape[1]}")
+        raise ConfigError(f"head {name} needs the last {n} blocks; features hold {feats['cls'].shape[1]}")
     cls = feats["cls"][:, -n:].flatten(1)
     return torch.cat([cls, feats["avg"]], dim=1) if name.endswith("_avg") else cls
 
@@ -80,7 +81,7 @@ class EfficientProbe(nn.Module):
     def __init__(self, dim: int, num_classes: int, num_queries: int = 1):
         super().__init__()
         if dim % num_queries:
-            raise ValueError(f"attentive: num_queries {num_queries} must divide the feature width {dim}")
+            raise ConfigError(f"attentive: num_queries {num_queries} must divide the feature width {dim}")
         self.num_queries, self.scale = num_queries, dim ** -0.5
         self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
         self.v = nn.Linear(dim, dim, bias=False)

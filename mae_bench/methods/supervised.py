@@ -11,6 +11,7 @@ from timm.data import Mixup, create_transform
 from timm.loss import SoftTargetCrossEntropy
 
 from ..data import IMAGENET_MEAN, IMAGENET_STD
+from ..errors import ConfigError
 from .base import Method, PretrainConfig, model_device
 from ..models.classifier import ViTClassifier
 from ..models.vit import init_linear_and_norm
@@ -41,7 +42,7 @@ def build_supervised(cfg: PretrainConfig) -> Method:
                       label_smoothing=cfg.smoothing, num_classes=n_cls)
     criterion = SoftTargetCrossEntropy()
     if cfg.batch_size % 2:
-        raise ValueError(f"--method supervised mixes pairs of images: --batch_size must be even, got {cfg.batch_size}")
+        raise ConfigError(f"--method supervised mixes pairs of images: --batch_size must be even, got {cfg.batch_size}")
 
     def step(model, batch):
         device = model_device(model)

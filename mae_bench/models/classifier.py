@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 from timm.layers import trunc_normal_
 
+from ..errors import ConfigError
 from .vit import LayerNorm, VisionTransformer, init_linear_and_norm, vit_kwargs
 
 HEAD_TYPES = ("linear", "bn_linear")
@@ -34,9 +35,9 @@ class ViTClassifier(VisionTransformer):
                  tune_blocks: int | None = None, train_norm: bool = True, **vit_kw):
         super().__init__(**vit_kw)
         if head_type not in HEAD_TYPES:
-            raise ValueError(f"unknown head_type {head_type!r}; known: {', '.join(HEAD_TYPES)}")
+            raise ConfigError(f"unknown head_type {head_type!r}; known: {', '.join(HEAD_TYPES)}")
         if tune_blocks is not None and not 0 <= tune_blocks <= self.depth:
-            raise ValueError(f"--tune_blocks {tune_blocks} is outside 0..{self.depth} (the encoder's blocks)")
+            raise ConfigError(f"--tune_blocks {tune_blocks} is outside 0..{self.depth} (the encoder's blocks)")
         self.global_pool = global_pool
         self.fc_norm = LayerNorm(self.embed_dim) if global_pool else nn.Identity()
         if global_pool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class ModelSize:
@@ -32,10 +34,10 @@ MODEL_SIZES: dict[str, ModelSize] = {s.label: s for s in (
 def model_size(name: str | int) -> ModelSize:
     """The size called ``name``: a label (``vit-b``), a variant (``base``), an MAE factory name with or without
     its patch suffix (``mae_vit_base_patch16``, ``mae_vit_base``), a timm name, or a width (``768``, as an mm
-    config's backbone ``embed_dim`` gives it). KeyError naming the known labels otherwise."""
+    config's backbone ``embed_dim`` gives it). A ``ConfigError`` naming the known labels otherwise."""
     for size in MODEL_SIZES.values():
         names = (size.label, size.variant, size.mae, f"mae_vit_{size.variant}", size.timm)
         if name in names or name == size.embed_dim:
             return size
-    raise KeyError(f"unknown model {name!r}; known: {', '.join(MODEL_SIZES)} "
+    raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODEL_SIZES)} "
                    f"(or {', '.join(s.mae for s in MODEL_SIZES.values())})")

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Subset
 from ..data import build_imagefolder, eval_transform
 from ..engine.checkpoint import unwrap
 from ..engine.trainer import Hook
+from ..errors import ConfigError, DataError
 from ..evaluation.features import extract
 from ..evaluation.heads import (LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics, num_steps,
                                tensor_batches)
@@ -35,7 +36,7 @@ MONITOR_LRS = [1e-3, 1e-2, 0.1, 1.0]
 def held_out(n: int, fraction: float) -> list[int]:
     """Indices of the held-out slice of a training set of ``n`` images: every ``round(1 / fraction)``-th."""
     if not 0 < fraction < 1:
-        raise ValueError(f"--monitor_fraction {fraction} must lie in (0, 1)")
+        raise ConfigError(f"--monitor_fraction {fraction} must lie in (0, 1)")
     return list(range(0, n, max(2, round(1 / fraction))))
 
 
@@ -56,7 +57,7 @@ def monitor_loaders(data_path: str | Path, monitor_data: str | None, fraction: f
         idx = held_out(len(full), fraction)
         bank, query = Subset(full, [i for j, i in enumerate(idx) if j % 5]), Subset(full, idx[::5])
     if len(bank) < 2 or len(query) < 1:
-        raise ValueError(f"monitor data too small: {len(bank)} bank / {len(query)} query images; raise "
+        raise DataError(f"monitor data too small: {len(bank)} bank / {len(query)} query images; raise "
                          "--monitor_fraction or pass --monitor_data DIR")
     return tuple(DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0) for ds in (bank, query))
 

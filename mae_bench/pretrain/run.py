@@ -13,18 +13,20 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
+from ..checkpoints import load_file
 from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
 from ..data.check import check_dataset
 from ..data.pipeline import check_pipeline, pretrain_loader
 from ..data.shards import is_shard_pattern
 from ..engine.amp import grad_scaler, resolve_amp
-from ..engine.checkpoint import load_training_state, resume_path, unwrap
+from ..engine.checkpoint import check_same_config, load_training_state, resume_path, unwrap
 from ..engine.dist import DistInfo, barrier, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
 from ..engine.optim import adamw, param_groups
 from ..engine.trainer import Schedule, Trainer
-from ..methods import METHODS, Method, PretrainConfig, model_device
 from ..engine.vis import plot_loss_curve, save_reconstructions
+from ..errors import ConfigError, DataError
+from ..methods import METHODS, Method, PretrainConfig, model_device
 from .monitor import build_monitor, pretraining_indices
 
 log = logging.getLogger("mae_bench.pretrain")
@@ -78,7 +80,7 @@ def build_loader(cfg: PretrainConfig, dist: DistInfo, transform, data_path: str)
     if cfg.monitor_every and not cfg.monitor_data:  # the monitors' held-out slice stays out of pretraining
         dataset = Subset(dataset, pretraining_indices(len(dataset), cfg.monitor_fraction))
     if len(dataset) < cfg.batch_size * dist.world_size:
-        raise ValueError(f"{data_path}/train has {len(dataset)} images, fewer than one batch "
+        raise DataError(f"{data_path}/train has {len(dataset)} images, fewer than one batch "
                          f"({cfg.batch_size} x {dist.world_size} processes); lower --batch_size")
     sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed)
     return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
@@ -94,7 +96,7 @@ def fast_loader(cfg: PretrainConfig, dist: DistInfo, data_path) -> DataLoader:
                              dist.world_size, cfg.crop_scale, cfg.pin_mem and dist.device.type == "cuda",
                              cfg.gpu_decode, cfg.skip_corrupt, keep)
     if len(loader) < 1:
-        raise ValueError(f"{data_path} gives no full batch of {cfg.batch_size} per process ({dist.world_size} "
+        raise DataError(f"{data_path} gives no full batch of {cfg.batch_size} per process ({dist.world_size} "
                          f"process(es)); lower --batch_size")
     return loader
 
@@ -116,28 +118,59 @@ def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
     return imgs
 
 
+# run config fields that do not change the result (where files go, how fast, how often saved; the processes x
+# per-process batch x accumulation split of the compared effective batch): a resume may change them
+NON_RESULT_FIELDS = ("output_dir", "log_dir", "resume", "device", "num_workers", "pin_mem", "save_every", "vis_every",
+                     "tensorboard", "compile", "world_size", "batch_size", "accum_iter")
+
+
+def resumed_run_finished(ckpt: Path, config: dict, epochs: int, auto: bool) -> bool:
+    """Check the checkpoint to resume: an auto-resume (``--resume auto``: the run finds its own checkpoint, e.g. a
+    requeued job) whose saved config differs from the requested one in a field that changes the result is refused,
+    naming the fields (an explicit ``--resume PATH`` is the user's choice); True, with a message, when the run has
+    already finished."""
+    saved = load_file(ckpt)
+    if auto:
+        check_same_config(ckpt, saved.get("config") or {}, config, NON_RESULT_FIELDS)
+    done = int(saved.get("epoch", 0))
+    if done >= epochs:
+        log.info("run already finished: %s holds %d of %d epochs; nothing to train", ckpt, done, epochs)
+        return True
+    return False
+
+
+def pipeline_label(cfg: PretrainConfig) -> str:
+    """The input pipeline the run uses: the baselines bring their own transforms (``method``)."""
+    if cfg.method != "mae":
+        return "method"
+    return cfg.data_pipeline + ("+gpu_decode" if cfg.gpu_decode else "")
+
+
 def run_pretrain(cfg: PretrainConfig) -> dict:
     """Build everything from ``cfg`` and train; returns the final epoch stats (rank 0 writes files)."""
     if cfg.method not in METHODS:
-        raise KeyError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
+        raise ConfigError(f"unknown --method {cfg.method!r}; known: {', '.join(METHODS)}")
+    check_pipeline(cfg.data_pipeline, cfg.gpu_decode, cfg.data_path)
     dist = init_distributed(cfg.device)
     accum = cfg.accum(dist.world_size)  # fails here, before any file, data or model work, when it cannot be exact
     out = Path(cfg.output_dir)
+    lr, amp, pipeline = cfg.absolute_lr(dist.world_size), resolve_amp(cfg.amp, dist.device), pipeline_label(cfg)
+    config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
+        dist.world_size), accum_iter=accum, abs_lr=lr, amp=amp, data_pipeline=pipeline)
+    ckpt = resume_path(cfg.resume, out)
+    if ckpt is not None and resumed_run_finished(ckpt, config, cfg.epochs, auto=cfg.resume == "auto"):
+        return {}
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
-    check_pipeline(cfg.data_pipeline, cfg.gpu_decode, cfg.data_path)
     data_path = checked_data_path(cfg, dist)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     method = METHODS[cfg.method](cfg)
     model = method.model.to(dist.device)
     official = pretrain_transform(cfg.input_size, cfg.crop_scale) if cfg.data_pipeline == "official" else None
-    pipeline = "method" if method.transform else cfg.data_pipeline + ("+gpu_decode" if cfg.gpu_decode else "")
     loader = build_loader(cfg, dist, method.transform or official, data_path)
-    lr, amp = cfg.absolute_lr(dist.world_size), resolve_amp(cfg.amp, dist.device)
     optimizer = build_optimizer(cfg, method, lr)
     scaler = grad_scaler(amp, dist.device)
     start_epoch = 0
-    ckpt = resume_path(cfg.resume, out)
     if ckpt is not None:
         start_epoch = int(load_training_state(ckpt, model, optimizer, scaler)["epoch"])
         log.info("resumed from %s at epoch %d", ckpt, start_epoch)
@@ -146,8 +179,6 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-    config = dataclasses.asdict(cfg) | dict(world_size=dist.world_size, effective_batch=cfg.total_batch(
-        dist.world_size), accum_iter=accum, abs_lr=lr, amp=amp, data_pipeline=pipeline)
     hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks,
              StopOnSignalHook()]
     if cfg.monitor_every:

@@ -1,25 +1,25 @@
 """ADE20K semantic segmentation transfer: UperNet on the pretrained ViT through the real mmseg Runner.
 
-``run(args)`` builds the config (default ``configs/ade20k/quick.py``), points the backbone at the
-checkpoint and the datasets at ``--data-root`` (or at a synthetic ADE20K-layout set it writes under
-the work dir), checks the input before any training (annotation folders, label range, the
-checkpoint against the backbone), trains, evaluates with mmseg's ``IoUMetric`` (sliding window;
-``--ms-flip``: mmseg's multi-scale + flip test-time augmentation) and returns the result record.
+A task of the transfer skeleton (``skeleton``): the config (default ``configs/ade20k/quick.py``) gets the backbone
+checkpoint and ``--data-root`` (or a synthetic ADE20K-layout set written under the work dir); ``run`` checks the
+input before any training (``mae_bench.data.check``: files, label PNGs and their values; then the checkpoint
+against the backbone), trains,
+evaluates with mmseg's ``IoUMetric`` (sliding window; ``--ms-flip``: mmseg's multi-scale + flip test-time
+augmentation) and returns mIoU, aAcc and mAcc.
 """
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 
 from ..data.check import DatasetSummary, check_dataset, dataset_name
-from ..results import make_record, now_iso
-from . import TransferArgs, TransferError
-from .mm_common import (allow_mmengine_checkpoints, apply_image_rules, apply_run_args, backbone_label,
-                        checkpoint_labels, load_config, metrics_from, parse_cfg_options, start_cpu_distributed,
-                        write_synthetic_once)
+from ..errors import TransferError
+from . import mm_common
+from .mm_common import (allow_mmengine_checkpoints, apply_image_rules, apply_run_args, backbone_label, metrics_from,
+                        start_cpu_distributed, write_synthetic_once)
+from .mm_common import merge_options as set_options  # noqa: F401  (the task's --cfg-options step)
+from .skeleton import REPO, Outcome, Run, TransferArgs
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "ade20k" / "quick.py"
 SYNTHETIC_SCENES = 40  # 32 training, 8 validation
 METRICS = {"mIoU": "mIoU", "aAcc": "aAcc", "mAcc": "mAcc"}  # IoUMetric reports percent already
@@ -60,20 +60,18 @@ def check_data(cfg, classes: str | None) -> DatasetSummary:
     return summary
 
 
-def check_checkpoint(cfg, ckpt: str | None) -> None:
-    """Build the backbone alone and load ``ckpt`` into it, so a wrong file fails before any training."""
-    if ckpt is None:
+def check_checkpoint(cfg) -> None:
+    """Build the backbone alone and load its checkpoint into it, so a wrong file fails before any training."""
+    if not cfg.model.backbone.get("pretrained"):
         return
-    if not Path(ckpt).is_file():
-        raise FileNotFoundError(f"--ckpt {ckpt} does not exist")
     from mmengine.registry import DefaultScope
     from mmengine.utils import import_modules_from_strings
     from mmseg.registry import MODELS
 
     import_modules_from_strings(**cfg.get("custom_imports", dict(imports=[])))
     with DefaultScope.overwrite_default_scope("mmseg"):
-        backbone = MODELS.build(dict(cfg.model.backbone, pretrained=ckpt, drop_path_rate=0.0))
-    backbone.init_weights()  # CheckpointError (a ValueError) naming keys and shapes
+        backbone = MODELS.build(dict(cfg.model.backbone, drop_path_rate=0.0))
+    backbone.init_weights()  # CheckpointError naming keys and shapes
 
 
 def tta_config(cfg, checkpoint: str):
@@ -107,50 +105,46 @@ def train_and_evaluate(cfg, ms_flip: bool) -> tuple[dict, int, int]:
     return metrics, rank, world
 
 
-def prepare(args: TransferArgs, config: Path, work_dir: Path):
-    """The run's mmengine Config with checkpoint, data root and ``--cfg-options`` applied, all input checked
-    -> (config, the record's dataset name)."""
-    cfg = load_config(config)
-    cfg.model.backbone.pretrained = None if args.ckpt in (None, "", "random") else args.ckpt
-    synthetic = work_dir / "data" / "synthetic_ade20k"
-    set_data_root(cfg, args.data_root or synthetic)
-    cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
+def load_config(args: TransferArgs, default_config: Path = DEFAULT_CONFIG):
+    """The mmengine config (``--config``, default the task's quick config) -> (config, path)."""
+    path = Path(args.config or default_config)
+    return mm_common.load_config(path), path
+
+
+def set_inputs(cfg, run: Run):
+    """The backbone checkpoint and the data root of every dataset (the synthetic set's folder without one)."""
+    cfg.model.backbone.pretrained = run.ckpt
+    set_data_root(cfg, run.args.data_root or synthetic_root(run))
+    return cfg
+
+
+def synthetic_root(run: Run) -> Path:
+    return run.work_dir / "data" / "synthetic_ade20k"
+
+
+def run(run: Run) -> Outcome | None:
+    """Fine-tune and evaluate on ADE20K (or the synthetic set); the outcome on rank 0, None elsewhere."""
+    return run_segmentation(run)
+
+
+def run_segmentation(run: Run) -> Outcome | None:
+    """Check the input, train through the mmseg Runner, test -> the outcome on rank 0 (None elsewhere); shared by
+    ``ade20k`` (UperNet) and ``ade20k_linear`` (frozen probe)."""
+    cfg, args = run.cfg, run.args
     if args.ms_flip and not cfg.get("tta_pipeline"):
-        raise TransferError(f"--ms-flip: config {config} has no tta_pipeline")
+        raise TransferError(f"--ms-flip: config {run.config_path} has no tta_pipeline")
     if not args.data_root:
-        write_synthetic_once("ade20k", synthetic, SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)), args.seed)
-    data = check_data(cfg, args.classes)
-    check_checkpoint(cfg, cfg.model.backbone.pretrained)
+        write_synthetic_once("ade20k", synthetic_root(run), SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)),
+                             args.seed)
+    run.data = check_data(cfg, args.classes)
+    check_checkpoint(cfg)
     apply_image_rules(cfg)
-    apply_run_args(cfg, work_dir, args.launcher, args.resume, args.seed, args.device)
-    return cfg, dataset_name(data, args.dataset)
-
-
-def run(args: TransferArgs) -> dict | None:
-    """Fine-tune and evaluate on ADE20K (or the synthetic set); the record on rank 0, None elsewhere."""
-    return run_segmentation(args, "ade20k", DEFAULT_CONFIG)
-
-
-def run_segmentation(args: TransferArgs, task: str, default_config: Path) -> dict | None:
-    """Train ``args.config`` (default ``default_config``) through the mmseg Runner, test, and return the ``task``
-    record on rank 0 (None elsewhere); shared by ``ade20k`` (UperNet) and ``ade20k_linear`` (frozen probe)."""
-    started, t0 = now_iso(), time.time()
-    config = Path(args.config or default_config)
-    ckpt = None if args.ckpt in (None, "", "random") else args.ckpt
-    if ckpt and not Path(ckpt).is_file():
-        raise FileNotFoundError(f"--ckpt {ckpt} does not exist")
-    labels = checkpoint_labels(ckpt, args.init, args.pretrain_method)
-    work_dir = Path(args.work_dir or f"work_dirs/{task}/{config.stem}_{labels['init']}")
-    cfg, dataset = prepare(args, config, work_dir)
+    apply_run_args(cfg, run.work_dir, args.launcher, args.resume, args.seed, run.device)
     raw, rank, world = train_and_evaluate(cfg, args.ms_flip)
     if rank != 0:
         return None
     metrics = {k: round(v, 4) for k, v in metrics_from(raw, METRICS).items()}  # IoUMetric rounds to 0.01
     if "mIoU_ss" in raw:
         metrics["mIoU_ss"] = round(float(raw["mIoU_ss"]), 4)
-    model = backbone_label(cfg)
-    config_name = str(config.resolve().relative_to(REPO)) if config.resolve().is_relative_to(REPO) else str(config)
-    return make_record(task=task, dataset=dataset, metrics=metrics, model=model, ckpt=ckpt, config=config_name,
-                       cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed, world_size=world,
-                       started=started, wall_time_s=time.time() - t0,
-                       test_mode="ms_flip" if args.ms_flip else "single_scale", **labels)
+    return Outcome(metrics, backbone_label(cfg), dataset_name(run.data, args.dataset), world,
+                   extra=dict(test_mode="ms_flip" if args.ms_flip else "single_scale"))

@@ -4,17 +4,18 @@
         --config configs/ade20k_linear/vit_b.py
 
 The frozen encoder (``backbones.linear_seg.FrozenMAEViTSeg``) feeds its normed last-block patch features to a
-BatchNorm + 1x1 conv head (``LinearBNHead``); the rest is the UperNet task's machinery (``ade20k.run_segmentation``, ``prepare``:
-checkpoint, data and label checks, synthetic set; ``ade20k.train_and_evaluate``: the real mmseg Runner and
-``IoUMetric``). The record holds ``mIoU``, ``aAcc`` and ``mAcc`` like ``--task ade20k``.
+BatchNorm + 1x1 conv head (``LinearBNHead``); the rest is the UperNet task's machinery (``ade20k``: inputs, data and
+label checks, synthetic set, the real mmseg Runner and ``IoUMetric``). The record holds ``mIoU``, ``aAcc`` and
+``mAcc`` like ``--task ade20k``.
 """
 from __future__ import annotations
 
-from .ade20k import REPO, run_segmentation
+from . import ade20k
+from .ade20k import METRICS, REPO, run_segmentation as run, set_inputs, set_options  # noqa: F401
 
 DEFAULT_CONFIG = REPO / "configs" / "ade20k_linear" / "quick.py"
 
 
-def run(args) -> dict | None:
-    """Train the linear head on the frozen encoder and evaluate; the record on rank 0, None elsewhere."""
-    return run_segmentation(args, "ade20k_linear", DEFAULT_CONFIG)
+def load_config(args):
+    """The mmengine config (``--config``, default ``configs/ade20k_linear/quick.py``) -> (config, path)."""
+    return ade20k.load_config(args, DEFAULT_CONFIG)

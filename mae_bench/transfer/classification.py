@@ -1,17 +1,15 @@
 """ImageNet fine-tuning, partial fine-tuning (``tune_blocks``) and linear probing on the shared trainer.
 
-``run(args)`` for ``--task finetune`` and ``--task linprobe``: config (``configs/finetune/*.py``,
-``configs/linprobe/*.py``) -> ImageFolder data (train/ with the recipe's augmentation, val/ with
+``run(run)`` for ``--task finetune`` and ``--task linprobe`` (a task of ``skeleton``): config
+(``configs/finetune/*.py``, ``configs/linprobe/*.py``) -> ImageFolder data (train/ with the recipe's augmentation, val/ with
 resize + centre crop) -> ``ViTClassifier`` with the encoder of ``--ckpt`` -> ``engine.Trainer``
 with hooks for evaluation (top-1/top-5 on val/ every epoch, every process its own shard, counts
-summed), best/last checkpoints, EMA, JSON-line log and TensorBoard -> a result record.
+summed), best/last checkpoints, EMA, JSON-line log and TensorBoard -> the metrics of the record.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-from ..checkpoints import CheckpointError, load_encoder_state, load_file
+from ..checkpoints import CheckpointFile, load_encoder_state
 from ..config import ConfigError, build, load_config_file
 from ..data.check import check_dataset, dataset_name
 from ..data.imagefolder import linprobe_transform
@@ -35,7 +33,7 @@ from ..data import (
     write_dataset,
 )
 from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
-from ..engine.checkpoint import load_training_state, resume_path, save_checkpoint, unwrap
+from ..engine.checkpoint import check_same_config, load_training_state, resume_path, save_checkpoint, unwrap
 from ..engine.dist import DistInfo, barrier, cleanup, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook
 from ..engine.optim import adamw, lars, param_groups
@@ -43,16 +41,17 @@ from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier
 from ..models.sizes import MODEL_SIZES
 from ..progress import progress_bar
-from ..results import make_record, now_iso
-from .mm_common import checkpoint_labels, parse_cfg_options
+from .mm_common import dataclass_options as set_options  # noqa: F401  (the task's --cfg-options step)
+from .skeleton import Outcome, Run
 
 log = logging.getLogger("mae_bench.classification")
+METRICS = ("top1", "top5")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 @dataclass
 class ClassificationConfig:
-    """Defaults = the official ViT-B fine-tuning recipe (docs/references.md); configs override them."""
+    """Defaults = the official ViT-B fine-tuning recipe (REFERENCES.md); configs override them."""
     model: str = "vit-b"  # vit-t / vit-s / vit-b / vit-l / vit-h
     input_size: int = 224
     patch_size: int | None = None
@@ -114,7 +113,7 @@ class ClassificationConfig:
                 raise ConfigError(f"{key}={value!r} is not one of {', '.join(known)}")
 
     def accum(self, world_size: int) -> int:
-        """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ValueError), as pretraining."""
+        """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ConfigError), as pretraining."""
         return accumulation(self.effective_batch, self.batch_size, world_size, self.accum_iter,
                             override="--cfg-options effective_batch=N")
 
@@ -139,16 +138,16 @@ def default_config(task: str, model: str | None) -> Path:
     return path if recipe and path.is_file() else CONFIG_DIR / task / "_base_.py"
 
 
-def load_classification_config(args) -> tuple[ClassificationConfig, Path, dict]:
-    """dataclass defaults < config file < ``--cfg-options`` < explicit flags -> (config, file, cfg options)."""
+def load_config(args) -> tuple[ClassificationConfig, Path]:
+    """dataclass defaults < config file < explicit flags -> (config, file); ``--cfg-options`` come after
+    (``set_options``)."""
     path = Path(args.config) if args.config else default_config(args.task, args.model).relative_to(CONFIG_DIR.parent)
     if not args.config and not path.is_file():
         path = CONFIG_DIR.parent / path  # run from another directory
-    options = parse_cfg_options(args.cfg_options)
     flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, tune_blocks=args.tune_blocks,
                  global_pool=args.global_pool, device=args.device)
-    cli = {**options, **{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
-    return build(ClassificationConfig, load_config_file(path), cli, source=str(path)), path, options
+    cli = {**{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
+    return build(ClassificationConfig, load_config_file(path), cli, source=str(path)), path
 
 
 # ---------------------------------------------------------------- data
@@ -221,39 +220,23 @@ def build_model(cfg: ClassificationConfig, num_classes: int) -> ViTClassifier:
                              train_norm=cfg.train_norm)
 
 
-def classifier_config(obj: dict) -> dict | None:
-    """The config of a mae-bench fine-tuning / linear-probe checkpoint file, None for anything else."""
+def is_classifier(obj: dict) -> bool:
+    """A mae-bench fine-tuning / linear-probe checkpoint (restored whole), not a pretraining one."""
     config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
     is_ours = isinstance(obj.get("meta"), dict) and obj["meta"].get("producer") == "mae-bench"
-    return config if is_ours and config.get("task") in ("finetune", "linprobe") else None
+    return is_ours and config.get("task") in ("finetune", "linprobe")
 
 
-@functools.lru_cache(maxsize=4)
-def checkpoint_classifier_config(path: str) -> dict | None:
-    """``classifier_config`` of a checkpoint file (read once per path)."""
-    return classifier_config(load_file(path))
-
-
-def init_labels(args) -> dict:
-    """Record labels (init, pretrain_method, pretrain_epochs) of --ckpt; a mae-bench classifier passes on
-    the labels of the checkpoint it was trained from; --init / --pretrain-method win."""
-    labels = checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
-    saved = (checkpoint_classifier_config(args.ckpt) or {}) if args.ckpt and args.ckpt != "random" else {}
-    labels.update(saved.get("init_labels") or {})
-    labels.update({k: v for k, v in (("init", args.init), ("pretrain_method", args.pretrain_method)) if v})
-    return labels
-
-
-def load_init(model: ViTClassifier, ckpt: str | None) -> str:
+def load_init(model: ViTClassifier, ckpt: CheckpointFile | None) -> str:
     """Encoder weights from a pretraining checkpoint of any known format (only head/fc_norm may be
     missing; pos_embed resampled to this resolution), or a whole mae-bench classifier. -> summary."""
-    if not ckpt or ckpt == "random":
+    if ckpt is None:
         return "random init"
-    if checkpoint_classifier_config(ckpt) is not None:
-        load_training_state(ckpt, model)
-        return f"{ckpt} (mae-bench classifier, all keys)"
+    if is_classifier(ckpt.obj):
+        load_training_state(ckpt.path, model)
+        return f"{ckpt.path} (mae-bench classifier, all keys)"
     drop_norm = (lambda k: None if k.startswith("norm.") else k) if model.global_pool else None
-    report = load_encoder_state(model, ckpt, allowed_missing=lambda k: k.startswith(("head.", "fc_norm.")),
+    report = load_encoder_state(model, ckpt.path, allowed_missing=lambda k: k.startswith(("head.", "fc_norm.")),
                                 key_map=drop_norm)
     return report.summary()
 
@@ -360,12 +343,21 @@ class EmaHook(Hook):
 # ---------------------------------------------------------------- run
 
 
-def restore(work_dir: Path, model: ViTClassifier, optimizer, ema, scaler) -> tuple[int, dict]:
-    """--resume: model, optimiser, EMA, fp16 scaler and best-so-far from ``work_dir/checkpoint-last.pth`` if any."""
+# run config fields an explicit --resume may change: where files go, how fast, how often saved, how the batch is
+# split, and the number of epochs (extending a run)
+NON_RESULT_FIELDS = ("num_workers", "pin_mem", "save_every", "tensorboard", "device", "world_size", "batch_size",
+                     "accum_iter", "eval_batch_size", "config_file", "epochs")
+
+
+def restore(work_dir: Path, model: ViTClassifier, optimizer, ema, scaler, config: dict) -> tuple[int, dict]:
+    """--resume: model, optimiser, EMA, fp16 scaler and best-so-far from ``work_dir/checkpoint-last.pth`` if it
+    exists; refused, naming the fields, when its run config differs from ``config`` in a field that changes the
+    result."""
     ckpt = resume_path("auto", work_dir)
     if ckpt is None:
         return 0, {}
     saved = load_training_state(ckpt, model, optimizer, scaler)
+    check_same_config(ckpt, saved.get("config") or {}, config, NON_RESULT_FIELDS)
     if ema is not None and saved.get("model_ema"):
         ema.module.load_state_dict(saved["model_ema"])
     log.info("resumed from %s at epoch %d", ckpt, saved["epoch"])
@@ -382,43 +374,38 @@ def make_hooks(cfg: ClassificationConfig, val_loader: DataLoader, amp: str, work
             CheckpointHook(work_dir, config, cfg.save_every, **extra)] + ([EmaHook(ema)] if ema else [])
 
 
-def prepare(args, cfg: ClassificationConfig, dist: DistInfo, work_dir: Path):
-    """Data (checked before the model is built) and the model initialised from --ckpt -> (train loader, val loader,
-    classes, model on device, load summary, the record's dataset name)."""
-    root = Path(args.data_root) if args.data_root else synthetic_root(cfg, work_dir, dist)
-    data = check_dataset("imagefolder", str(root), classes=args.classes)
-    data.raise_if_problems()
+def prepare(run: Run, cfg: ClassificationConfig, dist: DistInfo):
+    """Data (checked before the model is built: ``mae_bench.data.check``) and the model initialised from --ckpt ->
+    (train loader, val loader, classes, model on device, load summary)."""
+    root = Path(run.args.data_root) if run.args.data_root else synthetic_root(cfg, run.work_dir, dist)
+    run.data = check_dataset("imagefolder", str(root), classes=run.args.classes)
+    run.data.raise_if_problems()
     train_loader, val_loader, classes = build_loaders(cfg, root, dist)
     torch.manual_seed(cfg.seed)  # same initial head on every process
     model = build_model(cfg, len(classes))
-    summary = load_init(model, args.ckpt)
-    dataset = dataset_name(data, args.dataset or cfg.dataset)
-    return train_loader, val_loader, classes, model.to(dist.device), summary, dataset
+    summary = load_init(model, run.init.ckpt)
+    return train_loader, val_loader, classes, model.to(dist.device), summary
 
 
-def run(args) -> dict | None:
-    """Fine-tune or linearly probe ``args.ckpt``; returns the record on rank 0 (None on other ranks)."""
-    started, t0 = now_iso(), time.time()
-    cfg, cfg_path, options = load_classification_config(args)
-    if args.ckpt and args.ckpt != "random" and not Path(args.ckpt).is_file():
-        raise CheckpointError(f"--ckpt {args.ckpt} does not exist")
-    dist = init_distributed(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+def run(run: Run) -> Outcome | None:
+    """Fine-tune or linearly probe the init; the outcome on rank 0 (None on other ranks)."""
+    dist = init_distributed(run.device)
     try:
-        return _run(args, cfg, cfg_path, options, dist, started, t0)
+        return _run(run, dist)
     finally:
         cleanup()
 
 
-def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: DistInfo, started: str,
-         t0: float) -> dict | None:
-    work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
+def _run(run: Run, dist: DistInfo) -> Outcome | None:
+    args, cfg, work_dir = run.args, run.cfg, run.work_dir
     accum = cfg.accum(dist.world_size)  # refused here, before any data or model work, when it cannot be exact
     amp, lr = resolve_amp(cfg.amp, dist.device), cfg.absolute_lr(dist.world_size)
-    train_loader, val_loader, classes, model, summary, dataset = prepare(args, cfg, dist, work_dir)
-    config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(cfg_path), world_size=dist.world_size,
+    train_loader, val_loader, classes, model, summary = prepare(run, cfg, dist)
+    config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(run.config_path),
+                                            world_size=dist.world_size,
                                             effective_batch=cfg.batch_size * accum * dist.world_size, abs_lr=lr,
-                                            accum_iter=accum, amp=amp, classes=classes, ckpt=args.ckpt,
-                                            init_labels=init_labels(args))
+                                            accum_iter=accum, amp=amp, classes=classes, ckpt=run.ckpt,
+                                            init_labels=run.init.labels())
     if dist.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
         log.info("%s %s: init %s", args.task, cfg.model, summary)
@@ -428,7 +415,7 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
         from timm.utils import ModelEmaV3
         ema = ModelEmaV3(model, decay=cfg.ema_decay)
     scaler = grad_scaler(amp, dist.device)
-    start_epoch, state = restore(work_dir, model, optimizer, ema, scaler) if args.resume else (0, {})
+    start_epoch, state = restore(work_dir, model, optimizer, ema, scaler, config) if args.resume else (0, {})
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
@@ -440,7 +427,7 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
     if dist.is_main:
         log.info("%s: %s on %d classes, %d process(es) x batch %d x accum_iter %d = effective batch %d%s, lr %.3g, "
                  "%s, %d iterations/epoch", args.task, cfg.model, len(classes), dist.world_size, cfg.batch_size, accum,
-                 config["effective_batch"], " (set by --cfg-options)" if batch_override(options) else "", lr, amp,
+                 config["effective_batch"], " (set by --cfg-options)" if batch_override(run.options) else "", lr, amp,
                  trainer.iters_per_epoch())
     if cfg.eval_only:
         last = evaluate(unwrap(model), val_loader, dist.device, amp)
@@ -453,7 +440,7 @@ def _run(args, cfg: ClassificationConfig, cfg_path: Path, options: dict, dist: D
         return None
     if trainer.state.get("last_eval_ema"):
         last = last | {f"{k}_ema": v for k, v in trainer.state["last_eval_ema"].items() if k in ("top1", "top5")}
-    return record(args, cfg, cfg_path, options, dataset, dist, best, last, started, t0, work_dir, config)
+    return outcome(run, dist, best, last, config)
 
 
 def batch_override(options: dict) -> bool:
@@ -461,15 +448,15 @@ def batch_override(options: dict) -> bool:
     return bool({"effective_batch", "accum_iter"} & set(options))
 
 
-def record(args, cfg, cfg_path, options, dataset, dist, best, last, started, t0, work_dir, config) -> dict:
-    """Record: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
+def outcome(run: Run, dist: DistInfo, best: dict, last: dict, config: dict) -> Outcome:
+    """Metrics: top1/top5 of the best epoch (as the official code reports), the last epoch's too."""
     metrics = dict(top1=best["top1"], top5=best["top5"], top1_last=last["top1"], top5_last=last["top5"],
                    val_loss_last=last["loss"])
     metrics.update({k: v for k, v in last.items() if k.endswith("_ema")})  # EMA model, last epoch
-    return make_record(args.task, dataset, metrics, model=cfg.model, **config["init_labels"],
-                       ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
-                       seed=cfg.seed, world_size=dist.world_size, started=started, wall_time_s=time.time() - t0,
-                       best_epoch=best["epoch"], num_val_images=last["num_images"], epochs=cfg.epochs,
-                       tune_blocks=cfg.tune_blocks, global_pool=cfg.global_pool, eval_only=cfg.eval_only,
-                       work_dir=str(work_dir), amp=config["amp"], effective_batch=config["effective_batch"],
-                       accum_iter=config["accum_iter"], batch_override=batch_override(options))
+    cfg = run.cfg
+    return Outcome(metrics, cfg.model, dataset_name(run.data, run.args.dataset or cfg.dataset), dist.world_size,
+                   seed=cfg.seed,
+                   extra=dict(best_epoch=best["epoch"], num_val_images=last["num_images"], epochs=cfg.epochs,
+                              tune_blocks=cfg.tune_blocks, global_pool=cfg.global_pool, eval_only=cfg.eval_only,
+                              amp=config["amp"], effective_batch=config["effective_batch"],
+                              accum_iter=config["accum_iter"], batch_override=batch_override(run.options)))

@@ -1,25 +1,25 @@
 """COCO detection + instance segmentation transfer: a ViTDet Mask R-CNN trained and evaluated by mmdet.
 
-``run(args)`` builds the mmengine config (``args.config``, default ``configs/coco/quick.py``), points
-its datasets and CocoMetric at ``args.data_root`` (or a synthetic COCO-layout set generated under the
-work dir), sets the backbone checkpoint, checks the input before any training (annotation files,
-checkpoint keys and shapes), runs mmengine's Runner (train, then test with pycocotools) and returns a
-result record with box and mask AP in percent.
+A task of the transfer skeleton (``skeleton``): the mmengine config (``--config``, default
+``configs/coco/quick.py``) gets the backbone checkpoint and ``--data-root`` (or a synthetic COCO-layout set
+generated under the work dir) with the class names of its annotation json; ``run`` loads the checkpoint into the
+backbone alone first (a wrong file fails before any training), runs mmengine's Runner (train, then test with
+pycocotools) and returns box and mask AP in percent.
 """
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from ..data.check import check_dataset, dataset_name
-from ..results import make_record, now_iso
-from . import TransferArgs, TransferError
-from .mm_common import (apply_image_rules, apply_run_args, backbone_label, checkpoint_labels, load_config,
-                        parse_cfg_options, train_and_test, write_synthetic_once)
+from ..errors import TransferError
+from . import mm_common
+from .mm_common import apply_image_rules, apply_run_args, backbone_label, train_and_test, write_synthetic_once
+from .mm_common import merge_options as set_options  # noqa: F401  (the task's --cfg-options step)
+from .skeleton import REPO, Outcome, Run, TransferArgs
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = "configs/coco/quick.py"
+METRICS = ("AP_box", "AP_mask")
 # record metric prefix -> CocoMetric suffix; record kind -> CocoMetric metric
 AP_NAMES = {"AP": "mAP", "AP50": "mAP_50", "AP75": "mAP_75", "APs": "mAP_s", "APm": "mAP_m", "APl": "mAP_l"}
 KINDS = {"box": "bbox", "mask": "segm"}
@@ -31,12 +31,6 @@ def resolve_config(path: str | None) -> Path:
     if p.is_file() or p.is_absolute():
         return p
     return REPO / p if (REPO / p).is_file() else p
-
-
-def config_name(path: Path) -> str:
-    """The config as recorded: relative to the repository when it lives there."""
-    full = path.resolve()
-    return str(full.relative_to(REPO)) if full.is_relative_to(REPO) else str(path)
 
 
 def dataset_cfgs(cfg) -> list:
@@ -126,30 +120,34 @@ def coco_metrics(raw: dict) -> dict[str, float]:
     return out
 
 
-def run(args: TransferArgs) -> dict | None:
-    """Fine-tune and evaluate; the result record on rank 0, None elsewhere."""
-    started, t0 = now_iso(), time.time()
-    cfg_path = resolve_config(args.config)
-    options = parse_cfg_options(args.cfg_options)
-    cfg = load_config(cfg_path, options)
-    ckpt = None if args.ckpt in (None, "", "random") else args.ckpt
-    labels = checkpoint_labels(ckpt, args.init, args.pretrain_method)
-    work_dir = Path(args.work_dir or Path("work_dirs") / "coco" / f"{cfg_path.stem}_{labels['init']}")
-    root = Path(args.data_root) if args.data_root else synthetic_coco(work_dir / "synthetic_coco", cfg)
-    if args.classes:
+def load_config(args: TransferArgs):
+    """The mmengine config (``--config``, default the quick config) -> (config, path)."""
+    path = resolve_config(args.config)
+    return mm_common.load_config(path), path
+
+
+def set_inputs(cfg, run: Run):
+    """The backbone checkpoint, and the data root (checked: ``mae_bench.data.check``) of every dataset and
+    evaluator with the json's class names."""
+    cfg.model.backbone.checkpoint = run.ckpt
+    root = Path(run.args.data_root) if run.args.data_root else synthetic_coco(run.work_dir / "synthetic_coco", cfg)
+    if run.args.classes:
         raise TransferError("--classes is for the ADE20K layout; a COCO-layout set takes its classes from its json")
-    data = check_dataset("coco", str(root))
-    data.raise_if_problems()
+    run.data = check_dataset("coco", str(root))
+    run.data.raise_if_problems()
     set_num_classes(cfg, len(point_data(cfg, root)))
-    cfg.model.backbone.checkpoint = ckpt
     apply_image_rules(cfg)
-    apply_run_args(cfg, work_dir, args.launcher, args.resume, args.seed, args.device)
+    return cfg
+
+
+def run(run: Run) -> Outcome | None:
+    """Fine-tune and evaluate; the outcome on rank 0, None elsewhere."""
+    cfg, args = run.cfg, run.args
+    apply_run_args(cfg, run.work_dir, args.launcher, args.resume, args.seed, run.device)
     check_backbone(cfg)
     raw, rank, world = train_and_test(cfg)
     if rank != 0:
         return None
-    return make_record(
-        "coco", dataset_name(data, args.dataset), coco_metrics(raw),
-        model=backbone_label(cfg),
-        ckpt=ckpt, config=config_name(cfg_path), cfg_options=options, seed=args.seed, world_size=world, started=started,
-        wall_time_s=time.time() - t0, work_dir=str(work_dir), data_root=str(root), **labels)
+    root = dataset_cfgs(cfg)[0]["data_root"]
+    return Outcome(coco_metrics(raw), backbone_label(cfg), dataset_name(run.data, args.dataset), world,
+                   extra=dict(data_root=str(root)))

@@ -4,8 +4,9 @@
   ``configs/{knn,linprobe_grid,attentive}/``);
 - ``build_encoder``: a ``VisionTransformer`` of ``--model`` at ``input_size`` with the encoder of ``--ckpt``
   (any format ``mae_bench.checkpoints`` reads; ``pos_embed`` resampled), frozen, in eval mode;
-- ``cached_features``: the features of ``mae_bench.evaluation.features.extract`` for a whole split, computed
-  once and cached on disk per (checkpoint sha256, dataset folder, split, transform, model);
+- ``check_data``: the dataset check of an image set, and the record's dataset name;
+- ``cached_features``: ``evaluation.features.extract`` of a whole split computed once and cached on disk per
+  (checkpoint sha256, dataset folder, split, transform, model);
 - ``load_feature_set``: a hand-made feature set (``DIR/features.pt``) instead of images, for tests with
   known answers.
 """
@@ -21,16 +22,15 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-from ..checkpoints import CheckpointError, load_encoder_state
+from ..checkpoints import load_encoder_state
 from ..config import ConfigError, build, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform, write_dataset
 from ..data.check import check_dataset, dataset_name
 from ..engine.amp import AMP_MODES, amp_dtype
 from ..evaluation.features import extract
-from ..meta import sha256
 from ..models.sizes import MODEL_SIZES
 from ..models.vit import VisionTransformer, create_vit
-from .mm_common import checkpoint_labels, parse_cfg_options
+from .mm_common import dataclass_options as set_options  # noqa: F401  (the tasks' --cfg-options step)
 
 log = logging.getLogger("mae_bench.frozen")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -49,7 +49,7 @@ class FrozenConfig:
     eval_batch_size: int = 256
     num_workers: int = 8
     synthetic_num: int = 512  # images of the built-in synthetic set (no --data-root)
-    dataset: str | None = None  # record label; default: data.check.dataset_name (--dataset wins)
+    dataset: str | None = None  # record label; default imagenet, or synthetic for the synthetic classes
     cache_dir: str | None = None  # feature cache; default work_dirs/feature_cache
     amp: str = "auto"  # engine/amp.py mode of the frozen forward: auto = bf16 on GPU, fp32 on CPU
     device: str | None = None
@@ -87,26 +87,21 @@ class FrozenConfig:
 # ---------------------------------------------------------------- configuration
 
 
-def load_frozen_config(args) -> tuple[FrozenConfig, Path, dict]:
-    """dataclass defaults < config file (default ``configs/<task>/quick.py``) < ``--cfg-options`` < flags."""
+def load_config(args) -> tuple[FrozenConfig, Path]:
+    """dataclass defaults < config file (default ``configs/<task>/quick.py``) < flags -> (config, file);
+    ``--cfg-options`` come after (``set_options``)."""
     path = Path(args.config) if args.config else CONFIG_DIR / args.task / "quick.py"
-    options = parse_cfg_options(args.cfg_options)
     flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, device=args.device)
-    cli = {**options, **{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
-    return build(FrozenConfig, load_config_file(path), cli, source=str(path)), path, options
+    cli = {**{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
+    return build(FrozenConfig, load_config_file(path), cli, source=str(path)), path
 
 
-def pick_device(cfg: FrozenConfig) -> torch.device:
-    """The run's device; these tasks run in one process (under torchrun every rank would write a record)."""
+def single_process() -> None:
+    """These tasks run in one process (under torchrun every rank would write a record)."""
     import os
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("knn / linprobe_grid / attentive run in one process: drop --gpus / --launcher")
-    return torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
-def record_labels(args) -> dict:
-    return checkpoint_labels(args.ckpt, args.init, args.pretrain_method)
 
 
 # ---------------------------------------------------------------- data
@@ -155,23 +150,19 @@ def loader(root: Path, split: str, transform, batch_size: int, cfg: FrozenConfig
 
 
 def build_encoder(cfg: FrozenConfig, ckpt: str | None, device: torch.device) -> tuple[VisionTransformer, str]:
-    """Frozen encoder initialised from ``ckpt`` (None / 'random': the MAE random init) -> (model, load summary)."""
+    """Frozen encoder initialised from the checkpoint file ``ckpt`` (None: the MAE random init) -> (model, summary)."""
     torch.manual_seed(cfg.seed)
     model = create_vit(cfg.model, img_size=cfg.input_size, patch_size=cfg.patch_size)
-    summary = "random init"
-    if ckpt and ckpt != "random":
-        if not Path(ckpt).is_file():
-            raise CheckpointError(f"--ckpt {ckpt} does not exist")
-        summary = load_encoder_state(model, ckpt).summary()
+    summary = load_encoder_state(model, ckpt).summary() if ckpt else "random init"
     model.requires_grad_(False)
     return model.eval().to(device), summary
 
 
-def cache_key(ckpt: str | None, root: Path, split: str, transform, cfg: FrozenConfig, n_last: int,
+def cache_key(ckpt_sha256: str | None, root: Path, split: str, transform, cfg: FrozenConfig, n_last: int,
               dtype=None) -> str:
     """sha256 of (checkpoint sha256, dataset folder + its file count, split, transform, model geometry, blocks,
     autocast dtype)."""
-    ckpt_id = sha256(ckpt) if ckpt and ckpt != "random" else f"random-seed{cfg.seed}"
+    ckpt_id = ckpt_sha256 or f"random-seed{cfg.seed}"
     folder = (Path(root) / split).resolve()
     n_files = sum(1 for p in folder.rglob("*") if p.is_file())
     text = "|".join(map(str, (ckpt_id, folder, n_files, split, transform, cfg.model, cfg.input_size, cfg.patch_size,
@@ -179,12 +170,13 @@ def cache_key(ckpt: str | None, root: Path, split: str, transform, cfg: FrozenCo
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def cached_features(vit: VisionTransformer, ckpt: str | None, root: Path, split: str, cfg: FrozenConfig,
+def cached_features(vit: VisionTransformer, ckpt_sha256: str | None, root: Path, split: str, cfg: FrozenConfig,
                     device: torch.device, n_last: int = 4) -> dict:
-    """``extract`` on ``root/split`` with the eval transform, computed once per cache key and stored as
-    ``<cache_dir>/<key>.pt`` (loaded back with weights_only=True)."""
+    """``extract`` on ``root/split`` with the eval transform, computed once per cache key (``ckpt_sha256``: the
+    encoder's checkpoint, None for random init) and stored as ``<cache_dir>/<key>.pt`` (loaded back with
+    weights_only=True)."""
     transform = eval_transform(cfg.input_size, cfg.eval_crop_pct)
-    key = cache_key(ckpt, root, split, transform, cfg, n_last, amp_dtype(cfg.amp, device))
+    key = cache_key(ckpt_sha256, root, split, transform, cfg, n_last, amp_dtype(cfg.amp, device))
     path = Path(cfg.cache_dir or "work_dirs/feature_cache") / f"{key}.pt"
     if path.is_file():
         log.info("features of %s/%s from the cache %s", root, split, path)

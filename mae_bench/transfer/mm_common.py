@@ -1,16 +1,17 @@
-"""Helpers shared by the OpenMMLab transfer tasks (COCO via mmdet, ADE20K via mmseg).
+"""Helpers shared by the transfer tasks, most for the OpenMMLab ones (COCO via mmdet, ADE20K via mmseg).
 
-Everything here is task-agnostic: ``--cfg-options`` parsing, applying the transfer flags to an
-mmengine ``Config``, letting mmengine resume under torch's ``weights_only`` default, picking
-metrics out of an mmengine ``test()`` result, and the record labels of a checkpoint.
+Everything here is task-agnostic: ``--cfg-options`` parsing and merging (into an mmengine ``Config`` or a
+dataclass config), applying the transfer flags and the device to an mmengine run, letting mmengine resume
+under torch's ``weights_only`` default, and picking metrics out of an mmengine ``test()`` result.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
 
-from ..checkpoints import load_file
+from ..errors import ConfigError
 from ..models.sizes import model_size
 
 
@@ -48,7 +49,7 @@ def parse_cfg_options(items: list[str] | None) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--cfg-options entry {item!r} is not KEY=VALUE")
+            raise ConfigError(f"--cfg-options entry {item!r} is not KEY=VALUE")
         key, val = item.split("=", 1)
         out[key] = _parse_value(val)
     return out
@@ -59,33 +60,56 @@ def backbone_label(cfg) -> str:
     width = int(cfg.model.backbone.embed_dim)
     try:
         return model_size(width).label
-    except KeyError:
+    except ConfigError:
         return f"vit-{width}d"
 
 
-def load_config(path: str | Path, cfg_options: dict | None = None):
-    """mmengine ``Config.fromfile`` with ``--cfg-options`` merged in; a missing file raises naming it."""
+def load_config(path: str | Path):
+    """mmengine ``Config.fromfile``; a missing file raises naming it."""
     from mmengine.config import Config
 
     if not Path(path).is_file():
-        raise FileNotFoundError(f"config {path} does not exist")
-    cfg = Config.fromfile(str(path))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        raise ConfigError(f"config {path} does not exist")
+    return Config.fromfile(str(path))
+
+
+def merge_options(cfg, options: dict):
+    """``--cfg-options`` into an mmengine ``Config`` (a task's ``set_options``)."""
+    cfg.merge_from_dict(options)
     return cfg
 
 
+def dataclass_options(cfg, options: dict):
+    """``--cfg-options`` into a dataclass config (a task's ``set_options``); an unknown key raises naming it."""
+    names = {f.name for f in dataclasses.fields(cfg)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ConfigError(f"--cfg-options: unknown key(s) {unknown}; known: {sorted(names)}")
+    return dataclasses.replace(cfg, **options)
+
+
+def use_device(device: str) -> None:
+    """Run mmengine on ``device``: mmengine 0.10 picks its device once, at import (``mmengine.device.utils.DEVICE``,
+    which ``get_device`` returns and the Runner moves the model to), so ``--device cpu`` on a CUDA machine sets it."""
+    import mmengine.device.utils as mm_device
+
+    mm_device.DEVICE = device.split(":")[0]
+    if device.startswith("cuda:"):
+        torch.cuda.set_device(int(device.split(":")[1]))
+
+
 def apply_run_args(cfg, work_dir: str | Path, launcher: str = "none", resume: bool = False, seed: int = 0,
-                   device: str | None = None) -> None:
-    """Set the work dir, launcher, resume flag and seed of an mmengine config in place."""
+                   device: str = "cpu") -> None:
+    """Set the work dir, launcher, resume flag, seed and device of an mmengine run (config in place)."""
     cfg.work_dir = str(work_dir)
     cfg.launcher = launcher
     cfg.resume = bool(resume)
     if resume:
         allow_mmengine_checkpoints()
     cfg.randomness = dict(seed=seed, deterministic=False)
-    if launcher != "none" and (device == "cpu" or not torch.cuda.is_available()):
+    if launcher != "none" and device == "cpu":
         cfg.env_cfg = dict(cfg.get("env_cfg", {}), dist_cfg=dict(backend="gloo"))
+    use_device(device)
 
 
 PIPELINE_KEYS = ("train_dataloader", "val_dataloader", "test_dataloader", "train_pipeline", "test_pipeline",
@@ -112,13 +136,15 @@ def apply_image_rules(cfg) -> None:
 
 
 def start_cpu_distributed(cfg) -> None:
-    """Multi-process runs without CUDA (torchrun + gloo): start the process group before mmengine's Runner.
+    """Multi-process runs on the CPU (torchrun + gloo): start the process group before mmengine's Runner.
 
     mmengine 0.10's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper passes
     ``device_ids=[LOCAL_RANK]``; both fail for CPU modules. The Runner skips ``init_dist`` when a
     process group exists, and ``model_wrapper_cfg`` with ``device_ids=None`` wraps a CPU model.
     """
-    if cfg.get("launcher", "none") == "none" or torch.cuda.is_available():
+    from mmengine.device import get_device
+
+    if cfg.get("launcher", "none") == "none" or get_device() != "cpu":
         return
     import torch.distributed as dist
 
@@ -172,18 +198,3 @@ def metrics_from(raw: dict, names: dict[str, str], scale: float = 1.0) -> dict[s
     if missing:
         raise KeyError(f"evaluation produced no {missing}; got {sorted(raw)}")
     return {k: float(raw[v]) * scale for k, v in names.items()}
-
-
-def checkpoint_labels(ckpt: str | None, init: str | None = None, method: str | None = None) -> dict:
-    """Record labels of a checkpoint: ``init``, ``pretrain_method``, ``pretrain_epochs``.
-
-    A mae-bench pretraining file carries its method and epochs in ``config``; for foreign files the
-    flags (``--init``, ``--pretrain-method``) or 'mae' are used. No checkpoint: random init.
-    """
-    if not ckpt or ckpt == "random":
-        return dict(init=init or "random", pretrain_method=method or "random", pretrain_epochs=None)
-    obj = load_file(ckpt)
-    config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
-    name = Path(ckpt).parent.name if Path(ckpt).stem.startswith("checkpoint") else Path(ckpt).stem
-    return dict(init=init or name, pretrain_method=method or config.get("method", "mae"),
-                pretrain_epochs=config.get("epochs"))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -32,14 +31,17 @@ import torch
 from ..data import build_imagefolder, eval_transform
 from ..engine.amp import autocast
 from ..engine.optim import lars
+from ..errors import DataError
 from ..evaluation.features import last_blocks, summarize
 from ..evaluation.heads import (EfficientProbe, LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics,
                                 num_steps, tensor_batches)
-from ..results import make_record, now_iso
-from .frozen import (FrozenConfig, build_encoder, cached_features, check_data, data_root, feature_set_classes,
-                     load_feature_set, load_frozen_config, loader, pick_device, record_labels, train_transform)
+from .frozen import (FrozenConfig, build_encoder, cached_features, check_data, data_root,  # noqa: F401
+                     feature_set_classes, load_config, load_feature_set, loader, set_options, single_process,
+                     train_transform)
+from .skeleton import Outcome, Run
 
 log = logging.getLogger("mae_bench.probes")
+METRICS = ("top1",)
 
 
 # ---------------------------------------------------------------- batches of frozen features
@@ -60,7 +62,8 @@ def image_batches(vit, data, cfg: FrozenConfig, device, n_last: int, tokens: boo
 # ---------------------------------------------------------------- runs
 
 
-def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num_classes: int) -> tuple[dict, dict]:
+def run_grid(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | None,
+             num_classes: int) -> tuple[dict, dict]:
     """Train the grid; -> (metrics, extra record fields)."""
     n_last = max(cfg.n_last_blocks)
     inputs = grid_inputs(cfg.n_last_blocks, cfg.pools)
@@ -68,9 +71,9 @@ def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num
     if fset is not None:
         train, val = fset["train"], fset["val"]
     else:
-        vit, _ = build_encoder(cfg, args.ckpt, device)
-        train = cached_features(vit, args.ckpt, root, "train", cfg, device) if cfg.grid_on_features else None
-        val = cached_features(vit, args.ckpt, root, "val", cfg, device)
+        vit, _ = build_encoder(cfg, run.ckpt, device)
+        train = cached_features(vit, run.init.sha256, root, "train", cfg, device) if cfg.grid_on_features else None
+        val = cached_features(vit, run.init.sha256, root, "val", cfg, device)
     torch.manual_seed(cfg.seed)
     probe = LinearGrid({k: val[k][:2] for k in ("cls", "avg")}, inputs, list(cfg.learning_rates), num_classes)
     probe.to(device)
@@ -88,20 +91,20 @@ def run_grid(args, cfg: FrozenConfig, root: Path, device, fset: dict | None, num
     return metrics, dict(best_head=best, num_heads=len(acc), train_time_s=train_s, num_val_images=len(val["labels"]))
 
 
-def run_attentive(args, cfg: FrozenConfig, root: Path, device, fset: dict | None,
+def run_attentive(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | None,
                   num_classes: int) -> tuple[dict, dict]:
     """Train the attentive probe; -> (metrics, extra record fields)."""
     lr = cfg.blr * cfg.batch_size / 256
     if fset is not None:
         for split in ("train", "val"):
             if "tokens" not in fset[split]:
-                raise ValueError(f"attentive: {root}/features.pt has no {split}.tokens (patch tokens [N, L, D])")
+                raise DataError(f"attentive: {root}/features.pt has no {split}.tokens (patch tokens [N, L, D])")
         train = tensor_batches(fset["train"], cfg.batch_size, cfg.seed, device, ("tokens",))
         steps = num_steps(len(fset["train"]["labels"]), cfg.batch_size)
         val = functools.partial(eval_batches, fset["val"], cfg.eval_batch_size, device, ("tokens",))
         dim = fset["train"]["tokens"].shape[-1]
     else:
-        vit, _ = build_encoder(cfg, args.ckpt, device)
+        vit, _ = build_encoder(cfg, run.ckpt, device)
         data = loader(root, "train", train_transform(cfg), cfg.batch_size, cfg, True)
         train, steps = image_batches(vit, data, cfg, device, 1, tokens=True), len(data)
         val = image_batches(vit, loader(root, "val", eval_transform(cfg.input_size, cfg.eval_crop_pct),
@@ -117,20 +120,17 @@ def run_attentive(args, cfg: FrozenConfig, root: Path, device, fset: dict | None
     return dict(top1=top1), dict(num_queries=cfg.num_queries, abs_lr=lr, train_time_s=train_s)
 
 
-def run(args) -> dict:
+def run(run: Run) -> Outcome:
     """``--task linprobe_grid`` or ``--task attentive`` on ``--data-root`` (images or ``features.pt``)."""
-    started, t0 = now_iso(), time.time()
-    cfg, cfg_path, options = load_frozen_config(args)
-    device = pick_device(cfg)
-    work_dir = Path(args.work_dir or f"work_dirs/{args.task}_{cfg_path.stem}")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    root = data_root(args, cfg, work_dir)
-    dataset = check_data(args, cfg, root)
+    single_process()
+    cfg, device = run.cfg, torch.device(run.device)
+    run.work_dir.mkdir(parents=True, exist_ok=True)
+    root = data_root(run.args, cfg, run.work_dir)
+    dataset = check_data(run.args, cfg, root)
     fset = load_feature_set(root)
     classes = feature_set_classes(fset) if fset is not None else build_imagefolder(root, "train", None).classes
-    task = run_grid if args.task == "linprobe_grid" else run_attentive
-    metrics, extra = task(args, cfg, root, device, fset, len(classes))
-    return make_record(args.task, dataset, metrics, model=cfg.model, **record_labels(args),
-                       ckpt=args.ckpt if args.ckpt != "random" else None, config=str(cfg_path), cfg_options=options,
-                       seed=cfg.seed, world_size=1, started=started, wall_time_s=time.time() - t0, epochs=cfg.epochs,
-                       iters_per_epoch=cfg.iters_per_epoch, batch_size=cfg.batch_size, work_dir=str(work_dir), **extra)
+    task = run_grid if run.args.task == "linprobe_grid" else run_attentive
+    metrics, extra = task(run, cfg, root, device, fset, len(classes))
+    return Outcome(metrics, cfg.model, dataset, seed=cfg.seed,
+                   extra=dict(epochs=cfg.epochs, iters_per_epoch=cfg.iters_per_epoch, batch_size=cfg.batch_size,
+                              **extra))

@@ -1,0 +1,226 @@
+"""The one path every transfer task goes through, from the parsed flags to the written record.
+
+    parse (tools/transfer.py) -> load the config (the task's ``load_config``: file + the task's own flags)
+    -> apply the data root and the checkpoint (the task's ``set_inputs``) -> ``--cfg-options`` last (``set_options``)
+    -> read the checkpoint once (its weights, its sha256 and its labels from one read) -> run the task (``run``)
+    -> write the record (here, nowhere else).
+
+The dataset check (``mae_bench.data.check``, cheap: listings, headers, label maps) runs in the task before any
+model is built, where the task knows its data root (given or synthetic): COCO and the ImageFolder tasks in
+``set_inputs`` / their data preparation, the segmentation tasks before their checkpoint check. Each task keeps the
+summary in ``Run.data``; the record's ``dataset`` comes from it (``data.check.dataset_name``: ``--dataset``, else
+the folder's name, the official name only for the official split sizes).
+
+A task is one module named in ``TASK_MODULES`` that supplies:
+
+- ``METRICS``: the metric names every record of the task holds;
+- ``load_config(args) -> (config, path)``: the config file (default: the task's quick config) with the task's own
+  flags (``--model``, ``--epochs`` ...) applied;
+- ``set_options(config, options) -> config``: ``--cfg-options`` (``mm_common.merge_options`` for mmengine configs,
+  ``mm_common.dataclass_options`` for dataclass configs);
+- ``set_inputs(config, run) -> config`` (optional): the data root and the checkpoint path into the config;
+- ``run(run: Run) -> Outcome | None``: train / evaluate and return the metrics (None on ranks other than 0).
+
+``--ckpt random`` is the only way to random initialisation; ``Run.init.path`` is None for it, and nothing
+downstream looks at the string again. Inside ``run`` the checkpoint is held in memory
+(``checkpoints.preloaded``): a backbone's ``init_weights`` or a classifier restore that loads ``--ckpt`` by its
+path gets the dict already read, so the file is read once per process.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import CheckpointFile, epochs_completed, preloaded, read_checkpoint, trained_by
+from ..errors import CheckpointError, ConfigError, TransferError
+from ..results import PRETRAIN_METHODS, make_record, now_iso, write_record
+
+REPO = Path(__file__).resolve().parents[2]
+TASK_MODULES = {
+    "coco": "mae_bench.transfer.coco",
+    "ade20k": "mae_bench.transfer.ade20k",
+    "finetune": "mae_bench.transfer.classification",
+    "linprobe": "mae_bench.transfer.classification",
+    "knn": "mae_bench.transfer.knn",
+    "linprobe_grid": "mae_bench.transfer.probes",
+    "attentive": "mae_bench.transfer.probes",
+    "ade20k_linear": "mae_bench.transfer.ade20k_linear",
+}
+RANDOM = "random"  # --ckpt random: random initialisation
+
+
+@dataclass
+class TransferArgs:
+    task: str
+    ckpt: str  # a checkpoint file, or "random" for random initialisation
+    config: str | None = None
+    data_root: str | None = None  # None: the synthetic set, generated under work_dir
+    work_dir: str | None = None
+    gpus: int = 1
+    launcher: str = "none"  # none | pytorch | slurm
+    cfg_options: list[str] = field(default_factory=list)  # ["k=v", ...]
+    resume: bool = False
+    runs_dir: str = "results/runs"
+    seed: int = 0
+    device: str | None = None
+    # classification (finetune / linprobe)
+    model: str | None = None  # vit-t / vit-s / vit-b / vit-l / vit-h
+    tune_blocks: int | None = None
+    global_pool: bool | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    # segmentation
+    ms_flip: bool = False
+    # data (issue 18): class names of an ADE20K-layout set that is not ADE20K; the dataset name of the record
+    classes: str | None = None
+    dataset: str | None = None
+    # labels for the record
+    init: str | None = None
+    pretrain_method: str | None = None
+
+
+@dataclass
+class Init:
+    """The initialisation of a transfer: ``--ckpt`` read once (None for ``--ckpt random``) and its record labels."""
+    ckpt: CheckpointFile | None
+    name: str
+    method: str
+    epochs: int | None
+
+    @property
+    def path(self) -> str | None:
+        return self.ckpt.path if self.ckpt else None
+
+    @property
+    def sha256(self) -> str | None:
+        return self.ckpt.sha256 if self.ckpt else None
+
+    def labels(self) -> dict:
+        return dict(init=self.name, pretrain_method=self.method, pretrain_epochs=self.epochs)
+
+
+@dataclass
+class Run:
+    """What a task's ``run`` gets: the flags, its config (inputs and options applied), where to work, the init."""
+    args: TransferArgs
+    ckpt: str | None  # the checkpoint file; None: random initialisation
+    cfg: object
+    config_path: Path
+    options: dict
+    work_dir: Path
+    device: str = "cpu"
+    init: Init | None = None  # read after the data check
+    data: object = None  # the task's ``mae_bench.data.check.DatasetSummary`` (the record's dataset name)
+
+
+@dataclass
+class Outcome:
+    """A task's result: record metrics and labels, and any task-specific record fields (``extra``)."""
+    metrics: dict
+    model: str
+    dataset: str
+    world_size: int = 1
+    seed: int | None = None  # default: --seed
+    extra: dict = field(default_factory=dict)
+
+
+def task_module(task: str):
+    if task not in TASK_MODULES:
+        raise TransferError(f"unknown --task {task!r}; known: {', '.join(TASK_MODULES)}")
+    return importlib.import_module(TASK_MODULES[task])
+
+
+def checkpoint_path(value: str | None) -> str | None:
+    """``--ckpt`` -> the file (None for ``random``); an empty value or a missing file raises naming the flag."""
+    if value == RANDOM:
+        return None
+    if value is None or not str(value).strip():
+        raise TransferError("--ckpt is empty: give a checkpoint file, or --ckpt random for random initialisation")
+    if not Path(value).is_file():
+        raise CheckpointError(f"--ckpt {value} does not exist")
+    return str(value)
+
+
+def init_name(path: str | None) -> str:
+    """The init label of a checkpoint path: its file stem, prefixed by the run folder for ``checkpoint-*`` files
+    (``mae_vit_b@checkpoint-200`` and ``mae_vit_b@checkpoint-last`` are told apart); ``random`` for none."""
+    if path is None:
+        return RANDOM
+    p = Path(path)
+    return f"{p.parent.name}@{p.stem}" if p.stem.startswith("checkpoint") and p.parent.name else p.stem
+
+
+def read_init(args: TransferArgs) -> Init:
+    """Read ``--ckpt`` once -> its labels: the method and epochs the file tells (``--pretrain-method`` where it
+    cannot), the init name (``--init``, a mae-bench classifier's own init, else from the path)."""
+    path = checkpoint_path(args.ckpt)
+    if path is None:
+        return Init(None, args.init or RANDOM, args.pretrain_method or RANDOM, None)
+    ckpt = read_checkpoint(path)
+    method = args.pretrain_method or trained_by(ckpt.obj, ckpt.format)
+    if method is None:
+        raise TransferError(f"--pretrain-method is required: {path} is a {ckpt.format} checkpoint, whose layout does "
+                            f"not say how it was trained (one of {', '.join(PRETRAIN_METHODS)})")
+    config = ckpt.obj.get("config") if isinstance(ckpt.obj.get("config"), dict) else {}
+    saved_name = (config.get("init_labels") or {}).get("init") if ckpt.format == "mae-bench" else None
+    return Init(ckpt, args.init or saved_name or init_name(path), method, epochs_completed(ckpt.obj, ckpt.format))
+
+
+def resolve_device(requested: str | None) -> str:
+    """``--device``: cpu, cuda or cuda:N; default cuda when available. cuda without CUDA is an error."""
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested != "cpu" and not requested.startswith("cuda"):
+        raise ConfigError(f"--device {requested!r}: use cpu, cuda or cuda:N")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {requested}: CUDA is not available here (torch {torch.__version__}, built for "
+                          f"CUDA {torch.version.cuda}); pass --device cpu to run on the CPU")
+    return requested
+
+
+def config_name(path: Path) -> str:
+    """The config as recorded: relative to the repository when it lives there."""
+    full = Path(path).resolve()
+    return str(full.relative_to(REPO)) if full.is_relative_to(REPO) else str(path)
+
+
+def prepare(args: TransferArgs, module) -> Run:
+    """Config file + task flags -> data root and checkpoint -> ``--cfg-options`` last, the same order for every task."""
+    from .mm_common import parse_cfg_options
+
+    path = checkpoint_path(args.ckpt)  # fails before anything is built
+    cfg, config_path = module.load_config(args)
+    work_dir = Path(args.work_dir or Path("work_dirs") / args.task / f"{Path(config_path).stem}_{init_name(path)}")
+    run = Run(args, path, cfg, Path(config_path), parse_cfg_options(args.cfg_options), work_dir)
+    if hasattr(module, "set_inputs"):
+        run.cfg = module.set_inputs(run.cfg, run)
+    run.cfg = module.set_options(run.cfg, run.options)
+    run.device = resolve_device(args.device or getattr(run.cfg, "device", None))
+    return run
+
+
+def run_task(args: TransferArgs) -> Path | None:
+    """Run ``args.task`` through the skeleton; the record's path on rank 0, None on other ranks.
+
+    The record is written only after the whole run succeeded, so a failed run leaves none."""
+    module = task_module(args.task)
+    started, t0 = now_iso(), time.time()
+    run = prepare(args, module)
+    run.init = read_init(args)
+    with preloaded(run.init.ckpt):
+        out = module.run(run)
+    if out is None:
+        return None
+    missing = [m for m in module.METRICS if m not in out.metrics]
+    if missing:
+        raise RuntimeError(f"task {args.task} produced no {missing}; got {sorted(out.metrics)}")
+    record = make_record(args.task, out.dataset, out.metrics, model=out.model, **run.init.labels(),
+                         ckpt=run.init.path, ckpt_sha256=run.init.sha256, config=config_name(run.config_path),
+                         cfg_options=run.options, seed=args.seed if out.seed is None else out.seed,
+                         world_size=out.world_size, started=started, wall_time_s=time.time() - t0,
+                         work_dir=str(run.work_dir), device=run.device, **out.extra)
+    return write_record(record, args.runs_dir)

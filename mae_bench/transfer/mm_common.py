@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TransferError
 from ..models.sizes import model_size
 
 
@@ -161,7 +161,6 @@ def write_synthetic_once(fmt: str, root: Path, num: int, size: int, seed: int = 
     import time
 
     from ..data.writers import MARKER, write_dataset
-    from . import TransferError
 
     done = Path(root) / MARKER
     if done.is_file():

@@ -14,6 +14,9 @@ the noise when p < 0.05; NaN (untested) when either side has fewer than 2 seeds.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
 import os
 import re
@@ -24,6 +27,8 @@ from typing import TYPE_CHECKING
 from .results import RecordError, canonical_dataset
 from .stats import ALPHA, kendall_tau, spearman_rho, welch_test
 
+log = logging.getLogger("mae_bench.tables")
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -33,7 +38,7 @@ METHOD_LABEL = {"supervised": "Supervised", "mocov3": "MoCo v3", "dino": "DINO",
                 "random": "Random init"}
 PROJECT_SOURCE = "mae-bench"
 CELL_FIELDS = ["table", "dataset", "source", "pretrain_method", "init", "model", "column", "mean", "std", "n", "delta",
-               "p", "reference"]
+               "p", "reference", "repeated"]
 DEFAULT_REFERENCE = "supervised"  # the reference row: a pretraining method or an init name
 TABLE_OF_TASK = {"coco": "coco", "ade20k": "ade20k", "ade20k_linear": "ade20k", "finetune": "classification",
                  "linprobe": "classification", "knn": "classification", "linprobe_grid": "classification",
@@ -104,28 +109,50 @@ def column_rank(column: str) -> tuple:
     return (mode, COLUMN_ORDER.index(base) if base in COLUMN_ORDER else len(COLUMN_ORDER), k)
 
 
+def setting_of(record: dict) -> str:
+    """What must match for records to share a cell besides the row and column: config file, ``--cfg-options``
+    (the seed aside) and checkpoint (sha256), as a short hash."""
+    options = {k: v for k, v in (record.get("cfg_options") or {}).items() if k != "seed"}
+    key = json.dumps([record.get("config"), options, record.get("ckpt_sha256")], sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:6]
+
+
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per (record, tabled metric): table, dataset, model, pretrain_method, init, column, value, seed."""
+    """One row per (record, tabled metric): table, dataset, model, pretrain_method, init, column, value, seed,
+    setting (``setting_of``)."""
     import pandas as pd
 
     rows = []
     for r in records:
+        setting = setting_of(r)
         for metric, value in r["metrics"].items():
             col = _column(r["task"], metric, r.get("test_mode"), r.get("tune_blocks"), r.get("heads"))
             if col is not None:
-                rows.append(dict(table=TABLE_OF_TASK[r["task"]], dataset=canonical_dataset(r["dataset"]), model=r["model"],
-                                 init=r["init"], pretrain_method=r["pretrain_method"], column=col, value=float(value),
-                                 seed=r["seed"]))
+                rows.append(dict(table=TABLE_OF_TASK[r["task"]], dataset=canonical_dataset(r["dataset"]),
+                                 model=r["model"], init=r["init"], pretrain_method=r["pretrain_method"], column=col,
+                                 value=float(value), seed=r["seed"], setting=setting))
     return pd.DataFrame(rows, columns=["table", "dataset", "model", "init", "pretrain_method", "column", "value",
-                                       "seed"])
+                                       "seed", "setting"])
 
 
 def group_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    """Repeated runs (same table, dataset, model, method, init, column) -> mean, std (sample, ddof 1), n."""
+    """Runs of one cell -> mean, std (sample, ddof 1), n. A cell holds the runs of one row, column and setting
+    (config, ``--cfg-options``, checkpoint) over distinct seeds: a repeated seed is reported (a warning and
+    ``repeated``) and left out, never averaged in; an init run in several settings gets one row per setting
+    (``init [setting]``)."""
     keys = ["table", "dataset", "model", "pretrain_method", "init", "column"]
     if frame.empty:
-        return frame.reindex(columns=[*keys, "mean", "std", "n"])
-    out = frame.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count").reset_index()
+        return frame.reindex(columns=[*keys, "mean", "std", "n", "repeated"])
+    frame = frame.copy()
+    settings = frame.groupby(keys, sort=False)["setting"].transform("nunique")
+    frame.loc[settings > 1, "init"] = frame["init"] + " [" + frame["setting"] + "]"
+    repeated = frame.duplicated(subset=[*keys, "setting", "seed"], keep="first")
+    for _, row in frame[repeated].drop_duplicates(subset=[*keys[:5], "seed"]).iterrows():
+        log.warning("seed %s of %s / %s / %s was run more than once with the same setting: the first record counts, "
+                    "the repeat is left out", row["seed"], row["table"], row["init"], row["model"])
+    out = frame[~repeated].groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count").reset_index()
+    counts = frame[repeated].groupby(keys, sort=False).size()
+    out["repeated"] = [int(counts.get(tuple(k), 0)) for k in out[keys].itertuples(index=False)]
     out["n"] = out["n"].astype(int)
     return out
 

@@ -47,11 +47,11 @@ def test_dense_seeds_flag(tmp_path):
     assert proc.returncode == 2 and "--dense-seeds" in proc.stderr and not (tmp_path / "never").exists()
 
 
-def write_set(runs: Path, cells: dict) -> None:
-    """``cells``: (task, init) -> the metric of each seed."""
+def write_set(runs: Path, cells: dict, first_seed: int = 0) -> None:
+    """``cells``: (task, init) -> the metric of each seed (seeds first_seed, first_seed + 1, ...)."""
     for (task, init), values in cells.items():
         metric = {"coco": "AP_box", "ade20k": "mIoU"}.get(task, "top1")
-        for seed, value in enumerate(values):
+        for seed, value in enumerate(values, first_seed):
             rec = make_record(task, "synthetic", {metric: value}, model="vit-micro", init=init, pretrain_method=init,
                               pretrain_epochs=1, ckpt=None, config="c.py", cfg_options=None, seed=seed, world_size=1,
                               started="2026-01-01T00:00:00+00:00", wall_time_s=1.0)
@@ -73,7 +73,7 @@ def test_check_against_committed_spread(tmp_path):
     assert outside == ["| AP box on synthetic | random | 3.40 ± 0.10 (n=3) | 5.50 (n=1) | 2.00 | outside |"]
     assert "3 of 4 compared cells within the committed spread; 1 outside." in proc.stdout
     assert "max(2 x the committed std over seeds, 2 points)" in proc.stdout
-    write_set(fresh, {("coco", "random"): [3.9], ("linprobe", "mae"): [40.0]})  # another seed: random's mean 4.7
+    write_set(fresh, {("coco", "random"): [3.9], ("linprobe", "mae"): [40.0]}, first_seed=1)  # random's mean 4.7
     proc = run_tool("demo.py", "--check", fresh, "--committed", committed, "--floor", "1")
     assert proc.returncode == 1 and "| AP box on synthetic | random | 3.40 ± 0.10 (n=3) | 4.70 (n=2) | 1.00 |" in \
         proc.stdout and "| linear on synthetic | mae | - | 40.00 (n=1) | 1.00 | new |" in proc.stdout

@@ -315,3 +315,21 @@ def test_several_runs_folders(tmp_path):
     proc = run_tool("make_tables.py", "--runs", tmp_path / "a", tmp_path / "c", "--out", tmp_path / "bad")
     assert proc.returncode == 2 and str(tmp_path / "c" / "run00.json") in proc.stderr
     assert str(tmp_path / "a" / "run00.json") in proc.stderr and not (tmp_path / "bad").exists()
+
+
+def test_cells_join_only_runs_of_one_setting_over_distinct_seeds():
+    """Two recipes of one init are two rows, never one mean; a seed run twice counts once (reported)."""
+    def rec(top1, seed, config="configs/finetune/quick.py", options=None):
+        return make_record("finetune", "imagenet", dict(top1=top1), model="vit-b", init="mae-b", pretrain_method="mae",
+                           pretrain_epochs=1, ckpt=None, config=config, cfg_options=options, seed=seed, world_size=1,
+                           started="2026-01-01T00:00:00+00:00", wall_time_s=1.0)
+
+    records = [rec(80.0, 0), rec(82.0, 1), rec(82.0, 1),  # seed 1 twice: counted once
+               rec(60.0, 0, options={"epochs": 1}), rec(62.0, 1, options={"epochs": 1, "seed": 1}),
+               rec(50.0, 0, config="configs/finetune/vit_b.py")]
+    cells = build_cells(records)
+    ft = cells[(cells["column"] == "fine-tune") & (cells["source"] == PROJECT_SOURCE)].set_index("init")
+    assert len(ft) == 3 and all(i.startswith("mae-b [") for i in ft.index)
+    by_mean = ft.sort_values("mean")
+    assert list(by_mean["mean"]) == [50.0, 61.0, 81.0] and list(by_mean["n"]) == [1, 2, 2]
+    assert list(by_mean["repeated"]) == [0, 0, 1]

@@ -129,6 +129,15 @@ def train_transform(cfg: FrozenConfig) -> transforms.Compose:
         transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
+def start(run) -> tuple[FrozenConfig, torch.device, Path, str]:
+    """What every frozen task does first: one process, the work dir, the data root (checked) -> (config, device,
+    data root, the record's dataset name)."""
+    single_process()
+    run.work_dir.mkdir(parents=True, exist_ok=True)
+    root = data_root(run.args, run.cfg, run.work_dir)
+    return run.cfg, torch.device(run.device), root, check_data(run.args, run.cfg, root)
+
+
 def check_data(args, cfg: FrozenConfig, root: Path) -> str:
     """Check an image set (ImageFolder layout) before any feature is computed; -> the record's dataset name.
     A hand-made feature set is named by ``--dataset``, the config's ``dataset`` or its folder."""

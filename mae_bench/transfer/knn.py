@@ -18,8 +18,8 @@ import torch
 
 from ..data import build_imagefolder
 from ..evaluation.knn import knn_metrics
-from .frozen import (build_encoder, cached_features, check_data, data_root,  # noqa: F401
-                     feature_set_classes, load_config, load_feature_set, set_options, single_process)
+from .frozen import (build_encoder, cached_features, feature_set_classes, load_config,  # noqa: F401
+                     load_feature_set, set_options, start)
 from .skeleton import Outcome, Run
 
 log = logging.getLogger("mae_bench.knn")
@@ -39,11 +39,7 @@ def features_for(run: Run, root, device: torch.device) -> tuple[dict, dict, list
 
 def run(run: Run) -> Outcome:
     """k-NN of the init on ``--data-root`` (or the synthetic set)."""
-    single_process()
-    cfg, device = run.cfg, torch.device(run.device)
-    run.work_dir.mkdir(parents=True, exist_ok=True)
-    root = data_root(run.args, cfg, run.work_dir)
-    dataset = check_data(run.args, cfg, root)
+    cfg, device, root, dataset = start(run)
     train, val, classes, summary = features_for(run, root, device)
     log.info("knn: %s; %d train / %d val features", summary, len(train["labels"]), len(val["labels"]))
     metrics = knn_metrics(train, val, list(cfg.nb_knn), cfg.temperature, cfg.knn_chunk, device)

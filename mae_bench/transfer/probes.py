@@ -35,9 +35,8 @@ from ..errors import DataError
 from ..evaluation.features import last_blocks, summarize
 from ..evaluation.heads import (EfficientProbe, LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics,
                                 num_steps, tensor_batches)
-from .frozen import (FrozenConfig, build_encoder, cached_features, check_data, data_root,  # noqa: F401
-                     feature_set_classes, load_config, load_feature_set, loader, set_options, single_process,
-                     train_transform)
+from .frozen import (FrozenConfig, build_encoder, cached_features, feature_set_classes, load_config,  # noqa: F401
+                     load_feature_set, loader, set_options, start, train_transform)
 from .skeleton import Outcome, Run
 
 log = logging.getLogger("mae_bench.probes")
@@ -122,11 +121,7 @@ def run_attentive(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | 
 
 def run(run: Run) -> Outcome:
     """``--task linprobe_grid`` or ``--task attentive`` on ``--data-root`` (images or ``features.pt``)."""
-    single_process()
-    cfg, device = run.cfg, torch.device(run.device)
-    run.work_dir.mkdir(parents=True, exist_ok=True)
-    root = data_root(run.args, cfg, run.work_dir)
-    dataset = check_data(run.args, cfg, root)
+    cfg, device, root, dataset = start(run)
     fset = load_feature_set(root)
     classes = feature_set_classes(fset) if fset is not None else build_imagefolder(root, "train", None).classes
     task = run_grid if run.args.task == "linprobe_grid" else run_attentive

@@ -264,6 +264,7 @@ def test_broken_image_folders_fail_clearly_without_record(breaker, realdata, tmp
 
 COCO_IDS = [636, 514, 194, 394, 250]  # 1-2 large objects each; 250 has no annotation
 COCO_FAST = ["train_cfg.max_iters=20", "default_hooks.logger.interval=5"]
+COCO_LEARN = ["train_cfg.max_iters=100", "default_hooks.logger.interval=5"]
 SEG_FAST = ["train_cfg.max_iters=10", "default_hooks.logger.interval=5"]
 
 
@@ -287,13 +288,14 @@ def test_mm_loader_reads_quirky_images_as_stored_pixels(quirky_flowers):
         load(dict(img_path=str(truncated)))
 
 
+@pytest.mark.slow
 def test_coco_on_five_real_photos(realdata, tmp_path):
-    """Trained and tested on the same 5 photos (one without annotations); 20 iterations: the loss falls (measured
-    5.8 -> 3.8 from random init; 100 iterations reach 29.9 box AP, too long for the suite)."""
+    """Trained and tested on the same 5 photos (one without annotations) from random init, 100 iterations: the loss
+    falls and Mask R-CNN fits the real boxes (measured: loss 5.8 -> 3.8 in the first 20 iterations, box AP 29.9)."""
     data = coco_subset(realdata, tmp_path / "coco5", COCO_IDS)
-    assert transfer("coco", data, tmp_path, "--cfg-options", *COCO_FAST) == 0
+    assert transfer("coco", data, tmp_path, "--cfg-options", *COCO_LEARN) == 0
     rec = only_record(tmp_path / "runs")
-    assert rec["dataset"] == "coco5" and "AP_box" in rec["metrics"]
+    assert rec["dataset"] == "coco5" and rec["metrics"]["AP_box"] >= 10.0, rec["metrics"]
     losses = logged_losses(tmp_path / "work")
     assert len(losses) >= 4 and losses[-1] < 0.8 * losses[0], losses
     dumped = (tmp_path / "work" / "quick.py").read_text()

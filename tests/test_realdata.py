@@ -177,7 +177,8 @@ def test_image_tasks_on_real_photos(task, real_flowers, real_mae_ckpt, tmp_path)
     opts = ["--cfg-options", "epochs=1"] if task != "linprobe" else ["--epochs", 1]
     assert transfer(task, real_flowers, tmp_path, *opts, ckpt=real_mae_ckpt) == 0
     rec = only_record(tmp_path / "runs")
-    assert (rec["task"], rec["dataset"], rec["init"]) == (task, real_flowers.name, real_mae_ckpt.parent.name)
+    assert (rec["task"], rec["dataset"], rec["init"]) == (task, real_flowers.name,
+                                                          f"{real_mae_ckpt.parent.name}@checkpoint-last")
 
 
 def test_finetuning_overfits_sixteen_real_flower_photos(realdata, tmp_path):

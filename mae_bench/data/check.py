@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from torchvision.datasets.folder import IMG_EXTENSIONS as IMAGE_EXTENSIONS  # what ImageFolder reads
 
 from ..progress import progress_bar
 from ..results import canonical_dataset
@@ -34,7 +35,6 @@ from .synthetic import SEMANTIC_CLASSES
 from .writers import MARKER
 
 KINDS = ("imagefolder", "coco", "ade20k")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
 # kind -> (official name, images per split, classes)
 OFFICIAL = {"imagefolder": ("imagenet", {"train": 1_281_167, "val": 50_000}, 1000),
             "coco": ("coco2017", {"train": 118_287, "val": 5_000}, 80),

@@ -268,9 +268,7 @@ def decode_raw(batch: RawBatch, device: torch.device, size: int) -> torch.Tensor
 
 def normalize(imgs: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) uint8 -> float, as ToTensor + Normalize compute it (divide by 255, subtract mean, divide by std)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=imgs.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=imgs.device).view(1, 3, 1, 1)
-    return imgs.float().div_(255).sub_(mean).div_(std)
+    return TF2.normalize(imgs.float().div_(255), IMAGENET_MEAN, IMAGENET_STD, inplace=True)
 
 
 def to_model_input(imgs, device: torch.device, size: int | None = None) -> torch.Tensor:

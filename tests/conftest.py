@@ -67,8 +67,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 
 @pytest.fixture(scope="session")
 def realdata() -> Path:
-    """The real photo sets' folder from $MAE_BENCH_REALDATA; with the variable set, a missing set fails."""
-    root = Path(os.environ[REALDATA_ENV])
+    """The real photo sets' folder from $MAE_BENCH_REALDATA (a relative path from where pytest started: the tests
+    link subsets of it from temporary folders); with the variable set, a missing set fails."""
+    root = Path(os.environ[REALDATA_ENV]).resolve()
     missing = [name for name in REALDATA_SETS if not (root / name).is_dir()]
     if missing:
         pytest.fail(f"{REALDATA_ENV}={root}: missing {missing}")

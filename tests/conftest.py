@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mae_bench import forkrun
+
 REPO = Path(__file__).resolve().parents[1]
 REALDATA_ENV = "MAE_BENCH_REALDATA"
 REALDATA_SETS = ("imagefolder", "coco", "segmentation")
@@ -31,12 +33,24 @@ def tool_env(**extra) -> dict:
     return env
 
 
-def run_tool(script: str, *args, check: bool = False, timeout: int = 900, cwd=None, **env) -> subprocess.CompletedProcess:
-    """Run ``tools/<script>`` (python or shell) with the project's interpreter; returns the completed process."""
+def run_tool(script: str, *args, check: bool = False, timeout: int = 900, cwd=None, fresh: bool = False,
+             **env) -> subprocess.CompletedProcess:
+    """Run ``tools/<script>`` (python or shell) with the project's interpreter; returns the completed process.
+
+    A python tool runs in a process forked from an interpreter that has imported torch & co. once
+    (``mae_bench.forkrun``: the same script as ``__main__``, its own process, argv, environment and exit status);
+    ``fresh=True`` (or a shell script) starts a new interpreter instead."""
     path = REPO / "tools" / script
+    env = tool_env(PYTHON=sys.executable, **env)
+    if not fresh and script.endswith(".py"):
+        return checked(forkrun.run(path, args, env, cwd or REPO, timeout), script, args, check)
     cmd = ["bash", str(path)] if script.endswith(".sh") else [sys.executable, str(path)]
-    proc = subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          env=tool_env(PYTHON=sys.executable, **env), cwd=cwd or REPO)
+    proc = subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=cwd or REPO)
+    return checked(proc, script, args, check)
+
+
+def checked(proc: subprocess.CompletedProcess, script: str, args, check: bool) -> subprocess.CompletedProcess:
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

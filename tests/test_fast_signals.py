@@ -46,13 +46,14 @@ def feature_set(root: Path, kind: str, n_train: int = 400, n_val: int = 400, see
 
 
 def transfer(task: str, tmp: Path, data_root: Path, *extra) -> dict:
+    """One tools/transfer.py run -> the record it wrote (runs of one test share ``tmp/runs``)."""
     runs = tmp / "runs"
+    before = set(runs.glob(f"{task}_*.json"))
     init = () if "--ckpt" in extra else ("--ckpt", "random")
     run_tool("transfer.py", "--task", task, "--data-root", data_root, "--work-dir", tmp / f"work_{task}",
              "--runs-dir", runs, "--device", "cpu", *init, *extra, check=True, OMP_NUM_THREADS="1")
-    records = sorted(runs.glob(f"{task}_*.json"))
-    assert records, f"no {task} record in {runs}"
-    return json.loads(records[-1].read_text())
+    (record,) = set(runs.glob(f"{task}_*.json")) - before
+    return json.loads(record.read_text())
 
 
 # ---------------------------------------------------------------- k-NN

@@ -125,10 +125,14 @@ def test_transfer_coco_two_processes_torchrun(tiny_mae_ckpt, tmp_path):
 def _quick_eval_cfg(root: Path):
     from mmengine.config import Config
 
-    from mae_bench.transfer.coco import DEFAULT_CONFIG, REPO, point_data
+    from mae_bench.data.check import check_dataset
+    from mae_bench.transfer.coco import DEFAULT_CONFIG, REPO, point_data, set_classes
 
     cfg = Config.fromfile(str(REPO / DEFAULT_CONFIG))
-    return cfg, point_data(cfg, root)
+    point_data(cfg, root)
+    classes = tuple(check_dataset("coco", str(root)).class_names)
+    set_classes(cfg, classes)
+    return cfg, classes
 
 
 def _gt_as_detections(ann_file: Path, shift: float = 0.0) -> list[dict]:

@@ -8,11 +8,13 @@ set, and ``pool`` never changes the transfer set). Pretrain with ``--data_path <
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
 from PIL import Image
 
+from ..errors import DataError
 from ..progress import progress_bar
 from .synthetic import SHAPES, make_scene, split_indices
 
@@ -73,3 +75,19 @@ def write_dataset(fmt: str, out: str | Path, num: int, size: int, seed: int = 0,
         (root / "pool" / MARKER).write_text(text)
     (root / MARKER).write_text(text)
     return root
+
+
+def write_synthetic_once(fmt: str, root: Path, num: int, size: int, seed: int = 0, timeout_s: float = 600.0) -> Path:
+    """Write the synthetic ``fmt`` set at ``root`` unless its marker is there; under torchrun only local rank 0
+    writes and the other processes wait for the marker ``write_dataset`` leaves when it has finished."""
+    done = Path(root) / MARKER
+    if done.is_file():
+        return Path(root)
+    if int(os.environ.get("LOCAL_RANK", 0)) == 0:
+        return write_dataset(fmt, root, num, size, seed, progress=False)
+    deadline = time.time() + timeout_s
+    while not done.is_file():
+        if time.time() > deadline:
+            raise DataError(f"synthetic set {root} not written by local rank 0 within {timeout_s:.0f} s")
+        time.sleep(0.5)
+    return Path(root)

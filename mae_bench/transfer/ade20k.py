@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from ..data.check import DatasetSummary, check_dataset, dataset_name
+from ..data.check import DatasetSummary, dataset_name
+from ..data.writers import write_synthetic_once
 from ..errors import TransferError
 from . import mm_common
 from .mm_common import (allow_mmengine_checkpoints, apply_image_rules, apply_run_args, backbone_label, metrics_from,
-                        start_cpu_distributed, write_synthetic_once)
+                        start_cpu_distributed)
 from .mm_common import merge_options as set_options  # noqa: F401  (the task's --cfg-options step)
 from .skeleton import REPO, Outcome, Run, TransferArgs
 
@@ -42,14 +43,21 @@ def set_data_root(cfg, root: str | Path) -> None:
         ds["data_root"] = str(root)
 
 
-def check_data(cfg, classes: str | None) -> DatasetSummary:
-    """Check the dataset (``mae_bench.data.check``) before any model is built, then set its classes: the datasets'
-    class names and the heads' ``num_classes`` follow the data (``--classes``, ADE20K's 150 or the synthetic 9).
-    A set other than the synthetic scenes is read by mmseg's ``BaseSegDataset`` (``.jpg`` / ``.png``, label 0
-    ignored: ``reduce_zero_label``), which takes any class names."""
-    summary = check_dataset("ade20k", _datasets(cfg)[0]["data_root"], classes=classes)
-    summary.raise_if_problems()
-    if classes or not summary.synthetic:
+def dataset(run: Run) -> tuple[str, str]:
+    """The datasets' folder (the synthetic set is written there once without ``--data-root``), for the data step."""
+    if not run.args.data_root:
+        write_synthetic_once("ade20k", synthetic_root(run), SYNTHETIC_SCENES, int(run.cfg.get("scene_size", 96)),
+                             run.args.seed)
+    return "ade20k", _datasets(run.cfg)[0]["data_root"]
+
+
+def use_data(run: Run, summary: DatasetSummary) -> None:
+    """The checked dataset's classes: the datasets' class names and the heads' ``num_classes`` follow the data
+    (``--classes``, ADE20K's 150 or the synthetic 9). A set other than the synthetic scenes is read by mmseg's
+    ``BaseSegDataset`` (``.jpg`` / ``.png``, label 0 ignored: ``reduce_zero_label``), which takes any class
+    names."""
+    cfg = run.cfg
+    if run.args.classes or not summary.synthetic:
         for ds in _datasets(cfg):
             ds.update(type="BaseSegDataset", img_suffix=".jpg", seg_map_suffix=".png", reduce_zero_label=True,
                       metainfo=dict(classes=tuple(summary.class_names)))
@@ -57,7 +65,6 @@ def check_data(cfg, classes: str | None) -> DatasetSummary:
         heads = cfg.model.get(key)
         for head in heads if isinstance(heads, list) else [heads] if heads else []:
             head["num_classes"] = summary.num_classes
-    return summary
 
 
 def check_checkpoint(cfg) -> None:
@@ -133,10 +140,6 @@ def run_segmentation(run: Run) -> Outcome | None:
     cfg, args = run.cfg, run.args
     if args.ms_flip and not cfg.get("tta_pipeline"):
         raise TransferError(f"--ms-flip: config {run.config_path} has no tta_pipeline")
-    if not args.data_root:
-        write_synthetic_once("ade20k", synthetic_root(run), SYNTHETIC_SCENES, int(cfg.get("scene_size", 96)),
-                             args.seed)
-    run.data = check_data(cfg, args.classes)
     check_checkpoint(cfg)
     apply_image_rules(cfg)
     apply_run_args(cfg, run.work_dir, args.launcher, args.resume, args.seed, run.device)

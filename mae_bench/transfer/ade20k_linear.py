@@ -11,7 +11,8 @@ label checks, synthetic set, the real mmseg Runner and ``IoUMetric``). The recor
 from __future__ import annotations
 
 from . import ade20k
-from .ade20k import METRICS, REPO, run_segmentation as run, set_inputs, set_options  # noqa: F401
+from .ade20k import (METRICS, REPO, dataset, run_segmentation as run, set_inputs, set_options,  # noqa: F401
+                     use_data)
 
 DEFAULT_CONFIG = REPO / "configs" / "ade20k_linear" / "quick.py"
 

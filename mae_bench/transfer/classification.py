@@ -21,8 +21,9 @@ from torchvision.transforms import InterpolationMode
 
 from ..checkpoints import CheckpointFile, load_encoder_state
 from ..config import ConfigError, build, load_config_file
-from ..data.check import check_dataset, dataset_name
+from ..data.check import dataset_name
 from ..data.imagefolder import linprobe_transform
+from ..data.writers import write_synthetic_once
 from ..data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -30,11 +31,10 @@ from ..data import (
     build_imagefolder,
     check_same_classes,
     eval_transform,
-    write_dataset,
 )
 from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
 from ..engine.checkpoint import check_same_config, load_training_state, resume_path, save_checkpoint, unwrap
-from ..engine.dist import DistInfo, barrier, cleanup, init_distributed
+from ..engine.dist import DistInfo, cleanup, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook
 from ..engine.optim import adamw, lars, param_groups
 from ..engine.trainer import Schedule, Trainer, accumulation
@@ -171,14 +171,14 @@ def train_transform(cfg: ClassificationConfig):
                             mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
-def synthetic_root(cfg: ClassificationConfig, work_dir: Path, dist: DistInfo) -> Path:
-    """The built-in synthetic ImageFolder set under the work dir; rank 0 writes it once."""
-    root = work_dir / "synthetic_imagefolder"
-    if dist.is_main and not (root / ".complete").exists():
-        write_dataset("imagefolder", root, cfg.synthetic_num, max(cfg.input_size, 64), cfg.seed, progress=False)
-        (root / ".complete").touch()
-    barrier()
-    return root
+def dataset(run: Run) -> tuple[str, Path]:
+    """``--data-root``, or the built-in synthetic ImageFolder set under the work dir (written once), for the data
+    step."""
+    if run.args.data_root:
+        return "imagefolder", Path(run.args.data_root)
+    cfg = run.cfg
+    return "imagefolder", write_synthetic_once("imagefolder", run.work_dir / "synthetic_imagefolder", cfg.synthetic_num,
+                                               max(cfg.input_size, 64), cfg.seed)
 
 
 class ShardSampler(Sampler):
@@ -375,11 +375,9 @@ def make_hooks(cfg: ClassificationConfig, val_loader: DataLoader, amp: str, work
 
 
 def prepare(run: Run, cfg: ClassificationConfig, dist: DistInfo):
-    """Data (checked before the model is built: ``mae_bench.data.check``) and the model initialised from --ckpt ->
-    (train loader, val loader, classes, model on device, load summary)."""
-    root = Path(run.args.data_root) if run.args.data_root else synthetic_root(cfg, run.work_dir, dist)
-    run.data = check_dataset("imagefolder", str(root), classes=run.args.classes)
-    run.data.raise_if_problems()
+    """Data (checked by the skeleton's data step) and the model initialised from --ckpt -> (train loader, val loader,
+    classes, model on device, load summary)."""
+    root = Path(run.data.root)
     train_loader, val_loader, classes = build_loaders(cfg, root, dist)
     torch.manual_seed(cfg.seed)  # same initial head on every process
     model = build_model(cfg, len(classes))

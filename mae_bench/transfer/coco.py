@@ -8,13 +8,13 @@ pycocotools) and returns box and mask AP in percent.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..data.check import check_dataset, dataset_name
+from ..data.check import dataset_name
+from ..data.writers import write_synthetic_once
 from ..errors import TransferError
 from . import mm_common
-from .mm_common import apply_image_rules, apply_run_args, backbone_label, train_and_test, write_synthetic_once
+from .mm_common import apply_image_rules, apply_run_args, backbone_label, train_and_test
 from .mm_common import merge_options as set_options  # noqa: F401  (the task's --cfg-options step)
 from .skeleton import REPO, Outcome, Run, TransferArgs
 
@@ -51,43 +51,24 @@ def synthetic_coco(root: Path, cfg) -> Path:
     return write_synthetic_once("coco", root, spec["num"], spec["size"], spec["seed"])
 
 
-def read_classes(ann_file: Path) -> tuple[str, ...]:
-    """Category names of a COCO annotation file, in id order."""
-    try:
-        cats = json.loads(ann_file.read_text())["categories"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise TransferError(f"annotation file {ann_file} is not COCO instances json ({e})") from None
-    if not cats:
-        raise TransferError(f"annotation file {ann_file} has no categories")
-    return tuple(c["name"] for c in sorted(cats, key=lambda c: c["id"]))
-
-
-def point_data(cfg, root: Path) -> tuple[str, ...]:
-    """Set ``data_root`` and the class names of every dataset and the CocoMetric ann files; check the files exist."""
-    datasets = dataset_cfgs(cfg)
-    for ds in datasets:
+def point_data(cfg, root: Path) -> None:
+    """Set ``data_root`` of every dataset and the CocoMetric ann files (the data step checks that they exist)."""
+    for ds in dataset_cfgs(cfg):
         ds["data_root"] = str(root)
-        ann, img_dir = root / ds["ann_file"], root / ds.get("data_prefix", {}).get("img", "")
-        if not ann.is_file():
-            raise TransferError(f"annotation file {ann} does not exist (--data-root {root})")
-        if not img_dir.is_dir():
-            raise TransferError(f"image folder {img_dir} does not exist (--data-root {root})")
-    classes = read_classes(root / datasets[-1]["ann_file"])
-    for ds in datasets:
-        ds["metainfo"] = dict(classes=classes)
     for key, loader in (("val_evaluator", "val_dataloader"), ("test_evaluator", "test_dataloader")):
         if cfg.get(key) and cfg.get(loader):
             cfg[key]["ann_file"] = str(root / cfg[loader]["dataset"]["ann_file"])
-    return classes
 
 
-def set_num_classes(cfg, n: int) -> None:
-    """Class count of every box and mask head of the ROI head (single or cascade)."""
+def set_classes(cfg, classes: tuple[str, ...]) -> None:
+    """The class names of every dataset and the class count of every box and mask head (single or cascade)."""
+    for ds in dataset_cfgs(cfg):
+        ds["metainfo"] = dict(classes=tuple(classes))
     roi = cfg.model.roi_head
     for key in ("bbox_head", "mask_head"):
         heads = roi.get(key)
         for h in heads if isinstance(heads, list) else [heads] if heads else []:
-            h["num_classes"] = n
+            h["num_classes"] = len(classes)
 
 
 def check_backbone(cfg) -> None:
@@ -127,17 +108,27 @@ def load_config(args: TransferArgs):
 
 
 def set_inputs(cfg, run: Run):
-    """The backbone checkpoint, and the data root (checked: ``mae_bench.data.check``) of every dataset and
-    evaluator with the json's class names."""
+    """The backbone checkpoint, and the data root of every dataset and evaluator."""
     cfg.model.backbone.checkpoint = run.ckpt
-    root = Path(run.args.data_root) if run.args.data_root else synthetic_coco(run.work_dir / "synthetic_coco", cfg)
     if run.args.classes:
         raise TransferError("--classes is for the ADE20K layout; a COCO-layout set takes its classes from its json")
-    run.data = check_dataset("coco", str(root))
-    run.data.raise_if_problems()
-    set_num_classes(cfg, len(point_data(cfg, root)))
+    point_data(cfg, data_folder(run, cfg))
     apply_image_rules(cfg)
     return cfg
+
+
+def data_folder(run: Run, cfg) -> Path:
+    """``--data-root``, or the synthetic COCO-layout set under the work dir (written once)."""
+    return Path(run.args.data_root) if run.args.data_root else synthetic_coco(run.work_dir / "synthetic_coco", cfg)
+
+
+def dataset(run: Run) -> tuple[str, Path]:
+    return "coco", data_folder(run, run.cfg)
+
+
+def use_data(run: Run, summary) -> None:
+    """The checked json's class names (in category id order) for the datasets and the heads."""
+    set_classes(run.cfg, tuple(summary.class_names))
 
 
 def run(run: Run) -> Outcome | None:

@@ -4,7 +4,7 @@
   ``configs/{knn,linprobe_grid,attentive}/``);
 - ``build_encoder``: a ``VisionTransformer`` of ``--model`` at ``input_size`` with the encoder of ``--ckpt``
   (any format ``mae_bench.checkpoints`` reads; ``pos_embed`` resampled), frozen, in eval mode;
-- ``check_data``: the dataset check of an image set, and the record's dataset name;
+- ``dataset``: the image set the skeleton's data step checks (none for a ready-made feature set);
 - ``cached_features``: ``evaluation.features.extract`` of a whole split computed once and cached on disk per
   (checkpoint sha256, dataset folder, split, transform, model);
 - ``load_feature_set``: a hand-made feature set (``DIR/features.pt``) instead of images, for tests with
@@ -24,8 +24,9 @@ from torchvision.transforms import InterpolationMode
 
 from ..checkpoints import load_encoder_state
 from ..config import ConfigError, build, load_config_file
-from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform, write_dataset
-from ..data.check import check_dataset, dataset_name
+from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform
+from ..data.check import dataset_name
+from ..data.writers import write_synthetic_once
 from ..engine.amp import AMP_MODES, amp_dtype
 from ..evaluation.features import extract
 from ..models.sizes import MODEL_SIZES
@@ -114,11 +115,15 @@ def data_root(args, cfg: FrozenConfig, work_dir: Path) -> Path:
         if not root.is_dir():
             raise DataError(f"--data-root {root} does not exist")
         return root
-    root = work_dir / "synthetic_imagefolder"
-    if not (root / ".complete").exists():
-        write_dataset("imagefolder", root, cfg.synthetic_num, max(cfg.input_size, 64), cfg.seed, progress=False)
-        (root / ".complete").touch()
-    return root
+    return write_synthetic_once("imagefolder", work_dir / "synthetic_imagefolder", cfg.synthetic_num,
+                                max(cfg.input_size, 64), cfg.seed)
+
+
+def dataset(run) -> tuple[str, Path] | None:
+    """The skeleton's data step checks the image set (ImageFolder layout); a ready-made feature set (``--data-root``
+    holding ``features.pt``) has nothing to check: None."""
+    root = data_root(run.args, run.cfg, run.work_dir)
+    return None if (root / FEATURE_FILE).is_file() else ("imagefolder", root)
 
 
 def train_transform(cfg: FrozenConfig) -> transforms.Compose:
@@ -130,22 +135,16 @@ def train_transform(cfg: FrozenConfig) -> transforms.Compose:
 
 
 def start(run) -> tuple[FrozenConfig, torch.device, Path, str]:
-    """What every frozen task does first: one process, the work dir, the data root (checked) -> (config, device,
-    data root, the record's dataset name)."""
+    """What every frozen task does first: one process, the work dir -> (config, device, data root, the record's
+    dataset name: ``data.check.dataset_name`` of the checked set; a ready-made feature set is named by
+    ``--dataset``, the config's ``dataset`` or its folder)."""
     single_process()
     run.work_dir.mkdir(parents=True, exist_ok=True)
+    label = run.args.dataset or run.cfg.dataset
+    if run.data is not None:
+        return run.cfg, torch.device(run.device), Path(run.data.root), dataset_name(run.data, label)
     root = data_root(run.args, run.cfg, run.work_dir)
-    return run.cfg, torch.device(run.device), root, check_data(run.args, run.cfg, root)
-
-
-def check_data(args, cfg: FrozenConfig, root: Path) -> str:
-    """Check an image set (ImageFolder layout) before any feature is computed; -> the record's dataset name.
-    A hand-made feature set is named by ``--dataset``, the config's ``dataset`` or its folder."""
-    if (root / FEATURE_FILE).is_file():
-        return args.dataset or cfg.dataset or root.name
-    summary = check_dataset("imagefolder", str(root), classes=args.classes)
-    summary.raise_if_problems()
-    return dataset_name(summary, args.dataset or cfg.dataset)
+    return run.cfg, torch.device(run.device), root, label or root.name
 
 
 def loader(root: Path, split: str, transform, batch_size: int, cfg: FrozenConfig, shuffle: bool) -> DataLoader:

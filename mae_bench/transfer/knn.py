@@ -18,7 +18,7 @@ import torch
 
 from ..data import build_imagefolder
 from ..evaluation.knn import knn_metrics
-from .frozen import (build_encoder, cached_features, feature_set_classes, load_config,  # noqa: F401
+from .frozen import (build_encoder, cached_features, dataset, feature_set_classes, load_config,  # noqa: F401
                      load_feature_set, set_options, start)
 from .skeleton import Outcome, Run
 
@@ -39,11 +39,11 @@ def features_for(run: Run, root, device: torch.device) -> tuple[dict, dict, list
 
 def run(run: Run) -> Outcome:
     """k-NN of the init on ``--data-root`` (or the synthetic set)."""
-    cfg, device, root, dataset = start(run)
+    cfg, device, root, dataset_label = start(run)
     train, val, classes, summary = features_for(run, root, device)
     log.info("knn: %s; %d train / %d val features", summary, len(train["labels"]), len(val["labels"]))
     metrics = knn_metrics(train, val, list(cfg.nb_knn), cfg.temperature, cfg.knn_chunk, device)
     log.info("knn top-1 (cls, k=20): %.2f", metrics["top1"])
-    return Outcome(metrics, cfg.model, dataset, seed=cfg.seed,
+    return Outcome(metrics, cfg.model, dataset_label, seed=cfg.seed,
                    extra=dict(nb_knn=list(cfg.nb_knn), temperature=cfg.temperature, num_train=len(train["labels"]),
                               num_val_images=len(val["labels"])))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError, TransferError
+from ..errors import ConfigError
 from ..models.sizes import model_size
 
 
@@ -152,27 +152,6 @@ def start_cpu_distributed(cfg) -> None:
         dist.init_process_group(backend="gloo")
     cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", broadcast_buffers=False, device_ids=None,
                                  find_unused_parameters=cfg.get("find_unused_parameters", False))
-
-
-def write_synthetic_once(fmt: str, root: Path, num: int, size: int, seed: int = 0, timeout_s: float = 600.0) -> Path:
-    """Write the synthetic ``fmt`` set at ``root`` unless its marker is there; under torchrun only local rank 0
-    writes and the other processes wait for the marker ``write_dataset`` leaves when it has finished."""
-    import os
-    import time
-
-    from ..data.writers import MARKER, write_dataset
-
-    done = Path(root) / MARKER
-    if done.is_file():
-        return Path(root)
-    if int(os.environ.get("LOCAL_RANK", 0)) == 0:
-        return write_dataset(fmt, root, num, size, seed, progress=False)
-    deadline = time.time() + timeout_s
-    while not done.is_file():
-        if time.time() > deadline:
-            raise TransferError(f"synthetic set {root} not written by local rank 0 within {timeout_s:.0f} s")
-        time.sleep(0.5)
-    return Path(root)
 
 
 def train_and_test(cfg) -> tuple[dict, int, int]:

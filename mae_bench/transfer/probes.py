@@ -35,8 +35,8 @@ from ..errors import DataError
 from ..evaluation.features import last_blocks, summarize
 from ..evaluation.heads import (EfficientProbe, LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics,
                                 num_steps, tensor_batches)
-from .frozen import (FrozenConfig, build_encoder, cached_features, feature_set_classes, load_config,  # noqa: F401
-                     load_feature_set, loader, set_options, start, train_transform)
+from .frozen import (FrozenConfig, build_encoder, cached_features, dataset, feature_set_classes,  # noqa: F401
+                     load_config, load_feature_set, loader, set_options, start, train_transform)
 from .skeleton import Outcome, Run
 
 log = logging.getLogger("mae_bench.probes")
@@ -121,11 +121,11 @@ def run_attentive(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | 
 
 def run(run: Run) -> Outcome:
     """``--task linprobe_grid`` or ``--task attentive`` on ``--data-root`` (images or ``features.pt``)."""
-    cfg, device, root, dataset = start(run)
+    cfg, device, root, dataset_label = start(run)
     fset = load_feature_set(root)
     classes = feature_set_classes(fset) if fset is not None else build_imagefolder(root, "train", None).classes
     task = run_grid if run.args.task == "linprobe_grid" else run_attentive
     metrics, extra = task(run, cfg, root, device, fset, len(classes))
-    return Outcome(metrics, cfg.model, dataset, seed=cfg.seed,
+    return Outcome(metrics, cfg.model, dataset_label, seed=cfg.seed,
                    extra=dict(epochs=cfg.epochs, iters_per_epoch=cfg.iters_per_epoch, batch_size=cfg.batch_size,
                               **extra))

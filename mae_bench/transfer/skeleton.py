@@ -2,14 +2,14 @@
 
     parse (tools/transfer.py) -> load the config (the task's ``load_config``: file + the task's own flags)
     -> apply the data root and the checkpoint (the task's ``set_inputs``) -> ``--cfg-options`` last (``set_options``)
-    -> read the checkpoint once (its weights, its sha256 and its labels from one read) -> run the task (``run``)
-    -> write the record (here, nowhere else).
+    -> check the data (``check_data``) -> read the checkpoint once (its weights, its sha256 and its labels from one
+    read) -> run the task (``run``) -> write the record (here, nowhere else).
 
-The dataset check (``mae_bench.data.check``, cheap: listings, headers, label maps) runs in the task before any
-model is built, where the task knows its data root (given or synthetic): COCO and the ImageFolder tasks in
-``set_inputs`` / their data preparation, the segmentation tasks before their checkpoint check. Each task keeps the
-summary in ``Run.data``; the record's ``dataset`` comes from it (``data.check.dataset_name``: ``--dataset``, else
-the folder's name, the official name only for the official split sizes).
+The data step asks the task for its dataset (``dataset``: the layout and the folder; the synthetic set is written
+once where no ``--data-root`` is given) and runs the dataset check (``mae_bench.data.check``, cheap: listings,
+headers, label maps) before any checkpoint is read or model built; problems raise a ``DataError`` naming the files.
+The summary is ``Run.data``; the record's ``dataset`` comes from it (``data.check.dataset_name``: ``--dataset``,
+else the folder's name, the official name only for the official split sizes).
 
 A task is one module named in ``TASK_MODULES`` that supplies:
 
@@ -19,6 +19,9 @@ A task is one module named in ``TASK_MODULES`` that supplies:
 - ``set_options(config, options) -> config``: ``--cfg-options`` (``mm_common.merge_options`` for mmengine configs,
   ``mm_common.dataclass_options`` for dataclass configs);
 - ``set_inputs(config, run) -> config`` (optional): the data root and the checkpoint path into the config;
+- ``dataset(run) -> (kind, folder) | None``: the layout (``imagefolder``, ``coco``, ``ade20k``) and folder the data
+  step checks (None: nothing to check, e.g. a ready-made feature set);
+- ``use_data(run, summary)`` (optional): what the task's config takes from the checked data (class names);
 - ``run(run: Run) -> Outcome | None``: train / evaluate and return the metrics (None on ranks other than 0).
 
 ``--ckpt random`` is the only way to random initialisation; ``Run.init.path`` is None for it, and nothing
@@ -36,6 +39,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import CheckpointFile, epochs_completed, preloaded, read_checkpoint, trained_by
+from ..data.check import DatasetSummary, check_dataset
 from ..errors import CheckpointError, ConfigError, TransferError
 from ..results import PRETRAIN_METHODS, make_record, now_iso, write_record
 
@@ -114,7 +118,7 @@ class Run:
     work_dir: Path
     device: str = "cpu"
     init: Init | None = None  # read after the data check
-    data: object = None  # the task's ``mae_bench.data.check.DatasetSummary`` (the record's dataset name)
+    data: DatasetSummary | None = None  # the checked dataset (the record's dataset name); None: nothing checked
 
 
 @dataclass
@@ -203,6 +207,19 @@ def prepare(args: TransferArgs, module) -> Run:
     return run
 
 
+def check_data(module, run: Run) -> DatasetSummary | None:
+    """The data step: the task's dataset checked before any checkpoint is read or model built."""
+    found = module.dataset(run)
+    if found is None:
+        return None
+    kind, root = found
+    summary = check_dataset(kind, str(root), classes=run.args.classes)
+    summary.raise_if_problems()
+    if hasattr(module, "use_data"):
+        module.use_data(run, summary)
+    return summary
+
+
 def run_task(args: TransferArgs) -> Path | None:
     """Run ``args.task`` through the skeleton; the record's path on rank 0, None on other ranks.
 
@@ -210,6 +227,7 @@ def run_task(args: TransferArgs) -> Path | None:
     module = task_module(args.task)
     started, t0 = now_iso(), time.time()
     run = prepare(args, module)
+    run.data = check_data(module, run)
     run.init = read_init(args)
     with preloaded(run.init.ckpt):
         out = module.run(run)

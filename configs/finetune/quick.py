@@ -6,12 +6,11 @@ Run: tools/transfer.py --task finetune --ckpt work_dirs/pretrain_quick/checkpoin
 Expect: from random init, >= 90% top-1 on its own 24 training images (val = train; tests/test_learning.py;
         measured 100%, ~40 s on one CPU thread).
 
-What differs from the full recipe (configs/finetune/_base_.py, official MAE FINETUNE.md) and why: the recipe is
-tuned for 100 epochs over 1.28M images, so at a few hundred steps on a few hundred images its regularisers keep
-any init at chance (measured: 28.75% vs 67.5% with them off, issue 10). Here Mixup, CutMix, RandAug, random erasing,
-label smoothing and drop path are off; RandomResizedCrop keeps scale 0.35-1 (the dominant object stays the largest
-one: mae_bench.data.CROP_SCALE); layer decay 0.75 instead of 0.65 (12 blocks at 0.65 leave the first block 0.6% of
-the head's lr, too little to adapt in a few hundred steps); an absolute lr instead of blr x batch / 256.
+What differs from the full recipe (configs/finetune/_base_.py, official MAE FINETUNE.md): its regularisers are
+tuned for 100 epochs over 1.28M images and keep any init at chance after a few hundred steps on a few hundred
+images, so Mixup, CutMix, RandAug, random erasing, label smoothing and drop path are off; RandomResizedCrop keeps
+scale 0.35-1 (mae_bench.data.CROP_SCALE: the dominant object stays the largest); layer decay 0.75, not 0.65 (at
+0.65 the first of 12 blocks gets 0.6% of the head's lr); an absolute lr, not blr x batch / 256.
 """
 _base_ = ["./_base_.py"]
 model = "vit-t"

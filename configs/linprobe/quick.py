@@ -5,12 +5,10 @@ Run: tools/transfer.py --task linprobe --ckpt work_dirs/pretrain_quick/checkpoin
 Expect: >= 90% top-1 on its own 24 training images even from a random frozen encoder (val = train;
 tests/test_learning.py; measured 100%, ~25 s on one CPU thread); every encoder weight unchanged.
 
-What differs from the full recipe (configs/linprobe/_base_.py, official MAE LINPROBE) and why: the recipe's
-lr = blr 0.1 x 16384 / 256 = 6.4 comes from its batch of 16384; the linear rule at batch 16 would give 0.006,
-~1000x less, and LARS (whose step is lr x 0.001 x |w| / |g|) then barely moves the head (issue 10: chance after
-6 epochs). Even at the official absolute lr 6.4 (or 25) LARS took 30 epochs to reach 71% (75%) on 24 images of a
-random encoder, where AdamW at lr 1e-2 (no weight decay, as the recipe) reached 96% in 12: the quick probe uses
-AdamW. The crop keeps scale 0.35-1 (mae_bench.data.CROP_SCALE) so the label survives it; 1 warmup epoch of 30.
+What differs from the full recipe (configs/linprobe/_base_.py, official MAE LINPROBE): AdamW at lr 1e-2 (no weight
+decay, as the recipe) instead of LARS at blr 0.1 x batch / 256: the linear rule at batch 8 gives an lr ~2000x below
+the recipe's 6.4 at batch 16384, and LARS then barely moves the head; the crop keeps scale 0.35-1
+(mae_bench.data.CROP_SCALE) so the label survives it; 1 warmup epoch of 30.
 """
 _base_ = ["./_base_.py"]
 model = "vit-t"

@@ -26,6 +26,14 @@ class DistInfo:
         return self.world_size > 1
 
 
+def launch_world_size() -> int:
+    """The process count of this launch, read before any process group exists: torchrun's ``WORLD_SIZE``,
+    srun's ``SLURM_NTASKS``, else 1."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return int(os.environ["WORLD_SIZE"])
+    return max(1, int(os.environ.get("SLURM_NTASKS", "1"))) if "SLURM_PROCID" in os.environ else 1
+
+
 def _env_ranks() -> tuple[int, int, int] | None:
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun
         return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))

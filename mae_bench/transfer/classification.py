@@ -34,14 +34,14 @@ from ..data import (
 )
 from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
 from ..engine.checkpoint import check_same_config, load_training_state, resume_path, save_checkpoint, unwrap
-from ..engine.dist import DistInfo, cleanup, init_distributed
+from ..engine.dist import DistInfo, cleanup, init_distributed, launch_world_size
 from ..engine.hooks import CheckpointHook, Hook, LogHook
 from ..engine.optim import adamw, lars, param_groups
 from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier
 from ..models.sizes import MODEL_SIZES
 from ..progress import progress_bar
-from .mm_common import dataclass_options as set_options  # noqa: F401  (the task's --cfg-options step)
+from .mm_common import dataclass_options
 from .skeleton import Outcome, Run
 
 log = logging.getLogger("mae_bench.classification")
@@ -148,6 +148,14 @@ def load_config(args) -> tuple[ClassificationConfig, Path]:
                  global_pool=args.global_pool, device=args.device)
     cli = {**{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
     return build(ClassificationConfig, load_config_file(path), cli, source=str(path)), path
+
+
+def set_options(cfg: ClassificationConfig, options: dict) -> ClassificationConfig:
+    """``--cfg-options`` into the config; then the batch rule for this launch's process count (``WORLD_SIZE``, 1
+    without torchrun or srun), so an inexact effective batch is refused before any data is written."""
+    cfg = dataclass_options(cfg, options)
+    cfg.accum(launch_world_size())
+    return cfg
 
 
 # ---------------------------------------------------------------- data
@@ -396,7 +404,7 @@ def run(run: Run) -> Outcome | None:
 
 def _run(run: Run, dist: DistInfo) -> Outcome | None:
     args, cfg, work_dir = run.args, run.cfg, run.work_dir
-    accum = cfg.accum(dist.world_size)  # refused here, before any data or model work, when it cannot be exact
+    accum = cfg.accum(dist.world_size)  # exact: set_options refused an inexact one
     amp, lr = resolve_amp(cfg.amp, dist.device), cfg.absolute_lr(dist.world_size)
     train_loader, val_loader, classes, model, summary = prepare(run, cfg, dist)
     config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(run.config_path),

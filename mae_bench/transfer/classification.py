@@ -51,7 +51,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 @dataclass
 class ClassificationConfig:
-    """Defaults = the official ViT-B fine-tuning recipe (REFERENCES.md); configs override them."""
+    """Defaults = the official ViT-B fine-tuning recipe (docs/references.md); configs override them."""
     model: str = "vit-b"  # vit-t / vit-s / vit-b / vit-l / vit-h
     input_size: int = 224
     patch_size: int | None = None

@@ -2,7 +2,7 @@
 """The whole mae-bench story on the built-in synthetic scenes (what `make demo` runs).
 
   python tools/demo.py --out results/demo            # ~20 min on 2 CPU cores
-  python tools/demo.py --out results/demo --quick    # same steps at a small size, a few minutes
+  python tools/demo.py --out /tmp/quick --quick     # same steps at toy size, about a minute on 2 cores
   python tools/demo.py --out /tmp/fresh && python tools/demo.py --check /tmp/fresh   # against the committed records
   python tools/demo.py --claims results/demo/README.md   # regenerate its block from the committed records
 Writes results/demo/{runs,tables}/ (tables, charts, report.md / report.html), the MAE reconstructions and loss
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/demo", help="folder of the records, tables, pictures and the work "
                    "(default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="the same steps at toy size (a few minutes): a smoke run")
+    p.add_argument("--quick", action="store_true", help="the same steps at toy size (about a minute on 2 cores): a smoke run")
     p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                    help="tool runs at a time, one thread each (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the pretrainings (default 0)")

@@ -29,9 +29,8 @@ class DistInfo:
 def launch_world_size() -> int:
     """The process count of this launch, read before any process group exists: torchrun's ``WORLD_SIZE``,
     srun's ``SLURM_NTASKS``, else 1."""
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        return int(os.environ["WORLD_SIZE"])
-    return max(1, int(os.environ.get("SLURM_NTASKS", "1"))) if "SLURM_PROCID" in os.environ else 1
+    ranks = _env_ranks()
+    return ranks[1] if ranks else 1
 
 
 def _env_ranks() -> tuple[int, int, int] | None:

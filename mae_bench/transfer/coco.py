@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ..data.check import dataset_name
 from ..data.writers import write_synthetic_once
-from ..errors import TransferError
 from . import mm_common
 from .mm_common import apply_image_rules, apply_run_args, backbone_label, train_and_test
 from .mm_common import merge_options as set_options  # noqa: F401  (the task's --cfg-options step)
@@ -110,20 +109,15 @@ def load_config(args: TransferArgs):
 def set_inputs(cfg, run: Run):
     """The backbone checkpoint, and the data root of every dataset and evaluator."""
     cfg.model.backbone.checkpoint = run.ckpt
-    if run.args.classes:
-        raise TransferError("--classes is for the ADE20K layout; a COCO-layout set takes its classes from its json")
-    point_data(cfg, data_folder(run, cfg))
+    root = Path(run.args.data_root) if run.args.data_root else synthetic_coco(run.work_dir / "synthetic_coco", cfg)
+    point_data(cfg, root)
     apply_image_rules(cfg)
     return cfg
 
 
-def data_folder(run: Run, cfg) -> Path:
-    """``--data-root``, or the synthetic COCO-layout set under the work dir (written once)."""
-    return Path(run.args.data_root) if run.args.data_root else synthetic_coco(run.work_dir / "synthetic_coco", cfg)
-
-
-def dataset(run: Run) -> tuple[str, Path]:
-    return "coco", data_folder(run, run.cfg)
+def dataset(run: Run) -> tuple[str, str]:
+    """The datasets' folder, for the data step (which also refuses ``--classes``: COCO's come from its json)."""
+    return "coco", dataset_cfgs(run.cfg)[0]["data_root"]
 
 
 def use_data(run: Run, summary) -> None:

@@ -7,9 +7,12 @@ From the same files to a batch of training-ready tensors, each pipeline in its o
   official   main_pretrain.py @ efb2a80: ImageFolder's pil_loader (decode, convert RGB), RandomResizedCrop(224,
              scale=(0.2, 1.0), interpolation=3 (bicubic)), RandomHorizontalFlip, ToTensor, Normalize in the workers,
              torch's default collation -> normalised float (B, 3, H, W)
-  fast       mae_bench.data.fast: same crop rule, DCT-scaled decode where the crop allows, uint8 (B, 3, H, W);
+  fast       mae_bench.data.fast: same crop rule, only the rows and columns around the crop decoded (libjpeg-turbo,
+             mae_bench.data.jpegregion), DCT-scaled decode where the crop allows, uint8 (B, 3, H, W);
              ToTensor + Normalize move to the training device (to_model_input): their CPU cost is timed apart
              (``normalise_cpu``) and folded in as ``fast_with_cpu_normalise``
+  fast_whole_decode  the fast pipeline decoding whole JPEGs (torchvision.io.decode_jpeg), as without the region
+             decoder
   shards     the fast pipeline reading tar shards (--shards PATTERN, written by tools/make_shards.py)
   gpu_decode_worker_share  what --gpu_decode leaves to the workers (read the file, parse the header, draw the crop);
              the batched JPEG decode, crop and flip then run on the device and are not timed here
@@ -39,7 +42,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets.folder import pil_loader
 from tqdm import tqdm
 
-from mae_bench.data import DataError
+from mae_bench.data import DataError, jpegregion
 from mae_bench.data.fast import FastImageDataset, collate, image_samples, pretrain_root, to_model_input
 from mae_bench.data.imagefolder import pretrain_transform
 from mae_bench.data.shards import ShardDataset
@@ -85,7 +88,8 @@ def loaders(args, samples) -> dict:
                                     collate_fn=collate_fn)
 
     out = {"official": folder(Official(samples, pretrain_transform(size)), False),
-           "fast": folder(FastImageDataset(samples, size), True, collate)}
+           "fast": folder(FastImageDataset(samples, size), True, collate),
+           "fast_whole_decode": folder(FastImageDataset(samples, size, region=False), True, collate)}
     if args.shards:
         shards = ShardDataset(args.shards, size, repeat=True)
         out["shards"] = lambda w: DataLoader(shards, batch_size=bs, num_workers=w, collate_fn=collate)
@@ -123,7 +127,7 @@ def machine() -> dict:
         ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "?")
     return dict(cpu=model, cores=os.cpu_count(), load_avg_at_start=os.getloadavg()[0], python=platform.python_version(),
                 torch=torch.__version__, torchvision=torchvision.__version__, pillow=PIL.__version__,
-                libjpeg_turbo=PIL.features.version("libjpeg_turbo"))
+                libjpeg_turbo=PIL.features.version("libjpeg_turbo"), region_decoder=jpegregion.enabled())
 
 
 def image_sizes(samples) -> dict:
@@ -173,6 +177,8 @@ def markdown(result: dict) -> str:
     lines += ["", f"Normalisation (uint8 -> float, ToTensor + Normalize), moved to the device by the fast pipeline, "
               f"costs {result['normalise_cpu_images_per_s']:.0f} images/s on one CPU thread; "
               "`fast_with_cpu_normalise` charges it to the workers."]
+    if not result["machine"]["region_decoder"]:
+        lines.append("The region decoder was unavailable (no C compiler or libjpeg headers): `fast` decoded whole JPEGs.")
     return "\n".join(lines) + "\n"
 
 

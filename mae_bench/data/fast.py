@@ -5,9 +5,10 @@ resizes bicubically, converts to float and normalises in every worker. Here a wo
 
 * draws the crop box with the rule of torchvision's ``RandomResizedCrop.get_params`` (``crop_box``), from a
   per-sample generator seeded by (seed, epoch, index), so crops do not depend on the number of workers;
-* decodes an RGB or grayscale JPEG whose crop box is smaller than twice the output with libjpeg-turbo into a tensor
-  (``torchvision.io.decode_jpeg``) and resizes the box with torch's antialiased bicubic, which matches PIL's
-  bicubic to within 2 of 255 (mean below 0.05) at about twice its speed;
+* decodes an RGB or grayscale JPEG whose crop box is smaller than twice the output with libjpeg-turbo into a tensor,
+  only the rows and columns around the box (``jpegregion``, the same pixels as a whole-image decode; the whole image
+  with ``torchvision.io.decode_jpeg`` where that is unavailable), and resizes the box with torch's antialiased
+  bicubic, which matches PIL's bicubic to within 2 of 255 (mean below 0.05) at about twice its speed;
 * decodes at 1/2, 1/4 or 1/8 scale when the crop box is at least that many times the output size (libjpeg's DCT
   scaling through PIL's ``Image.draft``) and resizes the scaled box with PIL (mean |diff| to the official 1-2 of 255);
 * sends every other file (CMYK JPEGs, PNG, ...) through PIL exactly as the official pipeline (the same bits);
@@ -34,6 +35,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_datas
 from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms.v2 import functional as TF2
 
+from . import jpegregion
 from .imagefolder import IMAGENET_MEAN, IMAGENET_STD, MAE_CROP_SCALE, DataError
 
 log = logging.getLogger(__name__)
@@ -110,13 +112,15 @@ def open_image(fp, name) -> Image.Image:
         raise DataError(f"cannot read image {name}: {e}") from None
 
 
-def load_sample(fp, name, size: int, rng: random.Random, scale=MAE_CROP_SCALE, raw: bool = False):
+def load_sample(fp, name, size: int, rng: random.Random, scale=MAE_CROP_SCALE, raw: bool = False,
+                region: bool = True):
     """One training sample from an open file: (3, size, size) uint8, or with ``raw`` a ``RawImage`` for JPEGs the
     device decoder reads (RGB or grayscale); the crop and flip are drawn first, from the header's size.
 
     An RGB or grayscale JPEG whose crop allows no DCT scaling is decoded by libjpeg-turbo into a tensor
     (``torchvision.io.decode_jpeg``) and resized by torch's antialiased bicubic, which matches PIL's to +-2 of 255
-    at twice PIL's speed; the rest (DCT-scaled crops, CMYK, PNG, ...) goes through PIL (``resized_crop``)."""
+    at twice PIL's speed; the rest (DCT-scaled crops, CMYK, PNG, ...) goes through PIL (``resized_crop``).
+    ``region=False`` decodes whole JPEGs even where the region decoder is available."""
     img = open_image(fp, name)
     box = crop_box(img.width, img.height, rng, scale)
     flip = rng.random() < 0.5
@@ -124,18 +128,27 @@ def load_sample(fp, name, size: int, rng: random.Random, scale=MAE_CROP_SCALE, r
         if img.format == "JPEG" and img.mode in ("RGB", "L") and (raw or dct_scale(box[2], box[3], size) == 1):
             fp.seek(0)
             data = fp.read()
-            return RawImage(data, box, flip) if raw else tensor_crop(data, box, size, flip)
+            return RawImage(data, box, flip) if raw else tensor_crop(data, box, size, flip, region)
         return resized_crop(img, box, size, flip)
     except (OSError, SyntaxError, RuntimeError) as e:
         raise DataError(f"cannot read image {name}: {e}") from None
 
 
-def tensor_crop(data: bytes | torch.Tensor, box: tuple[int, int, int, int], size: int, flip: bool) -> torch.Tensor:
+def tensor_crop(data: bytes | torch.Tensor, box: tuple[int, int, int, int], size: int, flip: bool,
+                region: bool = True) -> torch.Tensor:
     """A JPEG's crop resized bicubically (antialiased, as PIL) to (3, size, size) uint8 by torch, where the image is
     (``data``: the file's bytes, decoded here on the CPU, or a decoded (3, H, W) uint8 tensor on any device)."""
-    img = data if isinstance(data, torch.Tensor) else decode_jpeg(
-        torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-    out = TF2.resized_crop(img, *box, [size, size], TF2.InterpolationMode.BICUBIC, antialias=True)
+    if isinstance(data, torch.Tensor):
+        img = data
+    elif region and jpegregion.enabled():  # only the rows and columns around the box (the same pixels there)
+        img, box = jpegregion.decode_region(data, box)
+    else:
+        img = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    top, left, h, w = box
+    # the box copied once as (1, 3, h, w) channels-last: torch's vectorised uint8 bicubic reads that layout, 1.3-1.7x
+    # faster than the strided view, with the same output
+    crop = img[:, top:top + h, left:left + w].unsqueeze(0).contiguous(memory_format=torch.channels_last)
+    out = TF2.resize(crop, [size, size], TF2.InterpolationMode.BICUBIC, antialias=True)[0]
     return TF2.horizontal_flip(out) if flip else out
 
 
@@ -175,8 +188,8 @@ class FastImageDataset(Dataset):
     """Files -> uint8 training crops (or ``RawImage``); an index is ``i`` or ``(epoch, i)`` (``EpochSampler``)."""
 
     def __init__(self, samples: list[tuple[str, int]], input_size: int, crop_scale=None, seed: int = 0,
-                 raw: bool = False, skip_corrupt: bool = False):
-        self.samples, self.input_size, self.seed, self.raw = samples, input_size, seed, raw
+                 raw: bool = False, skip_corrupt: bool = False, region: bool = True):
+        self.samples, self.input_size, self.seed, self.raw, self.region = samples, input_size, seed, raw, region
         self.crop_scale = tuple(crop_scale or MAE_CROP_SCALE)
         self.skip_corrupt = skip_corrupt
         self.num_skipped = 0
@@ -189,7 +202,7 @@ class FastImageDataset(Dataset):
         rng = sample_rng(self.seed, epoch, index)
         try:
             with open(path, "rb") as f:
-                return load_sample(f, path, self.input_size, rng, self.crop_scale, self.raw), target
+                return load_sample(f, path, self.input_size, rng, self.crop_scale, self.raw, self.region), target
         except OSError as e:
             raise DataError(f"cannot read image {path}: {e}") from None
 

@@ -17,11 +17,13 @@ From the same files to a batch of training-ready tensors, each pipeline in its o
   gpu_decode_worker_share  what --gpu_decode leaves to the workers (read the file, parse the header, draw the crop);
              the batched JPEG decode, crop and flip then run on the device and are not timed here
   decode     reference: PIL decode + convert of the whole image, nothing else
+  decode_region  reference: the fast pipeline's decode alone (the crop drawn, only its rows and columns decoded)
 Rates are images/s per worker process (the main process only receives batches), counted after each loader's first
 batch (worker start excluded), for --seconds per pipeline per round; medians over rounds, ratios per round then median.
 --data_path is an ImageFolder root (its train/ is used when present) or a flat folder of images.
 """
 import argparse
+import io
 import itertools
 import json
 import os
@@ -43,7 +45,8 @@ from torchvision.datasets.folder import pil_loader
 from tqdm import tqdm
 
 from mae_bench.data import DataError, jpegregion
-from mae_bench.data.fast import FastImageDataset, collate, image_samples, pretrain_root, to_model_input
+from mae_bench.data.fast import (FastImageDataset, collate, crop_box, image_samples, pretrain_root, sample_rng,
+                                 to_model_input)
 from mae_bench.data.imagefolder import pretrain_transform
 from mae_bench.data.shards import ShardDataset
 
@@ -65,6 +68,19 @@ class Official(Dataset):
 class DecodeOnly(Official):
     def __getitem__(self, i):
         return np.asarray(pil_loader(self.samples[i][0])).shape[0]
+
+
+class DecodeRegionOnly(Official):
+    """The fast pipeline's decode step alone: the header read, the crop drawn, the rows and columns around it decoded
+    (no resize, flip or collation): the floor of any pipeline that decodes on this CPU at full resolution."""
+
+    def __getitem__(self, i):
+        path = self.samples[i][0]
+        with open(path, "rb") as f:
+            data = f.read()
+        img = Image.open(io.BytesIO(data))
+        box = crop_box(img.width, img.height, sample_rng(0, 0, i))
+        return jpegregion.decode_region(data, box)[0].shape[1]
 
 
 class Forever(Sampler):
@@ -95,6 +111,8 @@ def loaders(args, samples) -> dict:
         out["shards"] = lambda w: DataLoader(shards, batch_size=bs, num_workers=w, collate_fn=collate)
     out["gpu_decode_worker_share"] = folder(FastImageDataset(samples, size, raw=True), True, collate)
     out["decode"] = folder(DecodeOnly(samples, None), False, len)
+    if jpegregion.enabled():
+        out["decode_region"] = folder(DecodeRegionOnly(samples, None), False, len)
     return out
 
 

@@ -44,11 +44,11 @@ def jpeg(name: str, width=301, height=207) -> bytes:
 def assert_region_equals_whole(data: bytes, boxes) -> None:
     whole = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))  # the official loader's pixels
     for box in boxes:
-        pixels, (t, l, h, w) = jpegregion.decode_region(data, box)
-        assert pixels.shape[0] == 3 and (h, w) == tuple(box[2:])
-        top, left = box[:2]
-        np.testing.assert_array_equal(pixels.permute(1, 2, 0).numpy()[t:t + h, l:l + w],
-                                      whole[top:top + h, left:left + w], err_msg=str(box))
+        top, left, h, w = box
+        pixels = jpegregion.decode_box(data, box)
+        assert pixels.shape == (3, h, w) and pixels.unsqueeze(0).is_contiguous(memory_format=torch.channels_last)
+        np.testing.assert_array_equal(pixels.permute(1, 2, 0).numpy(), whole[top:top + h, left:left + w],
+                                      err_msg=str(box))
 
 
 def test_the_region_decoder_builds_here():
@@ -73,9 +73,9 @@ def test_a_margin_is_what_makes_the_edges_exact():
     worst = 0
     for _ in range(40):
         box = crop_box(301, 207, rng)
-        pixels, (t, l, h, w) = jpegregion.decode_region(data, box, margin=0)
-        region = pixels.permute(1, 2, 0).numpy()[t:t + h, l:l + w].astype(int)
-        worst = max(worst, np.abs(region - whole[box[0]:box[0] + h, box[1]:box[1] + w]).max())
+        top, left, h, w = box
+        region = jpegregion.decode_box(data, box, margin=0).permute(1, 2, 0).numpy().astype(int)
+        worst = max(worst, np.abs(region - whole[top:top + h, left:left + w]).max())
     assert worst > 2
 
 
@@ -92,9 +92,11 @@ def test_fast_samples_are_the_same_with_and_without_the_region_decoder():
 def test_bad_files_fail_with_the_reason_and_the_file_name(tmp_path):
     data = jpeg("420")
     with pytest.raises(OSError, match="Premature end of JPEG file"):
-        jpegregion.decode_region(data[: len(data) // 3], (150, 0, 50, 300))  # the box lies past the cut
+        jpegregion.decode_box(data[: len(data) // 3], (150, 0, 50, 300))  # the box lies past the cut
     with pytest.raises(OSError, match="Not a JPEG file"):
-        jpegregion.decode_region(b"GIF89a" + bytes(100), (0, 0, 10, 10))
+        jpegregion.decode_box(b"GIF89a" + bytes(100), (0, 0, 10, 10))
+    with pytest.raises(OSError, match=r"box \(top 200, left 0, 50x300\) outside the 301x207 image"):
+        jpegregion.decode_box(data, (200, 0, 50, 300))
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(jpeg("420", 640, 480)[:4000])
     k = next(k for k in range(50) if crop_box(640, 480, sample_rng(0, 0, k))[0] > 100

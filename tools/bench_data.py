@@ -72,7 +72,7 @@ class DecodeOnly(Official):
 
 class DecodeRegionOnly(Official):
     """The fast pipeline's decode step alone: the header read, the crop drawn, the rows and columns around it decoded
-    (no resize, flip or collation): the floor of any pipeline that decodes on this CPU at full resolution."""
+    (no resize, flip or collation): the floor of a pipeline that decodes these files at full resolution here."""
 
     def __getitem__(self, i):
         path = self.samples[i][0]
@@ -80,7 +80,9 @@ class DecodeRegionOnly(Official):
             data = f.read()
         img = Image.open(io.BytesIO(data))
         box = crop_box(img.width, img.height, sample_rng(0, 0, i))
-        return jpegregion.decode_region(data, box)[0].shape[1]
+        if img.format == "JPEG" and img.mode in ("RGB", "L"):
+            return jpegregion.decode_box(data, box).shape[1]
+        return np.asarray(img.convert("RGB")).shape[0]  # CMYK, PNG, ...: decoded whole by PIL, as the fast pipeline
 
 
 class Forever(Sampler):

@@ -138,16 +138,17 @@ def tensor_crop(data: bytes | torch.Tensor, box: tuple[int, int, int, int], size
                 region: bool = True) -> torch.Tensor:
     """A JPEG's crop resized bicubically (antialiased, as PIL) to (3, size, size) uint8 by torch, where the image is
     (``data``: the file's bytes, decoded here on the CPU, or a decoded (3, H, W) uint8 tensor on any device)."""
+    top, left, h, w = box
     if isinstance(data, torch.Tensor):
-        img = data
+        crop = data[:, top:top + h, left:left + w]
     elif region and jpegregion.enabled():  # only the rows and columns around the box (the same pixels there)
-        img, box = jpegregion.decode_region(data, box)
+        crop = jpegregion.decode_box(data, box)
     else:
         img = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-    top, left, h, w = box
-    # the box copied once as (1, 3, h, w) channels-last: torch's vectorised uint8 bicubic reads that layout, 1.3-1.7x
-    # faster than the strided view, with the same output
-    crop = img[:, top:top + h, left:left + w].unsqueeze(0).contiguous(memory_format=torch.channels_last)
+        crop = img[:, top:top + h, left:left + w]
+    # (1, 3, h, w) channels-last (a copy unless decode_box made it so): torch's vectorised uint8 bicubic reads that
+    # layout, 1.3-1.7x faster than a strided view, with the same output
+    crop = crop.unsqueeze(0).contiguous(memory_format=torch.channels_last)
     out = TF2.resize(crop, [size, size], TF2.InterpolationMode.BICUBIC, antialias=True)[0]
     return TF2.horizontal_flip(out) if flip else out
 

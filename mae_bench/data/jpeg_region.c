@@ -33,11 +33,12 @@ static void on_message(j_common_ptr cinfo, int level) {
   if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) fail(cinfo);
 }
 
-/* Decode rows [y0, y1) and columns [x0, x1) of the image scaled by 1/denom (1, 2, 4 or 8) as RGB into out (cap
- * bytes). The columns may widen: geom receives the left column and the width actually written (rows are packed,
- * width * 3 bytes each), then the image's scaled width and height. Returns 0, or -1 with message set. */
-int mae_jpeg_decode_region(const unsigned char *data, unsigned long size, int denom, int x0, int y0, int x1,
-                           int y1, unsigned char *out, unsigned long cap, int *geom, char *message) {
+/* Decode the box (top, left, h, w) of the image scaled by 1/denom (1, 2, 4 or 8) as RGB into out, packed (h rows of
+ * w * 3 bytes). The rectangle decoded is the box plus margin pixels on each side (clipped to the image): libjpeg
+ * upsamples chroma at the rectangle's edges as at the image's, so the margin keeps the box's pixels equal to those
+ * of a whole-image decode. Returns 0, or -1 with message set. */
+int mae_jpeg_decode_box(const unsigned char *data, unsigned long size, int denom, int margin, int top, int left,
+                        int h, int w, unsigned char *out, char *message) {
   struct jpeg_decompress_struct cinfo;
   struct error_state err;
   cinfo.err = jpeg_std_error(&err.pub);
@@ -62,32 +63,25 @@ int mae_jpeg_decode_region(const unsigned char *data, unsigned long size, int de
   cinfo.scale_num = 1;
   cinfo.scale_denom = denom;
   jpeg_start_decompress(&cinfo);
-  if (x1 > (int)cinfo.output_width) x1 = cinfo.output_width;
-  if (y1 > (int)cinfo.output_height) y1 = cinfo.output_height;
-  if (x0 < 0 || y0 < 0 || x1 <= x0 || y1 <= y0) {
-    snprintf(message, MSG_LEN, "region [%d, %d) x [%d, %d) outside the %ux%u image", x0, x1, y0, y1,
-             cinfo.output_width, cinfo.output_height);
+  int width = cinfo.output_width, height = cinfo.output_height;
+  if (top < 0 || left < 0 || h <= 0 || w <= 0 || top + h > height || left + w > width) {
+    snprintf(message, MSG_LEN, "box (top %d, left %d, %dx%d) outside the %dx%d image", top, left, h, w, width,
+             height);
     jpeg_destroy_decompress(&cinfo);
     return -1;
   }
-  JDIMENSION full_width = cinfo.output_width, full_height = cinfo.output_height;
-  JDIMENSION left = x0, width = x1 - x0;
-  if (left > 0 || width < cinfo.output_width) jpeg_crop_scanline(&cinfo, &left, &width);
-  unsigned long stride = (unsigned long)width * 3;
-  if (stride * (unsigned long)(y1 - y0) > cap) {
-    snprintf(message, MSG_LEN, "region of %lu bytes exceeds the buffer of %lu", stride * (y1 - y0), cap);
-    jpeg_destroy_decompress(&cinfo);
-    return -1;
-  }
+  int y0 = top > margin ? top - margin : 0, x0 = left > margin ? left - margin : 0;
+  int x1 = left + w + margin < width ? left + w + margin : width;
+  JDIMENSION region_left = x0, region_width = x1 - x0;
+  if (region_left > 0 || (int)region_width < width) jpeg_crop_scanline(&cinfo, &region_left, &region_width);
+  JSAMPARRAY row = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, region_width * 3, 1);
   if (y0 > 0) jpeg_skip_scanlines(&cinfo, y0);
-  while ((int)cinfo.output_scanline < y1) {
-    JSAMPROW row = out + (unsigned long)(cinfo.output_scanline - y0) * stride;
-    jpeg_read_scanlines(&cinfo, &row, 1);
+  unsigned long box_stride = (unsigned long)w * 3, offset = (unsigned long)(left - (int)region_left) * 3;
+  while ((int)cinfo.output_scanline < top + h) {
+    int y = cinfo.output_scanline;
+    jpeg_read_scanlines(&cinfo, row, 1);
+    if (y >= top) memcpy(out + (unsigned long)(y - top) * box_stride, row[0] + offset, box_stride);
   }
-  geom[0] = left;
-  geom[1] = width;
-  geom[2] = full_width; /* jpeg_crop_scanline set output_width to the region's */
-  geom[3] = full_height;
   jpeg_abort_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
   return 0;

@@ -28,7 +28,6 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
@@ -57,9 +56,8 @@ def library() -> ctypes.CDLL | None:
     except (OSError, RuntimeError) as e:
         log.warning("decoding whole JPEGs: the region decoder is unavailable (%s)", e)
         return None
-    fn = lib.mae_jpeg_decode_region
-    fn.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                   ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_int), ctypes.c_char_p]
+    fn = lib.mae_jpeg_decode_box
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_ulong, *[ctypes.c_int] * 6, ctypes.c_void_p, ctypes.c_char_p]
     fn.restype = ctypes.c_int
     return lib
 
@@ -89,21 +87,12 @@ def build() -> Path:
     return target
 
 
-def decode_region(data: bytes, box: tuple[int, int, int, int], margin: int = MARGIN) -> tuple[torch.Tensor, tuple]:
-    """The pixels of ``box`` (top, left, h, w) and around it: a (3, H, W) uint8 RGB view and the box's (top, left, h,
-    w) inside it. Raises OSError with libjpeg's message for a file it cannot decode."""
+def decode_box(data: bytes, box: tuple[int, int, int, int], margin: int = MARGIN) -> torch.Tensor:
+    """The pixels of ``box`` (top, left, h, w): (3, h, w) uint8 RGB, channels-last in memory (packed (h, w, 3)).
+    Raises OSError with libjpeg's message for a file it cannot decode."""
     top, left, h, w = box
-    y0, x0 = max(0, top - margin), max(0, left - margin)
-    y1, x1 = top + h + margin, left + w + margin
-    # jpeg_crop_scanline widens the columns to whole iMCUs (at most 32 px each side)
-    cap = (x1 - x0 + 64) * 3 * (y1 - y0)
-    out = np.empty(cap, np.uint8)
-    geom = (ctypes.c_int * 4)()
+    out = torch.empty((h, w, 3), dtype=torch.uint8)
     message = ctypes.create_string_buffer(200)
-    if library().mae_jpeg_decode_region(data, len(data), 1, x0, y0, x1, y1, out.ctypes.data, cap, geom,
-                                        message) != 0:
+    if library().mae_jpeg_decode_box(data, len(data), 1, margin, top, left, h, w, out.data_ptr(), message) != 0:
         raise OSError(message.value.decode(errors="replace"))
-    left_out, width, _, full_height = geom
-    rows = min(y1, full_height) - y0
-    pixels = torch.from_numpy(out[: rows * width * 3].reshape(rows, width, 3)).permute(2, 0, 1)
-    return pixels, (top - y0, left - left_out, h, w)
+    return out.permute(2, 0, 1)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from mae_bench.data import DataError, jpegregion
-from mae_bench.data.fast import crop_box, dct_scale, load_sample, sample_rng, tensor_crop
+from mae_bench.data.fast import crop_box, dct_scale, load_sample, resized_crop, sample_rng, tensor_crop
 
 SIZE = 64
 
@@ -139,3 +139,20 @@ def test_real_photos_region_equals_whole_decode(realdata):
             assert_region_equals_whole(path.read_bytes(), [crop_box(img.width, img.height, rng) for _ in range(2)])
             checked += 1
     assert checked > 300
+
+
+@pytest.mark.parametrize("name", ["420", "grayscale", "progressive"])
+def test_dct_scaled_crops_are_the_same_with_and_without_the_region_decoder(name):
+    """Boxes at least 2x, 4x, 8x the output: decoded around the box at the reduced scale, the same pixels as PIL's
+    reduced decode of the whole image, so the same crop bit for bit."""
+    data = jpeg(name, 1500, 1100)
+    size, rng = 128, random.Random(2)
+    boxes = [(0, 0, 1100, 1500), (3, 5, 1061, 1333), (301, 211, 777, 800), (17, 9, 600, 590), (700, 1100, 300, 390),
+             (799, 1199, 301, 301)]
+    boxes += [crop_box(1500, 1100, rng) for _ in range(12)]
+    assert {dct_scale(h, w, size) for _, _, h, w in boxes} >= {2, 4, 8}
+    for box in boxes:
+        for flip in (False, True):
+            by_region = resized_crop(Image.open(io.BytesIO(data)), box, size, flip, data)
+            by_pil = resized_crop(Image.open(io.BytesIO(data)), box, size, flip)
+            assert torch.equal(by_region, by_pil), (name, box, flip)

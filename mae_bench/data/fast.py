@@ -10,7 +10,8 @@ resizes bicubically, converts to float and normalises in every worker. Here a wo
   with ``torchvision.io.decode_jpeg`` where that is unavailable), and resizes the box with torch's antialiased
   bicubic, which matches PIL's bicubic to within 2 of 255 (mean below 0.05) at about twice its speed;
 * decodes at 1/2, 1/4 or 1/8 scale when the crop box is at least that many times the output size (libjpeg's DCT
-  scaling through PIL's ``Image.draft``) and resizes the scaled box with PIL (mean |diff| to the official 1-2 of 255);
+  scaling: the region decoder at that scale, else PIL's ``Image.draft``) and resizes the scaled box with PIL (mean
+  |diff| to the official 1-2 of 255);
 * sends every other file (CMYK JPEGs, PNG, ...) through PIL exactly as the official pipeline (the same bits);
 * returns uint8 CHW pixels; ``to_model_input`` normalises the batch on the training device (``ToTensor`` +
   ``Normalize``, the same float operations in the same order).
@@ -79,23 +80,36 @@ def dct_scale(box_h: int, box_w: int, size: int) -> int:
     return next((s for s in DCT_SCALES if min(box_h, box_w) >= s * size), 1)
 
 
-def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int, flip: bool) -> torch.Tensor:
+def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int, flip: bool,
+                 data: bytes | None = None) -> torch.Tensor:
     """``box`` (top, left, h, w) of the opened, not yet decoded ``img``, resized bicubically by PIL to (3, size, size)
     RGB uint8.
 
     With DCT scaling the box is scaled into the reduced image: the pixels it touches are cropped and its fractional
     position inside them is handed to ``resize``, so the filter sees the same neighbourhood as the official crop.
+    Given the file's bytes (``data``: an RGB or grayscale JPEG), only those pixels are decoded, at the reduced scale,
+    by the region decoder (the same pixels as PIL's reduced decode, so the same output).
     """
     top, left, h, w = box
-    scale, full_width = dct_scale(h, w, size), img.width
-    drafted = img.draft("RGB", (img.width // scale, img.height // scale)) if scale > 1 else None
-    factor = full_width / drafted[1][2] if drafted else 1.0  # draft returns the full image's box in the new pixels
+    scale = dct_scale(h, w, size)
+    by_region = scale > 1 and data is not None and jpegregion.enabled()
+    if by_region:  # PIL's draft would reduce by exactly ``scale``: the factor between full and reduced pixels
+        factor, width, height = float(scale), -(-img.width // scale), -(-img.height // scale)
+    else:
+        full_width = img.width
+        drafted = img.draft("RGB", (img.width // scale, img.height // scale)) if scale > 1 else None
+        factor = full_width / drafted[1][2] if drafted else 1.0  # draft returns the full image's box in new pixels
+        width, height = img.width, img.height  # after draft: the reduced size
     if factor == 1.0:  # no reduction (or not a JPEG): crop and resize as the official pipeline
         region, sub = img.crop((left, top, left + w, top + h)), None
     else:
         x0, y0, x1, y1 = left / factor, top / factor, (left + w) / factor, (top + h) / factor
         fx, fy = math.floor(x0), math.floor(y0)
-        region = img.crop((fx, fy, min(math.ceil(x1), img.width), min(math.ceil(y1), img.height)))
+        touched = (fy, fx, min(math.ceil(y1), height) - fy, min(math.ceil(x1), width) - fx)
+        if by_region:
+            region = Image.fromarray(jpegregion.decode_box(data, touched, denom=scale).permute(1, 2, 0).numpy())
+        else:
+            region = img.crop((fx, fy, fx + touched[3], fy + touched[2]))
         sub = (x0 - fx, y0 - fy, x1 - fx, y1 - fy)
     if region.mode != "RGB":  # pointwise, so converting the crop equals cropping the converted image
         region = region.convert("RGB")
@@ -117,18 +131,23 @@ def load_sample(fp, name, size: int, rng: random.Random, scale=MAE_CROP_SCALE, r
     """One training sample from an open file: (3, size, size) uint8, or with ``raw`` a ``RawImage`` for JPEGs the
     device decoder reads (RGB or grayscale); the crop and flip are drawn first, from the header's size.
 
-    An RGB or grayscale JPEG whose crop allows no DCT scaling is decoded by libjpeg-turbo into a tensor
-    (``torchvision.io.decode_jpeg``) and resized by torch's antialiased bicubic, which matches PIL's to +-2 of 255
-    at twice PIL's speed; the rest (DCT-scaled crops, CMYK, PNG, ...) goes through PIL (``resized_crop``).
-    ``region=False`` decodes whole JPEGs even where the region decoder is available."""
+    An RGB or grayscale JPEG whose crop allows no DCT scaling is decoded by libjpeg-turbo into a tensor, only around
+    the box (``jpegregion``), and resized by torch's antialiased bicubic, which matches PIL's to +-2 of 255 at twice
+    PIL's speed; a DCT-scaled crop of one is decoded around the box at the reduced scale and resized by PIL; the
+    rest (CMYK, PNG, ...) goes through PIL (``resized_crop``). ``region=False`` decodes whole JPEGs (at the reduced
+    scale where it applies) even where the region decoder is available."""
     img = open_image(fp, name)
     box = crop_box(img.width, img.height, rng, scale)
     flip = rng.random() < 0.5
     try:
-        if img.format == "JPEG" and img.mode in ("RGB", "L") and (raw or dct_scale(box[2], box[3], size) == 1):
+        if img.format == "JPEG" and img.mode in ("RGB", "L"):
             fp.seek(0)
             data = fp.read()
-            return RawImage(data, box, flip) if raw else tensor_crop(data, box, size, flip, region)
+            if raw:
+                return RawImage(data, box, flip)
+            if dct_scale(box[2], box[3], size) == 1:
+                return tensor_crop(data, box, size, flip, region)
+            return resized_crop(img, box, size, flip, data if region else None)
         return resized_crop(img, box, size, flip)
     except (OSError, SyntaxError, RuntimeError) as e:
         raise DataError(f"cannot read image {name}: {e}") from None

@@ -87,12 +87,13 @@ def build() -> Path:
     return target
 
 
-def decode_box(data: bytes, box: tuple[int, int, int, int], margin: int = MARGIN) -> torch.Tensor:
-    """The pixels of ``box`` (top, left, h, w): (3, h, w) uint8 RGB, channels-last in memory (packed (h, w, 3)).
-    Raises OSError with libjpeg's message for a file it cannot decode."""
+def decode_box(data: bytes, box: tuple[int, int, int, int], margin: int = MARGIN, denom: int = 1) -> torch.Tensor:
+    """The pixels of ``box`` (top, left, h, w) of the image decoded at 1/``denom`` scale (1, 2, 4, 8; the box in
+    those pixels): (3, h, w) uint8 RGB, channels-last in memory (packed (h, w, 3)). Raises OSError with libjpeg's
+    message for a file it cannot decode."""
     top, left, h, w = box
     out = torch.empty((h, w, 3), dtype=torch.uint8)
     message = ctypes.create_string_buffer(200)
-    if library().mae_jpeg_decode_box(data, len(data), 1, margin, top, left, h, w, out.data_ptr(), message) != 0:
+    if library().mae_jpeg_decode_box(data, len(data), denom, margin, top, left, h, w, out.data_ptr(), message) != 0:
         raise OSError(message.value.decode(errors="replace"))
     return out.permute(2, 0, 1)

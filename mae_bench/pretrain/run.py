@@ -18,6 +18,7 @@ from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
 from ..data.check import check_dataset
 from ..data.pipeline import check_pipeline, pretrain_loader
 from ..data.shards import is_shard_pattern
+from ..data.writers import MARKER
 from ..engine.amp import grad_scaler, resolve_amp
 from ..engine.checkpoint import check_same_config, load_training_state, resume_path, unwrap
 from ..engine.dist import DistInfo, barrier, init_distributed
@@ -48,11 +49,11 @@ class ReconstructionHook(Hook):
 
 def synthetic_data_path(cfg: PretrainConfig, dist: DistInfo) -> Path:
     """Where the built-in synthetic set lives for this run: the pretraining pool of ``synthetic_num`` scenes
-    (disjoint from every transfer set; ``pool/train/<class>/``); rank 0 writes it once, the rest wait."""
+    (disjoint from every transfer set; ``pool/train/<class>/``); rank 0 writes it once (``write_dataset`` leaves its
+    marker in the root last), the rest wait at a barrier."""
     root = Path(cfg.output_dir) / "synthetic_imagefolder"
-    if dist.is_main and not (root / ".complete").exists():
+    if dist.is_main and not (root / MARKER).is_file():
         write_dataset("imagefolder", root, 2 * len(SHAPES), max(cfg.input_size, 64), cfg.seed, pool=cfg.synthetic_num)
-        (root / ".complete").touch()
     barrier()
     return root / "pool"
 

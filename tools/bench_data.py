@@ -45,8 +45,8 @@ from torchvision.datasets.folder import pil_loader
 from tqdm import tqdm
 
 from mae_bench.data import DataError, jpegregion
-from mae_bench.data.fast import (FastImageDataset, collate, crop_box, image_samples, pretrain_root, sample_rng,
-                                 to_model_input)
+from mae_bench.data.fast import (FastImageDataset, collate, crop_box, dct_scale, image_samples, pretrain_root,
+                                 sample_rng, to_model_input)
 from mae_bench.data.imagefolder import pretrain_transform
 from mae_bench.data.shards import ShardDataset
 
@@ -71,18 +71,26 @@ class DecodeOnly(Official):
 
 
 class DecodeRegionOnly(Official):
-    """The fast pipeline's decode step alone: the header read, the crop drawn, the rows and columns around it decoded
-    (no resize, flip or collation): the floor of a pipeline that decodes these files at full resolution here."""
+    """The fast pipeline's decode step alone: the header read, the crop drawn, the pixels around it decoded (at the
+    reduced scale where the fast pipeline uses DCT scaling), no resize, flip or collation: the floor of a pipeline
+    that decodes these files here."""
+
+    def __init__(self, samples, size: int):
+        super().__init__(samples, None)
+        self.size = size
 
     def __getitem__(self, i):
         path = self.samples[i][0]
         with open(path, "rb") as f:
             data = f.read()
         img = Image.open(io.BytesIO(data))
-        box = crop_box(img.width, img.height, sample_rng(0, 0, i))
-        if img.format == "JPEG" and img.mode in ("RGB", "L"):
-            return jpegregion.decode_box(data, box).shape[1]
-        return np.asarray(img.convert("RGB")).shape[0]  # CMYK, PNG, ...: decoded whole by PIL, as the fast pipeline
+        top, left, h, w = crop_box(img.width, img.height, sample_rng(0, 0, i))
+        if img.format != "JPEG" or img.mode not in ("RGB", "L"):
+            return np.asarray(img.convert("RGB")).shape[0]  # CMYK, PNG, ...: decoded whole by PIL, as in the pipeline
+        s = dct_scale(h, w, self.size)  # 1, or the pixels the box touches at 1/s scale
+        y0, x0 = top // s, left // s
+        y1, x1 = min(-(-(top + h) // s), -(-img.height // s)), min(-(-(left + w) // s), -(-img.width // s))
+        return jpegregion.decode_box(data, (y0, x0, y1 - y0, x1 - x0), denom=s).shape[1]
 
 
 class Forever(Sampler):
@@ -114,7 +122,7 @@ def loaders(args, samples) -> dict:
     out["gpu_decode_worker_share"] = folder(FastImageDataset(samples, size, raw=True), True, collate)
     out["decode"] = folder(DecodeOnly(samples, None), False, len)
     if jpegregion.enabled():
-        out["decode_region"] = folder(DecodeRegionOnly(samples, None), False, len)
+        out["decode_region"] = folder(DecodeRegionOnly(samples, size), False, len)
     return out
 
 

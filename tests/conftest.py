@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from mae_bench import forkrun
 
@@ -105,3 +107,12 @@ def tiny_mae_ckpt(tmp_path_factory, synthetic_imagefolder) -> Path:
              "--data_path", synthetic_imagefolder, "--output_dir", out, "--num_workers", 0,
              "--max_iters_per_epoch", 2, "--vis_every", 0, "--no-tensorboard", check=True)
     return out / "checkpoint-last.pth"
+
+
+def textured_photo(width: int, height: int, seed: int, cell: int = 16, noise: float = 12) -> np.ndarray:
+    """A textured RGB image: smooth colour fields (one random colour per ``cell`` px, bicubically upsampled) plus
+    Gaussian detail, so resampling and chroma-upsampling differences show."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (height // cell + 1, width // cell + 1, 3), dtype=np.uint8))
+    smooth = np.asarray(coarse.resize((width, height), Image.BICUBIC), dtype=np.float32)
+    return np.clip(smooth + rng.normal(0, noise, (height, width, 3)), 0, 255).astype(np.uint8)

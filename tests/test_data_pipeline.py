@@ -19,7 +19,7 @@ from torchvision.datasets.folder import pil_loader
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from conftest import REPO, run_tool, tool_env
+from conftest import REPO, run_tool, textured_photo, tool_env
 from mae_bench.checkpoints import load_file
 from mae_bench.data.fast import (FastImageDataset, RawBatch, collate, crop_box, dct_scale, decode_raw,
                                  image_samples, load_sample, resized_crop, sample_rng,
@@ -44,26 +44,18 @@ def to_255(x: torch.Tensor) -> torch.Tensor:
     return x * torch.tensor(IMAGENET_STD).view(3, 1, 1) * 255 + torch.tensor(IMAGENET_MEAN).view(3, 1, 1) * 255
 
 
-def photo(width: int, height: int, seed: int) -> np.ndarray:
-    """A textured RGB image: smooth colour fields plus fine detail (so resampling differences show)."""
-    rng = np.random.default_rng(seed)
-    coarse = Image.fromarray(rng.integers(0, 256, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8))
-    smooth = np.asarray(coarse.resize((width, height), Image.BICUBIC), dtype=np.float32)
-    return np.clip(smooth + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """A flat folder of JPEG quirks: RGB, grayscale, CMYK, a PNG named .jpg, and an EXIF-rotated JPEG."""
     root = tmp_path_factory.mktemp("quirks")
-    rgb = Image.fromarray(photo(300, 200, 0))
+    rgb = Image.fromarray(textured_photo(300, 200, 0))
     rgb.save(root / "rgb.jpg", quality=90)
     rgb.convert("L").save(root / "gray.jpg", quality=90)
     rgb.convert("CMYK").save(root / "cmyk.jpg", quality=90)
     rgb.save(root / "png_named.jpg", format="PNG")
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
-    Image.fromarray(photo(300, 200, 1)).save(root / "exif.jpg", quality=90, exif=exif)
+    Image.fromarray(textured_photo(300, 200, 1)).save(root / "exif.jpg", quality=90, exif=exif)
     return {p.stem: str(p) for p in root.iterdir()}
 
 

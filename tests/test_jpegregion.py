@@ -9,19 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import textured_photo
 from mae_bench.data import DataError, jpegregion
 from mae_bench.data.fast import crop_box, dct_scale, load_sample, resized_crop, sample_rng, tensor_crop
 
 SIZE = 64
-
-
-def texture(width: int, height: int, seed: int) -> np.ndarray:
-    """Smooth colour fields plus noise: chroma that varies, so upsampling at a region's edge would show."""
-    rng = np.random.default_rng(seed)
-    coarse = Image.fromarray(rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8))
-    smooth = np.asarray(coarse.resize((width, height), Image.BICUBIC), dtype=np.float32)
-    return np.clip(smooth + rng.normal(0, 20, (height, width, 3)), 0, 255).astype(np.uint8)
-
 
 VARIANTS = {  # name: (mode, save options); 301 x 207 px is no multiple of any MCU size
     "444": ("RGB", dict(subsampling=0)),
@@ -37,7 +29,7 @@ VARIANTS = {  # name: (mode, save options); 301 x 207 px is no multiple of any M
 def jpeg(name: str, width=301, height=207) -> bytes:
     mode, options = VARIANTS[name]
     buf = io.BytesIO()
-    Image.fromarray(texture(width, height, len(name))).convert(mode).save(buf, "JPEG", **{"quality": 90, **options})
+    Image.fromarray(textured_photo(width, height, len(name), cell=8, noise=20)).convert(mode).save(buf, "JPEG", **{"quality": 90, **options})
     return buf.getvalue()
 
 

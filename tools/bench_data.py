@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from mae_bench.data import DataError, jpegregion
 from mae_bench.data.fast import (FastImageDataset, collate, crop_box, dct_scale, image_samples, pretrain_root,
-                                 sample_rng, to_model_input)
+                                 reduced_size, sample_rng, to_model_input, touched_pixels)
 from mae_bench.data.imagefolder import pretrain_transform
 from mae_bench.data.shards import ShardDataset
 
@@ -84,13 +84,12 @@ class DecodeRegionOnly(Official):
         with open(path, "rb") as f:
             data = f.read()
         img = Image.open(io.BytesIO(data))
-        top, left, h, w = crop_box(img.width, img.height, sample_rng(0, 0, i))
+        box = crop_box(img.width, img.height, sample_rng(0, 0, i))
         if img.format != "JPEG" or img.mode not in ("RGB", "L"):
             return np.asarray(img.convert("RGB")).shape[0]  # CMYK, PNG, ...: decoded whole by PIL, as in the pipeline
-        s = dct_scale(h, w, self.size)  # 1, or the pixels the box touches at 1/s scale
-        y0, x0 = top // s, left // s
-        y1, x1 = min(-(-(top + h) // s), -(-img.height // s)), min(-(-(left + w) // s), -(-img.width // s))
-        return jpegregion.decode_box(data, (y0, x0, y1 - y0, x1 - x0), denom=s).shape[1]
+        s = dct_scale(box[2], box[3], self.size)  # 1: the box itself; else the pixels it touches at 1/s scale
+        touched, _ = touched_pixels(box, s, *reduced_size(img, s))
+        return jpegregion.decode_box(data, touched, denom=s).shape[1]
 
 
 class Forever(Sampler):

@@ -80,6 +80,21 @@ def dct_scale(box_h: int, box_w: int, size: int) -> int:
     return next((s for s in DCT_SCALES if min(box_h, box_w) >= s * size), 1)
 
 
+def touched_pixels(box: tuple[int, int, int, int], factor: float, width: int, height: int):
+    """The pixels ``box`` (top, left, h, w, in full-size pixels) touches in the image reduced by ``factor`` to
+    ``width`` x ``height``, as (top, left, h, w), and the box's fractional position inside them (PIL's resize box)."""
+    top, left, h, w = box
+    x0, y0, x1, y1 = left / factor, top / factor, (left + w) / factor, (top + h) / factor
+    fx, fy = math.floor(x0), math.floor(y0)
+    touched = (fy, fx, min(math.ceil(y1), height) - fy, min(math.ceil(x1), width) - fx)
+    return touched, (x0 - fx, y0 - fy, x1 - fx, y1 - fy)
+
+
+def reduced_size(img: Image.Image, scale: int) -> tuple[int, int]:
+    """(width, height) of ``img`` decoded at 1/``scale`` (libjpeg rounds up)."""
+    return -(-img.width // scale), -(-img.height // scale)
+
+
 def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int, flip: bool,
                  data: bytes | None = None) -> torch.Tensor:
     """``box`` (top, left, h, w) of the opened, not yet decoded ``img``, resized bicubically by PIL to (3, size, size)
@@ -94,7 +109,7 @@ def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int, fl
     scale = dct_scale(h, w, size)
     by_region = scale > 1 and data is not None and jpegregion.enabled()
     if by_region:  # PIL's draft would reduce by exactly ``scale``: the factor between full and reduced pixels
-        factor, width, height = float(scale), -(-img.width // scale), -(-img.height // scale)
+        factor, (width, height) = float(scale), reduced_size(img, scale)
     else:
         full_width = img.width
         drafted = img.draft("RGB", (img.width // scale, img.height // scale)) if scale > 1 else None
@@ -103,14 +118,12 @@ def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int, fl
     if factor == 1.0:  # no reduction (or not a JPEG): crop and resize as the official pipeline
         region, sub = img.crop((left, top, left + w, top + h)), None
     else:
-        x0, y0, x1, y1 = left / factor, top / factor, (left + w) / factor, (top + h) / factor
-        fx, fy = math.floor(x0), math.floor(y0)
-        touched = (fy, fx, min(math.ceil(y1), height) - fy, min(math.ceil(x1), width) - fx)
+        touched, sub = touched_pixels(box, factor, width, height)
         if by_region:
             region = Image.fromarray(jpegregion.decode_box(data, touched, denom=scale).permute(1, 2, 0).numpy())
         else:
-            region = img.crop((fx, fy, fx + touched[3], fy + touched[2]))
-        sub = (x0 - fx, y0 - fy, x1 - fx, y1 - fy)
+            y, x, th, tw = touched
+            region = img.crop((x, y, x + tw, y + th))
     if region.mode != "RGB":  # pointwise, so converting the crop equals cropping the converted image
         region = region.convert("RGB")
     out = region.resize((size, size), Image.BICUBIC, box=sub)

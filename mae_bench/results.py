@@ -6,10 +6,13 @@ AP_mask, mIoU, top1, top5.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import sys
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,26 +72,67 @@ def make_record(task: str, dataset: str, metrics: dict, *, model: str, init: str
     return validate(rec)
 
 
-def write_record(record: dict, runs_dir: str | Path = "results/runs", name: str | None = None) -> Path:
-    """Write atomically as ``<runs_dir>/<task>_<model>_<init>_s<seed>_<timestamp>.json``; returns the path.
+def record_name(record: dict) -> str:
+    """The default file stem of a record: ``<task>_<dataset>_<model>_<init>_s<seed>_<finish time>``."""
+    stamp = re.sub(r"[^0-9]", "", record["finished"])[:14]
+    return (f"{record['task']}_{canonical_dataset(record['dataset'])}_{record['model']}_{record['init']}"
+            f"_s{record.get('seed', 0)}_{stamp}")
 
-    An existing record is never replaced: runs of several seeds (or processes) finishing in the same second get
-    ``-2``, ``-3``, ... suffixes."""
+
+def _claim(runs_dir: Path, base: str, text: str) -> Path:
+    """Write ``text`` under the first free name ``<base>.json``, ``<base>-2.json``, ... and return it.
+
+    The text goes to a temporary name of this process first (flushed to disk); ``os.link`` then claims the final
+    name, which fails if any other process holds it, so a record appears whole or not at all and none replaces
+    another, however many processes finish at once."""
+    tmp = runs_dir / f".{base}.json.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        k = 1
+        while True:
+            path = runs_dir / (f"{base}.json" if k == 1 else f"{base}-{k}.json")
+            try:
+                os.link(tmp, path)
+                return path
+            except FileExistsError:
+                k += 1
+            except OSError as e:  # a file system without hard links: claim the name by creating it exclusively
+                if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    k += 1
+                    continue
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(text)
+                return path
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_record(record: dict, runs_dir: str | Path = "results/runs", name: str | None = None) -> Path:
+    """Write ``record`` as ``<runs_dir>/<name>.json`` (default name: ``record_name``); returns the path.
+
+    An existing record is never replaced: records of the same name (runs of several processes finishing in the
+    same second) get ``-2``, ``-3``, ... suffixes, each name claimed atomically. If the record cannot be written
+    (a full disk, a read-only folder), the whole record is printed to stderr, so a finished run's numbers
+    survive, and a ``RecordError`` naming the folder is raised (the tools exit 2)."""
     validate(record)
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    if name is None:
-        stamp = re.sub(r"[^0-9]", "", record["finished"])[:14]
-        name = f"{record['task']}_{record['model']}_{record['init']}_s{record.get('seed', 0)}_{stamp}"
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
-    path, k = runs_dir / f"{base}.json", 1
-    while path.exists():
-        k += 1
-        path = runs_dir / f"{base}-{k}.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", name if name is not None else record_name(record))
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        return _claim(runs_dir, base, text)
+    except OSError as e:
+        sys.stderr.write(f"the result record that could not be written to {runs_dir}:\n{text}")
+        sys.stderr.flush()
+        raise RecordError(f"could not write the result record {runs_dir / base}.json: {e.strerror or e} "
+                          f"(the record is printed above on stderr; save it as {base}.json)") from None
 
 
 def record_files(runs_dir: str | Path) -> list[Path]:

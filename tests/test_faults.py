@@ -1,0 +1,102 @@
+"""What a cluster user meets (docs/faults.md): many processes finishing at once, full disks, diverged weights, bad
+settings, signals and corrupt files; each run as a user would, in real processes."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TINY_MAE, run_tool, tool_env
+from mae_bench.results import make_record, write_record
+
+RECORD_KW = dict(model="vit_tiny_patch16", init="mae_e1", pretrain_method="mae", pretrain_epochs=1, ckpt=None,
+                 config="knn.py", cfg_options=None, seed=0, world_size=1, started="2026-01-01T00:00:00+00:00",
+                 wall_time_s=1.0)
+
+
+@contextlib.contextmanager
+def full_folder(path: Path, kib: int = 64):
+    """``path`` on a small tmpfs filled to the last byte (a full disk), unmounted afterwards.
+
+    Returns ``None`` where this machine does not let a test mount one (not root); ``limited_writes`` is the fallback."""
+    path.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(path)],
+                      capture_output=True).returncode != 0:
+        yield None
+        return
+    try:
+        with open(path / "filler", "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 4096)
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def limited_writes(max_bytes: int = 0):
+    """A ``preexec_fn`` for a child whose files cannot grow past ``max_bytes`` (RLIMIT_FSIZE: writes fail with EFBIG,
+    as on a full disk), the fallback where no tmpfs can be mounted."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return limit
+
+
+# --- result records ------------------------------------------------------------------------------------------------
+
+WRITER = """
+import sys, time, json
+from mae_bench.results import write_record
+record, runs, writer, start = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+while time.time() < start:
+    pass
+for n in range(20):
+    print(write_record(dict(record, writer=writer, n=n), runs), flush=True)
+"""
+
+
+def test_records_of_processes_finishing_at_once_are_all_kept(tmp_path):
+    """Eight processes write five records each under one name in the same instant: 40 files, none replaced."""
+    record = make_record("knn", "synthetic", dict(top1=50.0), **RECORD_KW)
+    runs, start = tmp_path / "runs", time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, json.dumps(record), str(runs), str(i), str(start)],
+                              env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(8)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [err for _, err in outs]
+    printed = [Path(line) for out, _ in outs for line in out.split()]
+    files = sorted(runs.iterdir())
+    assert len(printed) == len(set(printed)) == 160 and sorted(printed) == files  # no temp file left either
+    found = {(r["writer"], r["n"]) for r in (json.loads(p.read_text()) for p in files)}
+    assert found == {(i, n) for i in range(8) for n in range(20)}
+
+
+def test_record_names_hold_the_dataset(tmp_path):
+    paths = [write_record(make_record("knn", ds, dict(top1=1.0), **RECORD_KW), tmp_path) for ds in ("a", "b", "a")]
+    assert [p.name.split("_")[1] for p in paths] == ["a", "b", "a"]
+    assert paths[0].stem + "-2" == paths[2].stem
+
+
+def test_record_on_a_full_disk_is_printed_to_stderr(tmp_path):
+    record = make_record("knn", "synthetic", dict(top1=12.5), **RECORD_KW)
+    code = ("import json, sys\nfrom mae_bench.results import RecordError, write_record\ntry:\n"
+            "    write_record(json.loads(sys.argv[1]), sys.argv[2])\nexcept RecordError as e:\n"
+            "    sys.exit(f'error: {e}')")
+    with full_folder(tmp_path / "disk") as disk:
+        runs = (disk or tmp_path) / "runs"
+        proc = subprocess.run([sys.executable, "-c", code, json.dumps(record), str(runs)], env=tool_env(),
+                              capture_output=True, text=True, timeout=60,
+                              preexec_fn=None if disk else limited_writes())
+        assert proc.returncode != 0
+        assert "could not write the result record" in proc.stderr and str(runs) in proc.stderr
+        printed = proc.stderr[proc.stderr.index("{"):proc.stderr.rindex("}") + 1]
+        assert json.loads(printed) == record
+        assert not runs.exists() or not list(runs.iterdir())  # no half record, no temp file

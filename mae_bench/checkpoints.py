@@ -23,15 +23,17 @@ import argparse
 import contextlib
 import hashlib
 import io
+import os
 import pickle
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, SaveError
 
 ENCODER_PREFIXES = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.")
 DECODER_PREFIXES = ("mask_token", "decoder_")
@@ -78,6 +80,45 @@ def _torch_load(path: Path, source, map_location: str) -> dict:
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
+
+
+def temp_name(path: str | Path) -> Path:
+    """The temporary name of ``path`` for this process, ``.<name>.tmp<pid>`` beside it: two processes never share
+    one, and one left by a killed process is known by its pid (``engine.outdir.remove_stale_temp_files``)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def free_space(folder: str | Path) -> str:
+    """The free space of the file system holding ``folder``, e.g. ``'12.0 MB free'``."""
+    try:
+        return f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free"
+    except OSError:
+        return "free space unknown"
+
+
+def save_file(obj, path: str | Path) -> Path:
+    """``torch.save`` to this process's temporary name, then rename: ``path`` holds a whole file or its old one.
+
+    On any failure the temporary file is removed; a failed write (a full disk, a quota, a read-only folder: torch
+    reports some as ``RuntimeError: ... unexpected pos``) raises a one-line ``SaveError`` naming the file and the
+    free space left."""
+    path = Path(path)
+    tmp = temp_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if not isinstance(e, (OSError, RuntimeError)):
+            raise
+        reason = (e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0] if str(e)
+                  else type(e).__name__)
+        raise SaveError(f"could not save {path}: {reason} ({free_space(path.parent if path.parent.is_dir() else '.')} "
+                        f"on that file system); the file is left as it was") from None
+    return path
 
 
 # --- one read per transfer: file dict, format and sha256 from the same bytes --------------------------------------

@@ -28,3 +28,8 @@ class TransferError(MaeBenchError, ValueError):
 
 class RecordError(MaeBenchError, ValueError):
     """A result record that does not follow the schema."""
+
+
+class SaveError(MaeBenchError, OSError):
+    """A file that could not be written (a full disk, a quota, a read-only folder); the message names the file and
+    the free space left."""

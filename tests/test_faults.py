@@ -100,3 +100,49 @@ def test_record_on_a_full_disk_is_printed_to_stderr(tmp_path):
         printed = proc.stderr[proc.stderr.index("{"):proc.stderr.rindex("}") + 1]
         assert json.loads(printed) == record
         assert not runs.exists() or not list(runs.iterdir())  # no half record, no temp file
+
+
+# --- the feature cache ---------------------------------------------------------------------------------------------
+
+def launch(tmp_path: Path, name: str, script: str, *args, **env):
+    """A tool run started in the background (a forked process, as ``run_tool``); ``finish`` waits for it."""
+    from mae_bench import forkrun
+
+    out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+    return forkrun.ForkedRun(REPO / "tools" / script, args, tool_env(**env), REPO, out, err), out, err
+
+
+def finish(job, timeout: float = 300) -> tuple[int, str]:
+    run, out, err = job
+    code = run.wait(timeout)
+    return code, out.read_text() + err.read_text()
+
+
+def knn_args(tmp_path: Path, ckpt: Path, data: Path, name: str, *extra) -> list:
+    return ["--task", "knn", "--ckpt", ckpt, "--data-root", data, "--work-dir", tmp_path / name, "--runs-dir",
+            tmp_path / "runs", "--device", "cpu", "--cfg-options", f"cache_dir={tmp_path / 'cache'}", *extra]
+
+
+def test_feature_cache_shared_by_concurrent_runs_and_rebuilt_when_corrupt(tmp_path, tiny_mae_ckpt,
+                                                                         synthetic_imagefolder):
+    """Three k-NN runs cache the same features at once: all finish with one record each; a corrupt cache file is
+    then removed with a warning naming it and computed again."""
+    jobs = [launch(tmp_path, f"knn{i}", "transfer.py", *knn_args(tmp_path, tiny_mae_ckpt, synthetic_imagefolder,
+                                                                   f"w{i}"), OMP_NUM_THREADS="1") for i in range(3)]
+    results = [finish(job) for job in jobs]
+    assert [code for code, _ in results] == [0, 0, 0], results
+    records = sorted((tmp_path / "runs").glob("knn_*.json"))
+    assert len(records) == 3
+    top1 = {json.loads(p.read_text())["metrics"]["top1"] for p in records}
+    assert len(top1) == 1
+    cache = tmp_path / "cache"
+    files = sorted(cache.iterdir())
+    assert [p.suffix for p in files].count(".pt") == 2 and not [p for p in files if ".tmp" in p.name], files
+    bad = next(cache.glob("*.pt"))
+    bad.write_bytes(b"not a torch file")
+    proc = run_tool("transfer.py", *knn_args(tmp_path, tiny_mae_ckpt, synthetic_imagefolder, "w3"),
+                    OMP_NUM_THREADS="1")
+    assert proc.returncode == 0, proc.stderr
+    assert f"feature cache file {bad} is unusable" in proc.stderr and "computed again" in proc.stderr
+    assert bad.stat().st_size > 100 and len(list((tmp_path / "runs").glob("knn_*.json"))) == 4
+    assert {json.loads(p.read_text())["metrics"]["top1"] for p in (tmp_path / "runs").glob("knn_*.json")} == top1

@@ -1,12 +1,11 @@
 """Training checkpoints (docs/architecture.md "Checkpoint file"): atomic save, resume with checks."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
-from ..checkpoints import CheckpointError, load_file
+from ..checkpoints import CheckpointError, load_file, save_file
 from ..meta import git_sha, versions
 
 
@@ -31,16 +30,11 @@ def plain(obj):
 
 
 def save_checkpoint(path: str | Path, model, optimizer, epoch: int, config: dict, scaler=None, **extra) -> Path:
-    """Write {model, optimizer, scaler, epoch, config, meta, **extra} to a temp name, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write {model, optimizer, scaler, epoch, config, meta, **extra} (``checkpoints.save_file``)."""
     state = dict(model=unwrap(model).state_dict(), optimizer=optimizer.state_dict() if optimizer else {},
                  scaler=scaler.state_dict() if scaler is not None else {}, epoch=int(epoch), config=plain(config),
                  meta=dict(producer="mae-bench", versions=versions(), git_sha=git_sha()), **extra)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_file(state, path)
 
 
 def resume_path(resume: str | None, output_dir: str | Path) -> Path | None:

@@ -22,13 +22,14 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-from ..checkpoints import load_encoder_state
+from ..checkpoints import CheckpointError, load_encoder_state, load_file, save_file, temp_name
 from ..config import ConfigError, build, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform
 from ..data.check import dataset_name
 from ..data.writers import write_synthetic_once
 from ..engine.amp import AMP_MODES, amp_dtype
 from ..evaluation.features import extract
+from ..meta import sha256
 from ..models.sizes import MODEL_SIZES
 from ..models.vit import VisionTransformer, create_vit
 from .mm_common import dataclass_options as set_options  # noqa: F401  (the tasks' --cfg-options step)
@@ -182,21 +183,51 @@ def cached_features(vit: VisionTransformer, ckpt_sha256: str | None, root: Path,
                     device: torch.device, n_last: int = 4) -> dict:
     """``extract`` on ``root/split`` with the eval transform, computed once per cache key (``ckpt_sha256``: the
     encoder's checkpoint, None for random init) and stored as ``<cache_dir>/<key>.pt`` (loaded back with
-    weights_only=True)."""
+    weights_only=True) beside ``<key>.sha256``, the hash of its bytes.
+
+    Several processes may cache one key at once: each writes under its own temporary name, and a file another
+    process finished meanwhile is kept. A cache file that fails to load or to match its hash is removed with a
+    warning naming it, and the features are computed again."""
     transform = eval_transform(cfg.input_size, cfg.eval_crop_pct)
     key = cache_key(ckpt_sha256, root, split, transform, cfg, n_last, amp_dtype(cfg.amp, device))
     path = Path(cfg.cache_dir or "work_dirs/feature_cache") / f"{key}.pt"
-    if path.is_file():
+    feats = read_cache(path)
+    if feats is not None:
         log.info("features of %s/%s from the cache %s", root, split, path)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return feats
     feats = extract(vit, loader(root, split, transform, cfg.eval_batch_size, cfg, shuffle=False), n_last, device,
                     cfg.amp)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(feats, tmp)
-    tmp.replace(path)
+    if path.is_file():
+        log.info("features of %s/%s: another process cached them at %s meanwhile", root, split, path)
+        return feats
+    save_file(feats, path)
+    hash_path = path.with_suffix(".sha256")
+    tmp = temp_name(hash_path)
+    tmp.write_text(sha256(path) + "\n")
+    tmp.replace(hash_path)
     log.info("features of %s/%s: %d images, cached at %s", root, split, len(feats["labels"]), path)
     return feats
+
+
+def read_cache(path: Path) -> dict | None:
+    """The features cached at ``path``, or None when there are none or the file is unusable (then it is removed with
+    a warning naming it)."""
+    if not path.is_file():
+        return None
+    hash_path = path.with_suffix(".sha256")
+    try:
+        want = hash_path.read_text().strip() if hash_path.is_file() else None
+        if want is not None and sha256(path) != want:
+            raise CheckpointError(f"its sha256 differs from the one recorded in {hash_path}")
+        feats = load_file(path)
+        if not isinstance(feats.get("labels"), torch.Tensor):
+            raise CheckpointError("it holds no feature tensors")
+        return feats
+    except (CheckpointError, OSError) as e:
+        log.warning("feature cache file %s is unusable (%s); removed, the features are computed again", path, e)
+        for p in (path, hash_path):
+            p.unlink(missing_ok=True)
+        return None
 
 
 def feature_set_classes(fset: dict) -> list[str]:

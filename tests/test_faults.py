@@ -146,3 +146,38 @@ def test_feature_cache_shared_by_concurrent_runs_and_rebuilt_when_corrupt(tmp_pa
     assert f"feature cache file {bad} is unusable" in proc.stderr and "computed again" in proc.stderr
     assert bad.stat().st_size > 100 and len(list((tmp_path / "runs").glob("knn_*.json"))) == 4
     assert {json.loads(p.read_text())["metrics"]["top1"] for p in (tmp_path / "runs").glob("knn_*.json")} == top1
+
+
+# --- diverged weights ----------------------------------------------------------------------------------------------
+
+PRETRAIN = [*TINY_MAE, "--device", "cpu", "--batch_size", 4, "--num_workers", 0, "--no-tensorboard", "--vis_every", 0,
+            "--warmup_epochs", 0, "--max_iters_per_epoch", 1]
+
+
+def pretrain(out: Path, data: Path, *args, **kw):
+    return run_tool("pretrain.py", *PRETRAIN, "--data_path", data, "--output_dir", out, *args, OMP_NUM_THREADS="1",
+                    **kw)
+
+
+def test_diverged_weights_are_never_saved_nor_probed(tmp_path, synthetic_imagefolder):
+    """An lr that turns the weights to inf in one step (the loss of that step is still finite): the checkpoint of
+    the epoch is refused, the last good one stays and is named; k-NN refuses a file holding NaN weights."""
+    out = tmp_path / "run"
+    assert pretrain(out, synthetic_imagefolder, "--epochs", 1).returncode == 0
+    good = (out / "checkpoint-last.pth").read_bytes()
+    proc = pretrain(out, synthetic_imagefolder, "--epochs", 3, "--save_every", 1, "--lr", "1e300",
+                    "--resume", out / "checkpoint-last.pth")
+    assert proc.returncode == 3, proc.stderr
+    assert "not saving" in proc.stderr and "NaN or inf" in proc.stderr
+    assert f"the last good checkpoint, {out / 'checkpoint-last.pth'}, is kept" in proc.stderr
+    assert (out / "checkpoint-last.pth").read_bytes() == good and not (out / "checkpoint-2.pth").exists()
+    import torch
+
+    from mae_bench.checkpoints import load_file
+    ckpt = load_file(out / "checkpoint-last.pth")
+    ckpt["model"]["blocks.0.attn.qkv.weight"][0, 0] = float("nan")
+    bad = tmp_path / "diverged.pth"
+    torch.save(ckpt, bad)
+    proc = run_tool("transfer.py", *knn_args(tmp_path, bad, synthetic_imagefolder, "knn"), OMP_NUM_THREADS="1")
+    assert proc.returncode == 2 and f"refusing the checkpoint {bad}" in proc.stderr, proc.stderr
+    assert "blocks.0.attn.qkv.weight" in proc.stderr and not (tmp_path / "runs").exists()

@@ -14,6 +14,7 @@ import sys
 import typing
 
 from mae_bench.config import build, field_types, load_config_file
+from mae_bench.engine.checkpoint import NonFiniteWeights, newest_checkpoint
 from mae_bench.engine.trainer import NonFiniteLoss
 from mae_bench.errors import MaeBenchError
 from mae_bench.pretrain import PretrainConfig, run_pretrain
@@ -122,11 +123,14 @@ def parse(argv=None) -> PretrainConfig:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cfg = None
     try:
         cfg = parse(argv)
         stats = run_pretrain(cfg)
-    except NonFiniteLoss as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (NonFiniteLoss, NonFiniteWeights) as e:  # a diverged run: nothing non-finite was saved
+        last = newest_checkpoint(cfg.output_dir) if cfg else None
+        kept = f"the last good checkpoint, {last}, is kept" if last else "no checkpoint of this run was saved"
+        print(f"error: {e}; {kept}", file=sys.stderr)
         return 3
     except MaeBenchError as e:  # the project's own errors: one line; anything else keeps its traceback
         print(f"error: {e}", file=sys.stderr)

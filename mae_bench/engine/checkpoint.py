@@ -29,8 +29,29 @@ def plain(obj):
     return str(obj)
 
 
+class NonFiniteWeights(CheckpointError):
+    """Weights with NaN or inf values: never saved, never used."""
+
+
+def non_finite(state: dict) -> list[str]:
+    """The keys of the floating-point tensors of ``state`` holding a NaN or an inf."""
+    return [k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def check_finite(state: dict, what: str) -> None:
+    """A ``NonFiniteWeights`` naming ``what`` and the keys when any tensor of ``state`` is not finite."""
+    bad = non_finite(state)
+    if bad:
+        raise NonFiniteWeights(f"{what}: {len(bad)} of {len(state)} tensors hold NaN or inf values "
+                               f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+
+
 def save_checkpoint(path: str | Path, model, optimizer, epoch: int, config: dict, scaler=None, **extra) -> Path:
-    """Write {model, optimizer, scaler, epoch, config, meta, **extra} (``checkpoints.save_file``)."""
+    """Write {model, optimizer, scaler, epoch, config, meta, **extra} (``checkpoints.save_file``).
+
+    Weights that are not finite are never saved (a ``NonFiniteWeights``: the file at ``path`` stays as it was)."""
+    check_finite(unwrap(model).state_dict(), f"not saving {path}: the weights after epoch {epoch} diverged")
     state = dict(model=unwrap(model).state_dict(), optimizer=optimizer.state_dict() if optimizer else {},
                  scaler=scaler.state_dict() if scaler is not None else {}, epoch=int(epoch), config=plain(config),
                  meta=dict(producer="mae-bench", versions=versions(), git_sha=git_sha()), **extra)

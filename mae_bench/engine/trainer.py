@@ -171,8 +171,7 @@ class Trainer:
                 loss, bs = self.step(self.model, batch)
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise NonFiniteLoss(f"loss is {value} at epoch {epoch} iteration {it}; stopping "
-                                    "(the last saved checkpoint is kept)")
+                raise NonFiniteLoss(f"loss is {value} at epoch {epoch} iteration {it}; stopping")
             sync = self.steps_after(it)
             self._backward(loss, sync)
             if sync:

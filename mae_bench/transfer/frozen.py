@@ -28,6 +28,7 @@ from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, ev
 from ..data.check import dataset_name
 from ..data.writers import write_synthetic_once
 from ..engine.amp import AMP_MODES, amp_dtype
+from ..engine.checkpoint import check_finite
 from ..evaluation.features import extract
 from ..meta import sha256
 from ..models.sizes import MODEL_SIZES
@@ -163,6 +164,7 @@ def build_encoder(cfg: FrozenConfig, ckpt: str | None, device: torch.device) -> 
     torch.manual_seed(cfg.seed)
     model = create_vit(cfg.model, img_size=cfg.input_size, patch_size=cfg.patch_size)
     summary = load_encoder_state(model, ckpt).summary() if ckpt else "random init"
+    check_finite(model.state_dict(), f"refusing the checkpoint {ckpt}: its encoder weights are not finite")
     model.requires_grad_(False)
     return model.eval().to(device), summary
 
@@ -197,6 +199,7 @@ def cached_features(vit: VisionTransformer, ckpt_sha256: str | None, root: Path,
         return feats
     feats = extract(vit, loader(root, split, transform, cfg.eval_batch_size, cfg, shuffle=False), n_last, device,
                     cfg.amp)
+    check_finite(feats, f"refusing the features of {root}/{split}: they are not finite")
     if path.is_file():
         log.info("features of %s/%s: another process cached them at %s meanwhile", root, split, path)
         return feats
@@ -254,4 +257,5 @@ def load_feature_set(root: Path) -> dict | None:
             s["cls"] = s["cls"][:, None]
         s.setdefault("avg", s["cls"][:, -1])
         s["cls"], s["avg"], s["labels"] = s["cls"].float(), s["avg"].float(), s["labels"].long()
+        check_finite(s, f"refusing the feature set {path} ({split}): its features are not finite")
     return obj

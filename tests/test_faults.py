@@ -181,3 +181,64 @@ def test_diverged_weights_are_never_saved_nor_probed(tmp_path, synthetic_imagefo
     proc = run_tool("transfer.py", *knn_args(tmp_path, bad, synthetic_imagefolder, "knn"), OMP_NUM_THREADS="1")
     assert proc.returncode == 2 and f"refusing the checkpoint {bad}" in proc.stderr, proc.stderr
     assert "blocks.0.attn.qkv.weight" in proc.stderr and not (tmp_path / "runs").exists()
+
+
+# --- settings ------------------------------------------------------------------------------------------------------
+
+BAD_PRETRAIN = [  # (arguments, what the one-line error must say)
+    (["--clip_grad", "-1"], "clip_grad=-1.0 (from the flag --clip_grad) is out of range: allowed > 0"),
+    (["--mask_ratio", "1.5"], "mask_ratio=1.5 (from the flag --mask_ratio) is out of range: allowed 0 < x < 1"),
+    (["--mask_ratio", "0"], "mask_ratio=0.0"),
+    (["--epochs", "0"], "epochs=0 (from the flag --epochs) is out of range: allowed >= 1"),
+    (["--accum_iter", "0"], "accum_iter=0"),
+    (["--max_iters_per_epoch", "0"], "max_iters_per_epoch=0"),
+    (["--save_every", "-1"], "save_every=-1 (from the flag --save_every) is out of range: allowed >= 0"),
+    (["--crop_scale", "0.9,0.2"], "crop_scale=(0.9, 0.2) (from the flag --crop_scale) is out of range: allowed two "
+                                  "numbers LO,HI with LO <= HI"),
+    (["--min_lr", "1", "--lr", "0.1"], "min_lr is above lr"),
+    (["--input_size", "36"], "input_size must be a multiple of the patch size 16 (input_size=36 from the flag "
+                             "--input_size, model='mae_vit_tiny_patch16'"),
+    (["--batch_size", "0"], "batch_size=0"),
+    (["--drop_path", "1.5"], "drop_path=1.5 (from the flag --drop_path) is out of range: allowed 0 <= x < 1"),
+    (["--config", "FILE:epochs = '2'"], "epochs='2' (from FILE) is not an integer"),
+    (["--config", "FILE:batch_size = 8.5"], "batch_size=8.5 (from FILE) is not an integer"),
+]
+BAD_TRANSFER = [
+    (["--task", "knn", "--cfg-options", "nb_knn=[0]"], "nb_knn=[0] (from --cfg-options) is out of range: allowed a "
+                                                       "non-empty list of integers >= 1"),
+    (["--task", "knn", "--cfg-options", "temperature=-1"], "temperature=-1"),
+    (["--task", "knn", "--cfg-options", "input_size=abc"], "input_size='abc' (from --cfg-options) is not an integer"),
+    (["--task", "finetune", "--epochs", "0"], "epochs=0 (from the flag --epochs) is out of range"),
+    (["--task", "finetune", "--cfg-options", "layer_decay=-1"], "layer_decay=-1"),
+    (["--task", "attentive", "--config", "FILE:_base_ = ['" + str(REPO / "configs/attentive/quick.py") + "']\n"
+      "epochs = '2'"], "epochs='2' (from FILE) is not an integer"),
+]
+
+
+def _file_args(args: list, tmp_path: Path, i: int) -> tuple[list, str | None]:
+    """``FILE:<text>`` in ``args`` becomes a config file holding the text; returns the args and its path."""
+    out, path = [], None
+    for a in args:
+        if a.startswith("FILE:"):
+            path = tmp_path / f"bad{i}.py"
+            path.write_text(a[5:] + "\n")
+            a = str(path)
+        out.append(a)
+    return out, path
+
+
+@pytest.mark.slow
+def test_bad_settings_are_refused_before_any_work(tmp_path):
+    """Every setting of the examples is refused in seconds with exit 2, naming key, value, origin and range; no
+    output folder is made."""
+    for i, (args, message) in enumerate(BAD_PRETRAIN + BAD_TRANSFER):
+        args, path = _file_args(args, tmp_path, i)
+        work = tmp_path / f"out{i}"
+        if args[0] == "--task":
+            proc = run_tool("transfer.py", *args, "--ckpt", "random", "--device", "cpu", "--work-dir", work,
+                            "--runs-dir", tmp_path / "runs", timeout=120)
+        else:
+            proc = run_tool("pretrain.py", *TINY_MAE, "--device", "cpu", "--output_dir", work, *args, timeout=120)
+        message = message.replace("FILE", str(path))
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr and not work.exists() and not (tmp_path / "runs").exists(), args

@@ -51,6 +51,11 @@ class Schedule:
     warmup_epochs: float
     epochs: int
 
+    def __post_init__(self):
+        if self.min_lr > self.lr:
+            raise ConfigError(f"min_lr={self.min_lr:g} is above the lr {self.lr:g} (blr x effective batch / 256 when "
+                              f"lr is not set): the schedule would raise the lr; allowed min_lr <= lr")
+
     def __call__(self, epoch: float) -> float:
         return cosine_lr(epoch, self.lr, self.min_lr, self.warmup_epochs, self.epochs)
 

@@ -16,6 +16,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch.utils.data import DataLoader
@@ -23,7 +24,7 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from ..checkpoints import CheckpointError, load_encoder_state, load_file, save_file, temp_name
-from ..config import ConfigError, build, load_config_file
+from ..config import ConfigError, Each, above, at_least, build, fraction, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform
 from ..data.check import dataset_name
 from ..data.writers import write_synthetic_once
@@ -74,6 +75,28 @@ class FrozenConfig:
     blr: float = 0.1  # lars: lr = blr x batch / 256
     weight_decay: float = 0.0
     warmup_epochs: float = 0.0
+
+    # the allowed values of each field (mae_bench.config.check_settings; the type comes from the annotation)
+    LIMITS: ClassVar[dict] = dict(
+        input_size=at_least(1),
+        patch_size=at_least(1),
+        eval_crop_pct=fraction(lo_open=True),
+        batch_size=at_least(1),
+        eval_batch_size=at_least(1),
+        num_workers=at_least(0),
+        synthetic_num=at_least(1),
+        nb_knn=Each(at_least(1), integer=True),
+        temperature=above(0),
+        knn_chunk=at_least(1),
+        epochs=at_least(1),
+        iters_per_epoch=at_least(1),
+        learning_rates=Each(above(0)),
+        n_last_blocks=Each(at_least(1), integer=True),
+        num_queries=at_least(1),
+        blr=above(0),
+        weight_decay=at_least(0),
+        warmup_epochs=at_least(0),
+    )
 
     def __post_init__(self):
         if self.model not in MODEL_SIZES:

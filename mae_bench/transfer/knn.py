@@ -42,6 +42,10 @@ def run(run: Run) -> Outcome:
     cfg, device, root, dataset_label = start(run)
     train, val, classes, summary = features_for(run, root, device)
     log.info("knn: %s; %d train / %d val features", summary, len(train["labels"]), len(val["labels"]))
+    above = [k for k in cfg.nb_knn if k > len(train["labels"])]
+    if above:  # the record says so too: its num_train is below these k
+        log.warning("nb_knn %s: above the %d training images, so these votes use all %d neighbours",
+                    above, len(train["labels"]), len(train["labels"]))
     metrics = knn_metrics(train, val, list(cfg.nb_knn), cfg.temperature, cfg.knn_chunk, device)
     log.info("knn top-1 (cls, k=20): %.2f", metrics["top1"])
     return Outcome(metrics, cfg.model, dataset_label, seed=cfg.seed,

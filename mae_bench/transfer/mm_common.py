@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..config import check_settings
 from ..errors import ConfigError
 from ..models.sizes import model_size
 
@@ -85,6 +86,7 @@ def dataclass_options(cfg, options: dict):
     unknown = sorted(set(options) - names)
     if unknown:
         raise ConfigError(f"--cfg-options: unknown key(s) {unknown}; known: {sorted(names)}")
+    check_settings(type(cfg), options, "--cfg-options", base=cfg)
     return dataclasses.replace(cfg, **options)
 
 

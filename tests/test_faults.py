@@ -242,3 +242,38 @@ def test_bad_settings_are_refused_before_any_work(tmp_path):
         message = message.replace("FILE", str(path))
         assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr[-2000:])
         assert "Traceback" not in proc.stderr and not work.exists() and not (tmp_path / "runs").exists(), args
+
+
+# --- output folder owners ------------------------------------------------------------------------------------------
+
+def test_output_folder_has_one_owner(tmp_path, synthetic_imagefolder):
+    """A second run into a live run's folder is refused naming its pid and host; a killed owner's folder is taken
+    over and its temp files removed; a fresh run into a folder with checkpoints needs --resume."""
+    import socket
+
+    out = tmp_path / "run"
+    args = [*PRETRAIN, "--data_path", synthetic_imagefolder, "--output_dir", out, "--epochs", 2]
+    job = launch(tmp_path, "first", "pretrain.py", *args, OMP_NUM_THREADS="1")
+    pid, t0 = job[0].process.pid, time.time()
+    while not (out / ".owner").exists() and time.time() - t0 < 120 and job[0].poll() is None:
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGSTOP)  # the first run holds the folder
+    try:
+        second = pretrain(out, synthetic_imagefolder, "--epochs", 2)
+        third = run_tool("transfer.py", *knn_args(tmp_path, "random", synthetic_imagefolder, "run"))
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        job[0].wait(60)
+    for proc, flag in ((second, "--output_dir"), (third, "--work-dir")):
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert f"{flag} {out} is in use by another run: pid {pid} on host {socket.gethostname()}" in proc.stderr
+    stale = out / f".checkpoint-last.pth.tmp{pid}"
+    stale.write_bytes(b"\0" * 1000)  # what a save killed by SIGKILL leaves
+    resumed = pretrain(out, synthetic_imagefolder, "--epochs", 2, "--resume", "auto")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"taking over from pid {pid}" in resumed.stderr and f"removed {stale}" in resumed.stderr
+    assert not stale.exists() and not (out / ".owner").exists()
+    finished = (out / "checkpoint-last.pth").read_bytes()
+    fresh = pretrain(out, synthetic_imagefolder, "--epochs", 1)
+    assert fresh.returncode == 2 and "holds checkpoint-last.pth of an earlier run: pass --resume auto" in fresh.stderr
+    assert (out / "checkpoint-last.pth").read_bytes() == finished

@@ -3,8 +3,8 @@
 #   tools/pretrain.sh 8 --config configs/pretrain/mae_vit_base_800e.py --data_path /datasets/imagenet
 #   tools/pretrain.sh 2 --device cpu --model mae_vit_tiny_patch16 --input_size 64   # gloo on CPU
 # Multi-node: NNODES=4 NODE_RANK=<0..3> MASTER_ADDR=<node 0 host> MASTER_PORT=29500 tools/pretrain.sh 8 ...
-# Faults: the run resumes from the newest checkpoint of --output_dir by default (--resume auto; pass
-# --resume '' to start over, or --resume PATH), and torchrun restarts the whole worker group up to
+# Faults: the run resumes from the newest checkpoint of --output_dir by default (--resume auto, or pass
+# --resume PATH; to start over, give a new --output_dir), and torchrun restarts the whole worker group up to
 # MAX_RESTARTS times (default 3) when a worker dies; the restarted workers resume the same way, so a
 # crash costs at most the work since the last epoch checkpoint.
 set -euo pipefail

@@ -20,7 +20,8 @@ from ..data.pipeline import check_pipeline, pretrain_loader
 from ..data.shards import is_shard_pattern
 from ..data.writers import MARKER
 from ..engine.amp import grad_scaler, resolve_amp
-from ..engine.checkpoint import check_same_config, load_training_state, resume_path, unwrap
+from ..engine.checkpoint import check_same_config, load_training_state, newest_checkpoint, resume_path, unwrap
+from ..engine.outdir import owned
 from ..engine.dist import DistInfo, barrier, init_distributed
 from ..engine.hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
 from ..engine.optim import adamw, param_groups
@@ -161,6 +162,15 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     ckpt = resume_path(cfg.resume, out)
     if ckpt is not None and resumed_run_finished(ckpt, config, cfg.epochs, auto=cfg.resume == "auto"):
         return {}
+    if not cfg.resume and newest_checkpoint(out) is not None:
+        raise ConfigError(f"--output_dir {out} holds {newest_checkpoint(out).name} of an earlier run: pass "
+                          f"--resume auto to continue it, or give this run a new --output_dir")
+    with owned(out, "--output_dir", dist.is_main):
+        return _train(cfg, dist, out, ckpt, config, accum, lr, amp, pipeline)
+
+
+def _train(cfg: PretrainConfig, dist, out: Path, ckpt: Path | None, config: dict, accum: int, lr: float, amp: str,
+           pipeline: str) -> dict:
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
     data_path = checked_data_path(cfg, dist)

@@ -32,6 +32,7 @@ path gets the dict already read, so the file is read once per process.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ import torch
 
 from ..checkpoints import CheckpointFile, epochs_completed, preloaded, read_checkpoint, trained_by
 from ..data.check import DatasetSummary, check_dataset
+from ..engine.outdir import owned
 from ..errors import CheckpointError, ConfigError, TransferError
 from ..results import PRETRAIN_METHODS, make_record, now_iso, write_record
 
@@ -227,6 +229,12 @@ def run_task(args: TransferArgs) -> Path | None:
     module = task_module(args.task)
     started, t0 = now_iso(), time.time()
     run = prepare(args, module)
+    rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
+    with owned(run.work_dir, "--work-dir", main=rank == 0):  # one live run per work dir (docs/faults.md)
+        return _run_owned(args, module, run, started, t0)
+
+
+def _run_owned(args: TransferArgs, module, run: Run, started: str, t0: float) -> Path | None:
     run.data = check_data(module, run)
     run.init = read_init(args)
     with preloaded(run.init.ckpt):

@@ -68,18 +68,59 @@ def load_file(path: str | Path, map_location: str = "cpu") -> dict:
 
 
 def _torch_load(path: Path, source, map_location: str) -> dict:
+    """``torch.load(weights_only=True)``; every failure (a pickle that would run code, garbage, a truncated or
+    corrupt file) is a CheckpointError naming ``path``."""
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             obj = torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        reason = _unpickler_reason(e)
+        if "Unsupported global" not in reason:
+            raise CheckpointError(f"cannot read checkpoint {path}: not a torch weights file, or corrupt "
+                                  f"({reason[:200]})") from None
         raise CheckpointError(f"refusing {path}: it is not a plain weights file; loading it would run code or build "
-                              f"objects other than tensors ({_unpickler_reason(e)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+                              f"objects other than tensors ({reason})") from None
+    except Exception as e:  # noqa: BLE001 - torch raises KeyError, IndexError, RuntimeError, ... on garbage
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({first})") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({type(e).__name__}: "
+                              f"{first[:200]})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
+
+
+def hash_file(path: str | Path) -> Path:
+    """Where the sha256 of ``path``'s bytes is recorded when it is saved: ``<path>.sha256`` beside it."""
+    return Path(f"{path}.sha256")
+
+
+def record_sha256(path: str | Path, digest: str | None = None) -> None:
+    """Record the sha256 of ``path`` (hashed here unless ``digest`` is given) in ``hash_file(path)``."""
+    from .meta import sha256
+
+    target = hash_file(path)
+    tmp = temp_name(target)
+    try:
+        tmp.write_text((digest or sha256(path)) + "\n")
+        os.replace(tmp, target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SaveError(f"could not save {target}: {e.strerror or e} ({free_space(target.parent)})") from None
+
+
+def check_sha256(path: str | Path, digest: str | None = None) -> bool:
+    """Whether ``path`` matches the sha256 recorded at its save (True when none is recorded); a mismatch raises a
+    CheckpointError naming the file. ``digest``: the hash of the bytes when the caller already has it."""
+    from .meta import sha256
+
+    recorded = hash_file(path)
+    if not recorded.is_file():
+        return True
+    want = recorded.read_text().strip()
+    if (digest or sha256(path)) != want:
+        raise CheckpointError(f"checkpoint {path} is corrupt: its bytes differ from the sha256 recorded when it was "
+                              f"saved ({recorded})")
+    return True
 
 
 def temp_name(path: str | Path) -> Path:
@@ -92,7 +133,7 @@ def temp_name(path: str | Path) -> Path:
 def free_space(folder: str | Path) -> str:
     """The free space of the file system holding ``folder``, e.g. ``'12.0 MB free'``."""
     try:
-        return f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free"
+        return f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free on that file system"
     except OSError:
         return "free space unknown"
 
@@ -116,8 +157,8 @@ def save_file(obj, path: str | Path) -> Path:
             raise
         reason = (e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0] if str(e)
                   else type(e).__name__)
-        raise SaveError(f"could not save {path}: {reason} ({free_space(path.parent if path.parent.is_dir() else '.')} "
-                        f"on that file system); the file is left as it was") from None
+        raise SaveError(f"could not save {path}: {reason} ({free_space(path.parent if path.parent.is_dir() else '.')}"
+                        f"); the file is left as it was") from None
     return path
 
 
@@ -143,6 +184,7 @@ def read_checkpoint(path: str | Path) -> CheckpointFile:
         raise CheckpointError(f"--ckpt {path} does not exist")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    check_sha256(path, digest)
     obj = _load_safetensors(path, data) if path.suffix == ".safetensors" else _torch_load(path, io.BytesIO(data), "cpu")
     del data
     try:

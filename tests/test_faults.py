@@ -277,3 +277,95 @@ def test_output_folder_has_one_owner(tmp_path, synthetic_imagefolder):
     fresh = pretrain(out, synthetic_imagefolder, "--epochs", 1)
     assert fresh.returncode == 2 and "holds checkpoint-last.pth of an earlier run: pass --resume auto" in fresh.stderr
     assert (out / "checkpoint-last.pth").read_bytes() == finished
+
+
+# --- full disks and corrupt files ----------------------------------------------------------------------------------
+
+def test_full_disk_during_a_checkpoint_save(tmp_path, synthetic_imagefolder):
+    """The checkpoint does not fit: one line naming the file and the free space, exit 2, no temp file left."""
+    with full_folder(tmp_path / "disk", kib=4096) as disk:
+        if disk is not None:
+            (disk / "filler").unlink()  # room for the logs, not for a checkpoint (~70 MB)
+            out = disk / "run"
+            proc = pretrain(out, synthetic_imagefolder, "--epochs", 1)
+        else:
+            out = tmp_path / "run"
+            proc = subprocess.run([sys.executable, str(REPO / "tools/pretrain.py"), *map(str, PRETRAIN), "--data_path",
+                                   str(synthetic_imagefolder), "--output_dir", str(out), "--epochs", "1"],
+                                  env=tool_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300,
+                                  preexec_fn=limited_writes(4 << 20))
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("error:"))
+        assert f"could not save {out / 'checkpoint-last.pth'}" in line and "MB free on that file system" in line
+        assert "Traceback" not in proc.stderr
+        left = sorted(p.name for p in out.iterdir())
+        assert not [n for n in left if ".tmp" in n or n.startswith("checkpoint")], left
+
+
+GARBAGE = {"text.pth": b"hello " * 20, "random.pth": bytes(range(256)) * 20, "empty.pth": b"",
+           "zip.pth": b"PK\x05\x06" + b"\0" * 18}
+
+
+@pytest.mark.slow
+def test_corrupt_checkpoints_are_named_and_auto_resume_falls_back(tmp_path, synthetic_imagefolder):
+    """Garbage, truncated and bit-flipped files: a CheckpointError naming the file, never a traceback; auto-resume
+    passes over a corrupt checkpoint-last.pth to the newest valid checkpoint-N.pth, and the log never repeats an
+    epoch."""
+    for name, data in GARBAGE.items():
+        (tmp_path / name).write_bytes(data)
+        proc = run_tool("convert_ckpt.py", tmp_path / name, tmp_path / "out.pth")
+        assert proc.returncode == 2 and f"cannot read checkpoint {tmp_path / name}" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    out = tmp_path / "run"
+    assert pretrain(out, synthetic_imagefolder, "--epochs", 2, "--save_every", 1).returncode == 0
+    assert (out / "checkpoint-1.pth.sha256").is_file()
+    flipped = bytearray((out / "checkpoint-2.pth").read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF  # inside a tensor: it would load silently
+    (out / "checkpoint-2.pth").write_bytes(flipped)
+    proc = run_tool("transfer.py", *knn_args(tmp_path, out / "checkpoint-2.pth", synthetic_imagefolder, "knn"))
+    assert proc.returncode == 2 and f"checkpoint {out / 'checkpoint-2.pth'} is corrupt" in proc.stderr
+    last = out / "checkpoint-last.pth"
+    last.write_bytes(last.read_bytes()[:5000])  # truncated
+    with open(out / "log.jsonl", "a") as f:
+        f.write('{"epoch": 2, "lo')  # a line cut off (by a full disk)
+    proc = pretrain(out, synthetic_imagefolder, "--epochs", 2, "--save_every", 1, "--resume", "auto")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"passing over {last}" in proc.stderr and f"passing over {out / 'checkpoint-2.pth'}" in proc.stderr
+    assert f"resumed from {out / 'checkpoint-1.pth'} at epoch 1" in proc.stderr
+    assert "is not a JSON object (cut off?); skipped" in proc.stderr
+    epochs = [json.loads(line)["epoch"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1] and (out / "loss_curve.png").is_file()
+
+
+# --- signals -------------------------------------------------------------------------------------------------------
+
+def _signal_when_training(job, sig: int, timeout: float = 120) -> tuple[int, str]:
+    """Send ``sig`` to a launched run once its training loop has started; its status and output."""
+    run, out, err = job
+    t0 = time.time()
+    while (not err.exists() or "iterations/epoch" not in err.read_text()) and run.poll() is None and \
+            time.time() - t0 < timeout:
+        time.sleep(0.02)
+    time.sleep(0.3)  # the loop installs its signal handlers as it starts
+    os.kill(run.process.pid, sig)
+    return finish(job)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_after_a_checkpoint_and_sigint_is_one_line(tmp_path, synthetic_imagefolder):
+    out = tmp_path / "run"
+    args = [*PRETRAIN, "--data_path", synthetic_imagefolder, "--output_dir", out, "--epochs", 4,
+            "--max_iters_per_epoch", 4, "--resume", "auto"]
+    code, text = _signal_when_training(launch(tmp_path, "term", "pretrain.py", *args, OMP_NUM_THREADS="1"),
+                                       signal.SIGTERM)
+    assert code == 75 and "SIGTERM received: stopping after this epoch's checkpoint (exit 75" in text, text[-2000:]
+    from mae_bench.checkpoints import load_file
+
+    saved = load_file(out / "checkpoint-last.pth")["epoch"]
+    assert 1 <= saved < 4 and len((out / "log.jsonl").read_text().splitlines()) == saved
+    code, text = _signal_when_training(launch(tmp_path, "int", "pretrain.py", *args, OMP_NUM_THREADS="1"),
+                                       signal.SIGINT)
+    assert code == 130 and "interrupted (SIGINT)" in text and "Traceback" not in text, text[-2000:]
+    assert not (out / ".owner").exists()
+    assert run_tool("pretrain.py", *args, OMP_NUM_THREADS="1").returncode == 0
+    assert [json.loads(line)["epoch"] for line in (out / "log.jsonl").read_text().splitlines()] == [0, 1, 2, 3]

@@ -132,6 +132,9 @@ def main(argv=None) -> int:
         kept = f"the last good checkpoint, {last}, is kept" if last else "no checkpoint of this run was saved"
         print(f"error: {e}; {kept}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:  # Ctrl-C / SIGINT: one line, the shell's status for it
+        print("interrupted (SIGINT): stopped; the files of the last finished epoch are kept", file=sys.stderr)
+        return 130
     except MaeBenchError as e:  # the project's own errors: one line; anything else keeps its traceback
         print(f"error: {e}", file=sys.stderr)
         return 2

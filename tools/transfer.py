@@ -102,6 +102,9 @@ def main(argv=None) -> int:
         return relaunch_with_torchrun(argv, a.gpus)
     try:
         path = run_task(TransferArgs(**vars(a)))
+    except KeyboardInterrupt:  # Ctrl-C / SIGINT: one line, the shell's status for it
+        print("interrupted (SIGINT): stopped; the files of the last finished epoch are kept", file=sys.stderr)
+        return 130
     except MaeBenchError as e:  # the project's own errors: one line; anything else keeps its traceback
         print(f"error: {e}", file=sys.stderr)
         return 2

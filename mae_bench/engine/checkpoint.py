@@ -1,12 +1,15 @@
 """Training checkpoints (docs/architecture.md "Checkpoint file"): atomic save, resume with checks."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 
-from ..checkpoints import CheckpointError, load_file, save_file
+from ..checkpoints import CheckpointError, check_sha256, hash_file, load_file, record_sha256, save_file
 from ..meta import git_sha, versions
+
+log = logging.getLogger("mae_bench.checkpoint")
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -55,28 +58,61 @@ def save_checkpoint(path: str | Path, model, optimizer, epoch: int, config: dict
     state = dict(model=unwrap(model).state_dict(), optimizer=optimizer.state_dict() if optimizer else {},
                  scaler=scaler.state_dict() if scaler is not None else {}, epoch=int(epoch), config=plain(config),
                  meta=dict(producer="mae-bench", versions=versions(), git_sha=git_sha()), **extra)
-    return save_file(state, path)
+    hash_file(path).unlink(missing_ok=True)  # a kill before the new hash is written leaves none, not a wrong one
+    save_file(state, path)
+    record_sha256(path)
+    return Path(path)
 
 
 def resume_path(resume: str | None, output_dir: str | Path) -> Path | None:
-    """``auto`` -> the newest checkpoint in ``output_dir`` (``checkpoint-last.pth``, else the highest
-    ``checkpoint-<epoch>.pth``) or None when there is none; a path must exist."""
+    """``auto`` -> the newest usable checkpoint in ``output_dir`` (``checkpoint-last.pth``, else the highest
+    ``checkpoint-<epoch>.pth``; one that is corrupt is passed over with a warning) or None when there is none; a
+    path must exist."""
     if not resume:
         return None
     if resume == "auto":
-        return newest_checkpoint(output_dir)
+        return newest_usable_checkpoint(output_dir)
     p = Path(resume)
     if not p.is_file():
         raise CheckpointError(f"--resume {resume}: no such file")
     return p
 
 
-def newest_checkpoint(output_dir: str | Path) -> Path | None:
+def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
+    """``checkpoint-last.pth``, then ``checkpoint-<epoch>.pth`` from the highest epoch down."""
     out = Path(output_dir)
-    if (out / "checkpoint-last.pth").is_file():
-        return out / "checkpoint-last.pth"
-    numbered = [(int(p.stem.split("-")[1]), p) for p in out.glob("checkpoint-*.pth") if p.stem.split("-")[1].isdigit()]
-    return max(numbered)[1] if numbered else None
+    numbered = sorted(((int(p.stem.split("-")[1]), p) for p in out.glob("checkpoint-*.pth")
+                       if p.stem.split("-")[1].isdigit()), reverse=True)
+    last = [out / "checkpoint-last.pth"] if (out / "checkpoint-last.pth").is_file() else []
+    return last + [p for _, p in numbered]
+
+
+def newest_checkpoint(output_dir: str | Path) -> Path | None:
+    found = checkpoints_newest_first(output_dir)
+    return found[0] if found else None
+
+
+def newest_usable_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest checkpoint of ``output_dir`` that matches its recorded sha256 (or, with none recorded, loads);
+    a corrupt newer one is passed over with a warning naming it. None when there is none; a CheckpointError when
+    none is usable."""
+    found = checkpoints_newest_first(output_dir)
+    problems = []
+    for path in found:
+        try:
+            if not hash_file(path).is_file():
+                load_file(path)
+            check_sha256(path)
+        except CheckpointError as e:
+            log.warning("passing over %s for the resume: %s", path, e)
+            problems.append(str(e))
+            continue
+        if problems:
+            log.warning("resuming from %s instead", path)
+        return path
+    if problems:
+        raise CheckpointError(f"no usable checkpoint in {output_dir} to resume from: {'; '.join(problems)}")
+    return None
 
 
 def check_same_config(path, saved: dict, requested: dict, ignore: tuple[str, ...]) -> None:
@@ -102,7 +138,9 @@ def check_shapes(path, state: dict, model: torch.nn.Module) -> None:
 
 
 def load_training_state(path: str | Path, model, optimizer=None, scaler=None) -> dict:
-    """Restore model / optimizer / scaler from a mae-bench checkpoint; returns the file dict."""
+    """Restore model / optimizer / scaler from a mae-bench checkpoint (checked against the sha256 recorded at its
+    save, where there is one); returns the file dict."""
+    check_sha256(path)
     ckpt = load_file(path)
     for key in ("model", "epoch"):
         if key not in ckpt:

@@ -2,17 +2,24 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
 from .checkpoint import save_checkpoint
 from .dist import all_reduce_mean
 from .trainer import Hook
+from .vis import read_log
 
 
 class LogHook(Hook):
-    """One JSON line per epoch in ``log.jsonl`` plus TensorBoard scalars under ``tb/``."""
+    """One JSON line per epoch in ``log.jsonl`` plus TensorBoard scalars under ``tb/``.
+
+    Put it after the checkpoint hook: an epoch is logged once its checkpoint is saved. At the start, lines of the
+    epochs this run will train (from ``start_epoch`` on: an epoch logged but not saved before a kill, or newer than
+    the checkpoint a resume fell back to) are dropped, so a resumed run never repeats an epoch in the log."""
 
     def __init__(self, output_dir: str | Path, tensorboard: bool = True):
         self.path = Path(output_dir) / "log.jsonl"
@@ -21,6 +28,13 @@ class LogHook(Hook):
         self.writer = None
 
     def before_train(self, trainer) -> None:
+        if trainer.dist.is_main and self.path.is_file():
+            rows = read_log(self.path)
+            kept = [r for r in rows if isinstance(r.get("epoch"), int) and r["epoch"] < trainer.start_epoch]
+            if len(kept) != sum(1 for line in self.path.read_text(errors="replace").splitlines() if line.strip()):
+                tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+                tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+                os.replace(tmp, self.path)
         if trainer.dist.is_main and self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(self.tb_dir))
@@ -68,7 +82,7 @@ class CheckpointHook(Hook):
             save_checkpoint(self.output_dir / f"checkpoint-{epoch}.pth", *args, scaler=trainer.scaler, **extra)
 
 
-PREEMPTED_EXIT = 75  # exit status of a run stopped by SIGUSR1 (tools/slurm_pretrain.sh then requeues the job)
+PREEMPTED_EXIT = 75  # exit status of a run stopped by SIGUSR1 or SIGTERM (tools/slurm_pretrain.sh then requeues it)
 
 
 class Preempted(SystemExit):
@@ -76,11 +90,12 @@ class Preempted(SystemExit):
 
 
 class StopOnSignalHook(Hook):
-    """On SIGUSR1 (Slurm's ``--signal=USR1@SECONDS`` before the time limit): finish the current epoch, let the
-    checkpoint hook (which must come earlier in the list) save it, then exit with ``PREEMPTED_EXIT``. The flag is
-    all-reduced at each epoch end so every rank stops after the same epoch; a resumed run replays exactly."""
+    """On SIGUSR1 (Slurm's ``--signal=USR1@SECONDS`` before the time limit) or SIGTERM (what Slurm, torchrun and
+    ``kill`` send): finish the current epoch, let the checkpoint hook (which must come earlier in the list) save it,
+    then exit with ``PREEMPTED_EXIT``. The flag is all-reduced at each epoch end so every rank stops after the same
+    epoch; a resumed run replays exactly."""
 
-    def __init__(self, signals: tuple[int, ...] = (signal.SIGUSR1,)):
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGUSR1, signal.SIGTERM)):
         self.signals, self.received = signals, 0
 
     def before_train(self, trainer) -> None:
@@ -89,6 +104,9 @@ class StopOnSignalHook(Hook):
                 signal.signal(s, self._on_signal)
 
     def _on_signal(self, signum, frame) -> None:
+        if not self.received:
+            print(f"{signal.Signals(signum).name} received: stopping after this epoch's checkpoint "
+                  f"(exit {PREEMPTED_EXIT}; resume with --resume auto)", file=sys.stderr, flush=True)
         self.received = signum
 
     def after_epoch(self, trainer, stats: dict) -> None:

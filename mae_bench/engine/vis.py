@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
 from torchvision.utils import save_image
 
 from ..data.imagefolder import IMAGENET_MEAN, IMAGENET_STD
+
+log = logging.getLogger("mae_bench.vis")
 
 
 def _denorm(x: torch.Tensor) -> torch.Tensor:
@@ -54,13 +57,31 @@ def save_reconstructions(model, imgs: torch.Tensor, path: str | Path, mask_ratio
     return path
 
 
+def read_log(log_jsonl: str | Path) -> list[dict]:
+    """The rows of a ``log.jsonl``; a line that does not parse (cut off by a kill or a full disk) is skipped with a
+    warning naming the file and the line."""
+    rows = []
+    for i, line in enumerate(Path(log_jsonl).read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            log.warning("%s line %d is not a JSON object (cut off?); skipped: %.80s", log_jsonl, i, line)
+            continue
+        rows.append(row)
+    return rows
+
+
 def plot_loss_curve(log_jsonl: str | Path, path: str | Path, key: str = "loss") -> Path:
     """PNG of ``key`` per epoch from a ``log.jsonl``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in Path(log_jsonl).read_text().splitlines() if line.strip()]
+    rows = [r for r in read_log(log_jsonl) if key in r and "epoch" in r]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
     ax.plot([r["epoch"] + 1 for r in rows], [r[key] for r in rows], marker="o", ms=3)
     ax.set_xlabel("epoch")

@@ -190,8 +190,8 @@ def _train(cfg: PretrainConfig, dist, out: Path, ckpt: Path | None, config: dict
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-    hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every), *method.hooks,
-             StopOnSignalHook()]
+    hooks = [CheckpointHook(out, config, cfg.save_every), LogHook(cfg.log_dir or out, cfg.tensorboard), *method.hooks,
+             StopOnSignalHook()]  # an epoch is logged once its checkpoint is saved
     if cfg.monitor_every:
         data_path = cfg.data_path or synthetic_data_path(cfg, dist)
         monitor = build_monitor(cfg, dist, data_path, Path(cfg.log_dir or out))

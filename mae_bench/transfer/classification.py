@@ -410,12 +410,12 @@ def restore(work_dir: Path, model: ViTClassifier, optimizer, ema, scaler, config
 
 def make_hooks(cfg: ClassificationConfig, val_loader: DataLoader, amp: str, work_dir: Path, config: dict,
                ema) -> list[Hook]:
-    """Evaluation first (it adds top1/top5 to the epoch stats), then log, checkpoints (with best and EMA), EMA."""
+    """Evaluation first (it adds top1/top5 to the epoch stats), then checkpoints (with best and EMA), log, EMA."""
     extra = dict(best=lambda t: t.state.get("best"))
     if ema is not None:
         extra["model_ema"] = lambda t: ema.module.state_dict()
-    return [EvalHook(val_loader, amp, work_dir, config, ema), LogHook(work_dir, cfg.tensorboard),
-            CheckpointHook(work_dir, config, cfg.save_every, **extra)] + ([EmaHook(ema)] if ema else [])
+    return [EvalHook(val_loader, amp, work_dir, config, ema), CheckpointHook(work_dir, config, cfg.save_every, **extra),
+            LogHook(work_dir, cfg.tensorboard)] + ([EmaHook(ema)] if ema else [])
 
 
 def prepare(run: Run, cfg: ClassificationConfig, dist: DistInfo):

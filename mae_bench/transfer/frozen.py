@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-from ..checkpoints import CheckpointError, load_encoder_state, load_file, save_file, temp_name
+from ..checkpoints import (CheckpointError, check_sha256, hash_file, load_encoder_state, load_file, record_sha256,
+                           save_file)
 from ..config import ConfigError, Each, above, at_least, build, fraction, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform
 from ..data.check import dataset_name
@@ -31,7 +32,6 @@ from ..data.writers import write_synthetic_once
 from ..engine.amp import AMP_MODES, amp_dtype
 from ..engine.checkpoint import check_finite
 from ..evaluation.features import extract
-from ..meta import sha256
 from ..models.sizes import MODEL_SIZES
 from ..models.vit import VisionTransformer, create_vit
 from .mm_common import dataclass_options as set_options  # noqa: F401  (the tasks' --cfg-options step)
@@ -208,7 +208,7 @@ def cached_features(vit: VisionTransformer, ckpt_sha256: str | None, root: Path,
                     device: torch.device, n_last: int = 4) -> dict:
     """``extract`` on ``root/split`` with the eval transform, computed once per cache key (``ckpt_sha256``: the
     encoder's checkpoint, None for random init) and stored as ``<cache_dir>/<key>.pt`` (loaded back with
-    weights_only=True) beside ``<key>.sha256``, the hash of its bytes.
+    weights_only=True) beside ``<key>.pt.sha256``, the hash of its bytes.
 
     Several processes may cache one key at once: each writes under its own temporary name, and a file another
     process finished meanwhile is kept. A cache file that fails to load or to match its hash is removed with a
@@ -226,11 +226,9 @@ def cached_features(vit: VisionTransformer, ckpt_sha256: str | None, root: Path,
     if path.is_file():
         log.info("features of %s/%s: another process cached them at %s meanwhile", root, split, path)
         return feats
+    hash_file(path).unlink(missing_ok=True)
     save_file(feats, path)
-    hash_path = path.with_suffix(".sha256")
-    tmp = temp_name(hash_path)
-    tmp.write_text(sha256(path) + "\n")
-    tmp.replace(hash_path)
+    record_sha256(path)
     log.info("features of %s/%s: %d images, cached at %s", root, split, len(feats["labels"]), path)
     return feats
 
@@ -240,18 +238,15 @@ def read_cache(path: Path) -> dict | None:
     a warning naming it)."""
     if not path.is_file():
         return None
-    hash_path = path.with_suffix(".sha256")
     try:
-        want = hash_path.read_text().strip() if hash_path.is_file() else None
-        if want is not None and sha256(path) != want:
-            raise CheckpointError(f"its sha256 differs from the one recorded in {hash_path}")
+        check_sha256(path)
         feats = load_file(path)
         if not isinstance(feats.get("labels"), torch.Tensor):
             raise CheckpointError("it holds no feature tensors")
         return feats
     except (CheckpointError, OSError) as e:
         log.warning("feature cache file %s is unusable (%s); removed, the features are computed again", path, e)
-        for p in (path, hash_path):
+        for p in (path, hash_file(path)):
             p.unlink(missing_ok=True)
         return None
 

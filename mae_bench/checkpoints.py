@@ -75,7 +75,7 @@ def _torch_load(path: Path, source, map_location: str) -> dict:
             obj = torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         reason = _unpickler_reason(e)
-        if "Unsupported global" not in reason:
+        if "GLOBAL" not in str(e):  # no refused global: not a pickle of code, just not a weights file
             raise CheckpointError(f"cannot read checkpoint {path}: not a torch weights file, or corrupt "
                                   f"({reason[:200]})") from None
         raise CheckpointError(f"refusing {path}: it is not a plain weights file; loading it would run code or build "

@@ -3,8 +3,9 @@ check of every setting.
 
 Precedence: dataclass defaults < config file < explicit command-line flags (< ``--cfg-options`` for the transfer
 tasks). Each value set by a file, a flag or an option is checked once, before any work, against its field: its type
-(``field_types``) and the range a config class declares in its ``LIMITS`` (a ``ClassVar`` dict: field name -> a
-``Range``, ``OneOf``, ``Each`` or ``Pair``; new fields add an entry), plus the relations between fields that every
+(``field_types``) and its range: ``SHARED_LIMITS`` for the fields several classes share (``epochs``, ``lr``, ...) and
+the ``LIMITS`` a config class declares beside its fields (a ``ClassVar`` dict: field name -> a ``Range``, ``OneOf``,
+``Each`` or ``Pair``; a new field adds an entry), plus the relations between fields that every
 config shares (``min_lr`` <= ``lr``, ``input_size`` a multiple of the patch). A bad value is a ``ConfigError`` naming
 the key, the value, where it came from and what is allowed.
 """
@@ -138,6 +139,35 @@ class Pair:
         return f"two numbers LO,HI with LO <= HI, each {self.item}"
 
 
+# the allowed values of the fields several config classes share (a class's own ``LIMITS`` add to and override these)
+SHARED_LIMITS = dict(
+    input_size=at_least(1),
+    patch_size=at_least(1),
+    batch_size=at_least(1),
+    eval_batch_size=at_least(1),
+    epochs=at_least(1),
+    max_iters_per_epoch=at_least(1),
+    effective_batch=at_least(1),
+    accum_iter=at_least(1),
+    blr=above(0),
+    lr=above(0),
+    min_lr=at_least(0),
+    weight_decay=at_least(0),
+    warmup_epochs=at_least(0),
+    clip_grad=above(0),
+    drop_path=fraction(hi_open=True),
+    crop_scale=Pair(fraction(lo_open=True)),
+    eval_crop_pct=fraction(lo_open=True),
+    mixup=at_least(0),
+    cutmix=at_least(0),
+    smoothing=fraction(hi_open=True),
+    reprob=fraction(),
+    num_workers=at_least(0),
+    synthetic_num=at_least(1),
+    save_every=at_least(0),
+)
+
+
 def _is_number(v, integer: bool = False) -> bool:
     return not isinstance(v, bool) and isinstance(v, int if integer else (int, float))
 
@@ -170,9 +200,9 @@ def _type_ok(hint, v) -> tuple[bool, str]:
 
 def check_settings(cls, values: dict, origins: dict | str, base=None) -> None:
     """Check each of ``values`` (set by a file, flag or option; ``origins``: key -> where it came from, or one
-    origin for all) against the field of dataclass ``cls``: its type, then ``cls.LIMITS``; then the relations
-    between fields on ``base`` (a config instance; default: the defaults) updated with ``values``. The first bad
-    value raises a ``ConfigError``."""
+    origin for all) against the field of dataclass ``cls``: its type, then ``SHARED_LIMITS`` and ``cls.LIMITS``;
+    then the relations between fields on ``base`` (a config instance; default: the defaults) updated with
+    ``values``. The first bad value raises a ``ConfigError``."""
     rest = "the defaults" if base is None else "the config"
 
     def origin_of(key: str) -> str:
@@ -180,7 +210,7 @@ def check_settings(cls, values: dict, origins: dict | str, base=None) -> None:
         return f"the flag --{key}" if origin == "command line" else origin
 
     hints = typing.get_type_hints(cls)
-    limits = getattr(cls, "LIMITS", {})
+    limits = {**SHARED_LIMITS, **getattr(cls, "LIMITS", {})}
     for key, v in values.items():
         if key not in hints:
             continue

@@ -10,7 +10,7 @@ from typing import Callable, ClassVar
 
 import torch
 
-from ..config import Pair, above, at_least, fraction
+from ..config import at_least, fraction
 from ..engine.amp import resolve_amp
 from ..engine.optim import NO_WEIGHT_DECAY
 from ..engine.trainer import Hook, accumulation
@@ -67,35 +67,14 @@ class PretrainConfig:
     monitor_data: str | None = None  # ImageFolder root (train/ = bank, val/ = queries); default: a held-out slice
     monitor_fraction: float = 0.1  # share of train/ held out of pretraining for the monitors (no --monitor_data)
 
-    # the allowed values of each field (mae_bench.config.check_settings; the type comes from the annotation)
+    # the allowed values of its own fields (mae_bench.config: SHARED_LIMITS hold the common ones, the type comes
+    # from the annotation)
     LIMITS: ClassVar[dict] = dict(
-        input_size=at_least(1),
-        patch_size=at_least(1),
         mask_ratio=fraction(lo_open=True, hi_open=True),
         decoder_embed_dim=at_least(1),
         decoder_depth=at_least(1),
         decoder_num_heads=at_least(1),
-        drop_path=fraction(hi_open=True),
-        mixup=at_least(0),
-        cutmix=at_least(0),
-        smoothing=fraction(hi_open=True),
-        reprob=fraction(),
-        crop_scale=Pair(fraction(lo_open=True)),
-        batch_size=at_least(1),
-        epochs=at_least(1),
-        effective_batch=at_least(1),
-        accum_iter=at_least(1),
-        blr=above(0),
-        lr=above(0),
-        min_lr=at_least(0),
-        weight_decay=at_least(0),
-        warmup_epochs=at_least(0),
-        clip_grad=above(0),
-        synthetic_num=at_least(1),
-        num_workers=at_least(0),
-        save_every=at_least(0),
         vis_every=at_least(0),
-        max_iters_per_epoch=at_least(1),
         monitor_every=at_least(0),
         monitor_fraction=fraction(lo_open=True, hi_open=True),
     )

@@ -21,7 +21,7 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from ..checkpoints import CheckpointFile, load_encoder_state
-from ..config import ConfigError, Pair, above, at_least, build, fraction, load_config_file
+from ..config import ConfigError, at_least, build, fraction, load_config_file
 from ..data.check import dataset_name
 from ..data.imagefolder import linprobe_transform
 from ..data.writers import write_synthetic_once
@@ -104,39 +104,16 @@ class ClassificationConfig:
     seed: int = 0
     device: str | None = None
 
-    # the allowed values of each field (mae_bench.config.check_settings; the type comes from the annotation)
+    # the allowed values of its own fields (mae_bench.config: SHARED_LIMITS hold the common ones, the type comes
+    # from the annotation)
     LIMITS: ClassVar[dict] = dict(
-        input_size=at_least(1),
-        patch_size=at_least(1),
         head_init_std=at_least(0),
         tune_blocks=at_least(0),
-        drop_path=fraction(hi_open=True),
-        epochs=at_least(1),
-        batch_size=at_least(1),
-        effective_batch=at_least(1),
-        accum_iter=at_least(1),
-        blr=above(0),
-        lr=above(0),
-        min_lr=at_least(0),
-        weight_decay=at_least(0),
         layer_decay=fraction(lo_open=True),
-        warmup_epochs=at_least(0),
-        clip_grad=above(0),
-        crop_scale=Pair(fraction(lo_open=True)),
-        reprob=fraction(),
         recount=at_least(1),
-        mixup=at_least(0),
-        cutmix=at_least(0),
         mixup_prob=fraction(),
         mixup_switch_prob=fraction(),
-        smoothing=fraction(hi_open=True),
-        eval_crop_pct=fraction(lo_open=True),
-        eval_batch_size=at_least(1),
         ema_decay=fraction(),
-        num_workers=at_least(0),
-        max_iters_per_epoch=at_least(1),
-        synthetic_num=at_least(1),
-        save_every=at_least(0),
     )
 
     def __post_init__(self):

@@ -25,7 +25,7 @@ from torchvision.transforms import InterpolationMode
 
 from ..checkpoints import (CheckpointError, check_sha256, hash_file, load_encoder_state, load_file, record_sha256,
                            save_file)
-from ..config import ConfigError, Each, above, at_least, build, fraction, load_config_file
+from ..config import ConfigError, Each, above, at_least, build, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform
 from ..data.check import dataset_name
 from ..data.writers import write_synthetic_once
@@ -76,26 +76,16 @@ class FrozenConfig:
     weight_decay: float = 0.0
     warmup_epochs: float = 0.0
 
-    # the allowed values of each field (mae_bench.config.check_settings; the type comes from the annotation)
+    # the allowed values of its own fields (mae_bench.config: SHARED_LIMITS hold the common ones, the type comes
+    # from the annotation)
     LIMITS: ClassVar[dict] = dict(
-        input_size=at_least(1),
-        patch_size=at_least(1),
-        eval_crop_pct=fraction(lo_open=True),
-        batch_size=at_least(1),
-        eval_batch_size=at_least(1),
-        num_workers=at_least(0),
-        synthetic_num=at_least(1),
         nb_knn=Each(at_least(1), integer=True),
         temperature=above(0),
         knn_chunk=at_least(1),
-        epochs=at_least(1),
         iters_per_epoch=at_least(1),
         learning_rates=Each(above(0)),
         n_last_blocks=Each(at_least(1), integer=True),
         num_queries=at_least(1),
-        blr=above(0),
-        weight_decay=at_least(0),
-        warmup_epochs=at_least(0),
     )
 
     def __post_init__(self):

@@ -369,3 +369,21 @@ def test_sigterm_stops_after_a_checkpoint_and_sigint_is_one_line(tmp_path, synth
     assert not (out / ".owner").exists()
     assert run_tool("pretrain.py", *args, OMP_NUM_THREADS="1").returncode == 0
     assert [json.loads(line)["epoch"] for line in (out / "log.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
+def test_an_owner_on_another_host_is_refused_unless_it_is_this_slurm_job(tmp_path, monkeypatch, caplog):
+    """A folder owned from another node cannot be checked from here: refused naming it; a requeue of the same Slurm
+    job (same SLURM_JOB_ID, another node) takes it over."""
+    from mae_bench.engine.outdir import claim
+    from mae_bench.errors import ConfigError
+
+    (tmp_path / ".owner").write_text(json.dumps(dict(pid=4242, host="node-a", slurm_job="77")) + "\n")
+    monkeypatch.setenv("SLURM_JOB_ID", "78")
+    with pytest.raises(ConfigError, match="is in use by another run: pid 4242 on host node-a"):
+        claim(tmp_path)
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    owner = claim(tmp_path)
+    assert "taking over from pid 4242 on host node-a" in caplog.text
+    assert json.loads((tmp_path / ".owner").read_text())["pid"] == os.getpid()
+    owner.release()
+    assert not (tmp_path / ".owner").exists()

@@ -1,10 +1,11 @@
 """The owner of an output folder (docs/faults.md): one live run per ``--output_dir`` / ``--work-dir``.
 
 A run claims its folder by creating ``.owner`` there (a JSON line: pid, host, the process's start time, when, the
-command), atomically, before it writes anything; a second run into the folder while the first lives is refused naming
-that pid and host. An owner file whose process is gone (same host, no such pid, or the pid now belongs to a younger
-process) is stale: the new run takes the folder over and says so. An owner on another host cannot be checked from
-here and is refused; its message says how to free the folder. At the claim, temporary files (``.<name>.tmp<pid>``,
+command, the Slurm job), atomically, before it writes anything; a second run into the folder while the first lives
+is refused naming that pid and host. An owner file whose process is gone (same host, no such pid, or the pid now
+belongs to a younger process) is stale: the new run takes the folder over and says so; so does a requeue of the
+same Slurm job (the same ``SLURM_JOB_ID``) on any host. Another owner on another host cannot be checked from here
+and is refused; the message says how to free the folder. At the claim, temporary files (``.<name>.tmp<pid>``,
 ``checkpoints.temp_name``) that processes killed mid-save left behind are removed.
 """
 from __future__ import annotations
@@ -77,8 +78,9 @@ def claim(folder: str | Path, flag: str = "--output_dir") -> Owner:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path, pid, host = folder / OWNER_FILE, os.getpid(), socket.gethostname()
+    job = os.environ.get("SLURM_JOB_ID")
     me = dict(pid=pid, host=host, start=_start_time(pid), started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              command=" ".join(sys.argv))
+              command=" ".join(sys.argv), slurm_job=job)
     tmp, text = folder / f".{OWNER_FILE}.tmp{pid}-{uuid.uuid4().hex[:8]}", json.dumps(me) + "\n"
     tmp.write_text(text)
     try:
@@ -94,9 +96,12 @@ def claim(folder: str | Path, flag: str = "--output_dir") -> Owner:
                 continue  # released meanwhile: try again
             except (OSError, ValueError):
                 info = {}
-            if info.get("host") == host and isinstance(info.get("pid"), int) and info["pid"] != pid and not alive(
-                    info["pid"], info.get("start")):
-                log.warning("%s %s: taking over from %s, which no longer runs", flag, folder, _describe(info))
+            dead = info.get("host") == host and isinstance(info.get("pid"), int) and info["pid"] != pid and not alive(
+                info["pid"], info.get("start"))
+            requeued = job is not None and info.get("slurm_job") == job and info.get("pid") != pid
+            if dead or requeued:
+                why = "which no longer runs" if dead else f"an earlier start of this Slurm job {job}"
+                log.warning("%s %s: taking over from %s, %s", flag, folder, _describe(info), why)
                 os.replace(tmp, path)
                 tmp.write_text(text)  # for the next try, should another taker replace it meanwhile
                 if json.loads(path.read_text()).get("pid") == pid:  # another taker may have replaced it since

@@ -227,20 +227,45 @@ def _file_args(args: list, tmp_path: Path, i: int) -> tuple[list, str | None]:
     return out, path
 
 
-@pytest.mark.slow
+def _refusal(args: list, tmp_path: Path) -> str:
+    """The ConfigError message of the settings step of a pretraining (``tools/pretrain.py``'s parse) or transfer run
+    (the skeleton's ``prepare``) with ``args``, in this process."""
+    import importlib.util
+
+    from mae_bench.errors import ConfigError
+    from mae_bench.transfer import TransferArgs
+    from mae_bench.transfer.skeleton import prepare, task_module
+
+    with pytest.raises(ConfigError) as e:
+        if args[0] == "--task":
+            kw = dict(zip(args[2::2], args[3::2]))
+            opts = kw.pop("--cfg-options", None)
+            prepare(TransferArgs(args[1], "random", work_dir=str(tmp_path / "w"), cfg_options=[opts] if opts else [],
+                                 config=kw.get("--config"), epochs=int(kw["--epochs"]) if "--epochs" in kw else None),
+                    task_module(args[1]))
+        else:
+            spec = importlib.util.spec_from_file_location("pretrain_tool", REPO / "tools" / "pretrain.py")
+            tool = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(tool)
+            tool.parse([*map(str, TINY_MAE), *args])
+    return str(e.value)
+
+
 def test_bad_settings_are_refused_before_any_work(tmp_path):
-    """Every setting of the examples is refused in seconds with exit 2, naming key, value, origin and range; no
-    output folder is made."""
+    """Every example is refused by the one settings check, naming key, value, origin and range; three of them run
+    as a user would: exit 2 in seconds, one line, no output folder made."""
     for i, (args, message) in enumerate(BAD_PRETRAIN + BAD_TRANSFER):
         args, path = _file_args(args, tmp_path, i)
-        work = tmp_path / f"out{i}"
+        assert message.replace("FILE", str(path)) in _refusal(args, tmp_path), args
+    for i in (0, len(BAD_PRETRAIN) - 1, len(BAD_PRETRAIN)):
+        (args, message), work = (BAD_PRETRAIN + BAD_TRANSFER)[i], tmp_path / f"out{i}"
+        args, path = _file_args(args, tmp_path, i)
         if args[0] == "--task":
             proc = run_tool("transfer.py", *args, "--ckpt", "random", "--device", "cpu", "--work-dir", work,
                             "--runs-dir", tmp_path / "runs", timeout=120)
         else:
             proc = run_tool("pretrain.py", *TINY_MAE, "--device", "cpu", "--output_dir", work, *args, timeout=120)
-        message = message.replace("FILE", str(path))
-        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr[-2000:])
+        assert proc.returncode == 2 and f"error: {message.replace('FILE', str(path))}" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and not work.exists() and not (tmp_path / "runs").exists(), args
 
 

@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ..checkpoints import temp_name
 from .checkpoint import save_checkpoint
 from .dist import all_reduce_mean
 from .trainer import Hook
@@ -32,7 +33,7 @@ class LogHook(Hook):
             rows = read_log(self.path)
             kept = [r for r in rows if isinstance(r.get("epoch"), int) and r["epoch"] < trainer.start_epoch]
             if len(kept) != sum(1 for line in self.path.read_text(errors="replace").splitlines() if line.strip()):
-                tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+                tmp = temp_name(self.path)
                 tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
                 os.replace(tmp, self.path)
         if trainer.dist.is_main and self.tensorboard:

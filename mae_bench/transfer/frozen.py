@@ -31,6 +31,7 @@ from ..data.check import dataset_name
 from ..data.writers import write_synthetic_once
 from ..engine.amp import AMP_MODES, amp_dtype
 from ..engine.checkpoint import check_finite
+from ..errors import SaveError
 from ..evaluation.features import extract
 from ..models.sizes import MODEL_SIZES
 from ..models.vit import VisionTransformer, create_vit
@@ -216,9 +217,13 @@ def cached_features(vit: VisionTransformer, ckpt_sha256: str | None, root: Path,
     if path.is_file():
         log.info("features of %s/%s: another process cached them at %s meanwhile", root, split, path)
         return feats
-    hash_file(path).unlink(missing_ok=True)
-    save_file(feats, path)
-    record_sha256(path)
+    try:
+        hash_file(path).unlink(missing_ok=True)
+        save_file(feats, path)
+        record_sha256(path)
+    except SaveError as e:  # a full cache disk costs the cache, not the run
+        log.warning("features of %s/%s not cached: %s", root, split, e)
+        return feats
     log.info("features of %s/%s: %d images, cached at %s", root, split, len(feats["labels"]), path)
     return feats
 

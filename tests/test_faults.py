@@ -146,6 +146,12 @@ def test_feature_cache_shared_by_concurrent_runs_and_rebuilt_when_corrupt(tmp_pa
     assert f"feature cache file {bad} is unusable" in proc.stderr and "computed again" in proc.stderr
     assert bad.stat().st_size > 100 and len(list((tmp_path / "runs").glob("knn_*.json"))) == 4
     assert {json.loads(p.read_text())["metrics"]["top1"] for p in (tmp_path / "runs").glob("knn_*.json")} == top1
+    with full_folder(tmp_path / "disk") as disk:  # a full cache disk costs the cache, not the run
+        if disk is not None:
+            args = knn_args(tmp_path, tiny_mae_ckpt, synthetic_imagefolder, "w4")
+            proc = run_tool("transfer.py", *args[:-1], f"cache_dir={disk / 'cache'}", OMP_NUM_THREADS="1")
+            assert proc.returncode == 0 and "not cached: could not save" in proc.stderr, proc.stderr[-2000:]
+            assert not list((disk / "cache").iterdir())
 
 
 # --- diverged weights ----------------------------------------------------------------------------------------------

@@ -194,3 +194,27 @@ def test_zoo_numbers_match_the_reference_tables():
                       & (ref["column"] == column)]
             assert number.value in set(hit["mean"]), (entry.name, column, number.value, list(hit["mean"]))
     assert not pd.isna(lookup("mae-vit-b").published["linear"].value)
+
+
+def test_zoo_option_runs_every_cached_entry_and_the_zoo_table_lists_them(tmp_path, cache, synthetic_imagefolder):
+    """``--zoo`` runs the task on each zoo entry whose file is cached (here the URL release and the HF ViTMAE; the
+    timm and DINO copies are aliases, not entries), one record each; make_tables --zoo lists every entry."""
+    runs = tmp_path / "runs"
+    proc = run_tool("transfer.py", "--zoo", "--task", "knn", "--config", REPO / "configs" / "{task}" / "quick.py",
+                    "--model", "vit-t", "--data-root", synthetic_imagefolder, "--cache", cache, "--runs-dir", runs,
+                    "--device", "cpu", "--cfg-options", f"cache_dir={tmp_path / 'features'}", check=True,
+                    cwd=tmp_path, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    assert "[1/2] knn zoo:mae-vit-b" in proc.stdout and "[2/2] knn zoo:vitmae-hf-b" in proc.stdout
+    inits = sorted(json.loads(p.read_text())["init"] for p in runs.glob("*.json"))
+    assert inits == ["zoo:mae-vit-b", "zoo:vitmae-hf-b"] and (tmp_path / "work_dirs" / "knn").is_dir()
+    run_tool("make_tables.py", "--runs", runs, "--out", tmp_path / "tables", "--zoo", "--no-plots", "--no-report",
+             check=True)
+    rows = [ln for ln in (tmp_path / "tables" / "zoo.md").read_text().splitlines()
+            if ln.startswith("| ") and not ln.startswith("| :--")]
+    assert len(rows) == 1 + len(ENTRIES)  # header + every registry entry
+    methods = [ln.split("|")[1].strip() for ln in rows[1:]]
+    assert methods == sorted(methods, key=["Supervised", "MoCo v3", "DINO", "BEiT", "MAE"].index)
+    assert sum("(ViT-T)" in ln for ln in rows) == 2
+    empty = tmp_path / "empty"
+    proc = run_tool("transfer.py", "--zoo", "--cache", empty, "--runs-dir", runs, cwd=tmp_path)
+    assert proc.returncode == 2 and "no zoo entry is in the cache" in proc.stderr

@@ -31,20 +31,20 @@ RECIPE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "{task}" / "vi
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", help=f"the transfer task, one of: {', '.join(TASK_MODULES)} (required; with --zoo "
-                                  f"a comma list, default {','.join(ZOO_TASKS)})")
+    p.add_argument("--task", help=f"the transfer task, one of: {', '.join(TASK_MODULES)}; with --zoo a comma list "
+                                  f"of them, default {','.join(ZOO_TASKS)} (required)")
     p.add_argument("--ckpt", metavar="PATH|NAME|random",
                    help="checkpoint to transfer: a file of any format mae_bench.checkpoints reads (mae-bench, "
                         "official MAE, MoCo v3, DINO, BEiT, DeiT/timm, HF, mmpretrain), a published checkpoint by "
                         "name (zoo:NAME, timm:MODEL.TAG, hf-hub:ORG/NAME[@REV], https://...; from the local cache), "
-                        "or 'random' for random initialisation (required without --zoo)")
+                        "or 'random' for random initialisation; not with --zoo (required)")
     p.add_argument("--cache", metavar="DIR",
                    help=f"checkpoint cache of the names, shared by torch.hub and Hugging Face files (default: "
                         f"${CACHE_ENV}, else TORCH_HOME and HF_HOME); filled by tools/fetch_ckpt.py")
     p.add_argument("--zoo", action="store_true",
                    help="run --task (default: the cheap signals) on every zoo entry in the cache, each at its own "
                         "model size (--model overrides) with --config (may contain {task}; default "
-                        "configs/{task}/vit_b.py); one record per entry and task")
+                        "configs/{task}/vit_b.py); one record per entry and task (default: off)")
     p.add_argument("--config", metavar="FILE", help="config file (default: the task's quick config, "
                                                     "configs/<task>/quick.py)")
     p.add_argument("--data-root", dest="data_root", metavar="DIR",
@@ -151,9 +151,8 @@ def main(argv=None) -> int:
         os.environ[CACHE_ENV] = a.cache
     if a.zoo:
         return run_zoo(a)
-    if not a.task or not a.ckpt:
-        print(f"error: {'--task' if not a.task else '--ckpt'} is required (or --zoo)", file=sys.stderr)
-        return 2
+    if not a.task or a.ckpt is None:
+        parser().error(f"the following arguments are required: {'--task' if not a.task else '--ckpt'} (or --zoo)")
     if a.gpus > 1 and a.launcher == "none":
         if is_name(a.ckpt):  # resolved (offline) before any worker starts: an uncached name stops here
             try:

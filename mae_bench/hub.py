@@ -164,7 +164,10 @@ def _url(name: str, url: str, where: Caches, download: bool, entry: ZooEntry | N
         from torch.hub import download_url_to_file
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        download_url_to_file(url, str(path), expected.get("sha256"), progress=True)
+        try:  # written to a temporary file first; a hash that does not match leaves nothing in the cache
+            download_url_to_file(url, str(path), expected.get("sha256"), progress=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"--ckpt {name}: refused the download from {url}: {e}") from None
     return Source(name, str(path), "url", url=url, expected=expected, md5=entry.md5 if ours else None, entry=entry)
 
 

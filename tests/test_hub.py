@@ -139,6 +139,44 @@ def test_uncached_name_exits_2_at_once_naming_cache_and_fetch_command(tmp_path):
     assert "--ckpt zoo:mae-vit-l is not in the cache" in err and str(empty / "torch" / "hub" / "checkpoints") in err
     assert f"tools/fetch_ckpt.py zoo:mae-vit-l --cache {empty}" in err
     assert not (tmp_path / "work").exists() and not (tmp_path / "runs").exists() and not any(empty.iterdir())
+    proc = run_tool("transfer.py", "--task", "finetune", "--gpus", 2, "--ckpt", "hf-hub:facebook/vit-mae-large",
+                    "--cache", empty, "--work-dir", tmp_path / "work", "--runs-dir", tmp_path / "runs")
+    assert proc.returncode == 2 and "tools/fetch_ckpt.py hf-hub:facebook/vit-mae-large" in proc.stderr
+    assert "torch.distributed" not in proc.stderr and not (tmp_path / "work").exists()  # before any worker
+
+
+@pytest.fixture()
+def http_folder(tmp_path):
+    """A real HTTP server on localhost serving ``tmp_path / 'www'`` (the release files' stand-in)."""
+    import functools
+    import http.server
+    import threading
+
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_fetch_downloads_into_torch_hub_cache_then_reads_offline(tmp_path, http_folder):
+    www, base = http_folder
+    torch.save({"model": vit_t_state()}, www / "release.pth")
+    cache = tmp_path / "cache"
+    proc = run_tool("fetch_ckpt.py", f"{base}/release.pth", "--cache", cache, check=True)
+    file = cache / "torch" / "hub" / "checkpoints" / "release.pth"
+    assert file.read_bytes() == (www / "release.pth").read_bytes()
+    assert hashlib.sha256(file.read_bytes()).hexdigest() in proc.stdout
+    assert resolve(f"{base}/release.pth", cache).path == str(file)  # then offline
+    torch.save({"model": vit_t_state()}, www / "other-0123abcd.pth")  # names a sha256 prefix it does not have
+    proc = run_tool("fetch_ckpt.py", f"{base}/other-0123abcd.pth", "--cache", cache)
+    assert proc.returncode == 2 and "refused the download" in proc.stderr and '"0123abcd"' in proc.stderr
+    assert not (cache / "torch" / "hub" / "checkpoints" / "other-0123abcd.pth").exists()
+    out = tmp_path / "converted.pth"  # convert_ckpt reads names from the same cache
+    proc = run_tool("convert_ckpt.py", f"{base}/release.pth", out, "--cache", cache, check=True)
+    assert "(mae-official)" in proc.stdout and out.is_file()
 
 
 def test_done_when_names_run_knn_and_records_say_what_ran(tmp_path, cache, synthetic_imagefolder):

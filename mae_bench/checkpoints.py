@@ -109,9 +109,9 @@ def read_checkpoint(path: str | Path, expected: dict | None = None, name: str | 
     for algo, prefix in (expected or {}).items():
         actual = digest if algo == "sha256" else hashlib.new(algo, data).hexdigest()
         if not actual.startswith(prefix.lower()):
-            raise CheckpointError(f"refusing {path} ({name or path}): {algo} mismatch, expected {prefix}... (published), "
-                                  f"actual {actual}; the file is corrupt or not the released one: delete it and "
-                                  f"fetch it again")
+            raise CheckpointError(f"refusing {path} ({name or path}): {algo} mismatch, expected {prefix}... "
+                                  f"(published), actual {actual}; the file is corrupt or not the released one: "
+                                  f"delete it and fetch it again")
     obj = _load_safetensors(path, data) if path.suffix == ".safetensors" else _torch_load(path, io.BytesIO(data), "cpu")
     del data
     try:

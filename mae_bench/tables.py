@@ -307,8 +307,9 @@ def format_cell(mean: float, std: float, n: int, delta: float, p: float = math.n
 @dataclass
 class TableView:
     """One (table, dataset) laid out as the paper prints it: ``rows`` are (block label, method label, init) with
-    the block label only on a block's first row (no init where only published numbers are: ``row_head``); ``columns`` are (model label, metric); ``sources`` are the
-    published citations, numbered [1], [2], ... in the block labels."""
+    the block label only on a block's first row (no init where only published numbers are: ``row_head``);
+    ``columns`` are (model label, metric); ``sources`` are the published citations, numbered [1], [2], ... in the
+    block labels."""
 
     table: str
     dataset: str

@@ -23,7 +23,8 @@ from mae_bench.zoo import ENTRIES, UNPUBLISHED
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="*", metavar="NAME", help="zoo:NAME, timm:MODEL.TAG, hf-hub:ORG/NAME[@REV], https://...")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="zoo:NAME, timm:MODEL.TAG, hf-hub:ORG/NAME[@REV], https://...")
     p.add_argument("--cache", metavar="DIR",
                    help=f"one folder for torch.hub and Hugging Face files (default: ${CACHE_ENV}, else TORCH_HOME "
                         f"and HF_HOME)")

@@ -11,8 +11,9 @@ column groups = model sizes with data; published numbers only beside runs on the
 Writes <table>_<dataset>.{md,tex,csv}, <table>_<dataset>_<metric>.png, summary.md (this suite's runs, at most
 100 columns wide: printed at the end), zoo.{md,csv} (the published checkpoints run by name, zoo:NAME, beside
 their papers' numbers; with --zoo every entry of mae_bench/zoo.py), claims.md (per protocol, which inits are
-above / below random init and supervised beyond the seed noise, which within it, which untested), ranking.md (Kendall's tau / Spearman's rho
-between the protocols' rankings of the inits) and report.md + report.html (self-contained). Repeated runs (same
+above / below random init and supervised beyond the seed noise, which within it, which untested), ranking.md
+(Kendall's tau / Spearman's rho between the protocols' rankings of the inits) and report.md + report.html
+(self-contained). Repeated runs (same
 task, dataset, model, pretraining, init) become mean ± std (n); each run's difference to the reference row is
 marked † where Welch's t-test over seeds gives a two-sided p < 0.05 (untested with fewer than 2 seeds).
 """

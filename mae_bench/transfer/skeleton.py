@@ -28,9 +28,9 @@ A task is one module named in ``TASK_MODULES`` that supplies:
 downstream looks at the string again. A published checkpoint given by name (``zoo:``, ``timm:``, ``hf-hub:``,
 ``https://``; ``mae_bench.hub``) is resolved here, once, to its file in the local cache (never downloaded: an
 uncached name stops the run before anything is built); the tasks see only that file (``Run.ckpt``), and the
-record keeps the name as its ``init`` and the resolution as ``ckpt_source``. Inside ``run`` the checkpoint is held in memory
-(``checkpoints.preloaded``): a backbone's ``init_weights`` or a classifier restore that loads ``--ckpt`` by its
-path gets the dict already read, so the file is read once per process.
+record keeps the name as its ``init`` and the resolution as ``ckpt_source``. Inside ``run`` the checkpoint is held
+in memory (``checkpoints.preloaded``): a backbone's ``init_weights`` or a classifier restore that loads ``--ckpt``
+by its path gets the dict already read, so the file is read once per process.
 """
 from __future__ import annotations
 

@@ -13,9 +13,9 @@ Writes <table>_<dataset>.{md,tex,csv}, <table>_<dataset>_<metric>.png, summary.m
 their papers' numbers; with --zoo every entry of mae_bench/zoo.py), claims.md (per protocol, which inits are
 above / below random init and supervised beyond the seed noise, which within it, which untested), ranking.md
 (Kendall's tau / Spearman's rho between the protocols' rankings of the inits) and report.md + report.html
-(self-contained). Repeated runs (same
-task, dataset, model, pretraining, init) become mean ± std (n); each run's difference to the reference row is
-marked † where Welch's t-test over seeds gives a two-sided p < 0.05 (untested with fewer than 2 seeds).
+(self-contained). Repeated runs (same task, dataset, model, pretraining, init) become mean ± std (n); each run's
+difference to the reference row is marked † where Welch's t-test over seeds gives a two-sided p < 0.05 (untested
+with fewer than 2 seeds).
 """
 import argparse
 import sys

@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from .tables import (CLAIMS_AGAINST, CLAIMS_HEAD, CLAIMS_RULE, DATASET_LABEL, MARK, METHOD_ORDER, MODEL_ORDER,
-                     NOT_CONCLUSIVE, PROJECT_SOURCE, RANKING_NOTE, TASK_LABEL, _corr, _rank, cells_reference,
-                     claim_tables, column_rank, method_label, model_label, ranking_agreement, summary_marks,
-                     table_keys, table_name, table_view, terminal_summary, verdict, write_text)
+                     NOT_CONCLUSIVE, PROJECT_SOURCE, RANKING_NOTE, TASK_LABEL, ZOO_CAPTION, _corr, _rank,
+                     cells_reference, claim_tables, column_rank, method_label, model_label, ranking_agreement,
+                     summary_marks, table_keys, table_name, table_view, terminal_summary, verdict, write_text,
+                     zoo_view)
 from .tables import to_markdown as view_markdown
 
 METHOD_COLOUR = {"supervised": "#7f7f7f", "mocov3": "#1f77b4", "dino": "#2ca02c", "beit": "#9467bd", "mae": "#d62728",
@@ -199,6 +200,10 @@ def report_blocks(cells: pd.DataFrame, records: list[dict], files: list[Path], o
         blocks.append(("h", 2, TASK_LABEL.get(table, table)))
         for view in (v for v in views if v.table == table and not v.published_only):
             blocks += [("view", view), ("imgs", _charts(cells, view, out_dir))]
+    head, rows, sources = zoo_view(cells)  # runs of published checkpoints (zoo:NAME), beside their papers' numbers
+    if rows:
+        blocks += [("h", 2, "Model zoo"), ("p", ZOO_CAPTION),
+                   ("table", head, rows, [f"[{i}] {s}" for i, s in enumerate(sources, 1)])]
     blocks += _claim_blocks(cells)
     blocks += _ranking_blocks(ranking_agreement(cells))
     blocks += _pretraining_blocks(pretraining_runs(records), out_dir)

@@ -683,7 +683,8 @@ def _corr(value: float) -> str:
 ZOO_PUBLISHED = ("fine-tune", "linear", "k-NN", "AP box", "AP mask", "mIoU")
 ZOO_SIGNALS = ("k-NN", "linear grid", "attentive")
 ZOO_TITLE = "Model zoo: published checkpoints, their papers' numbers and this suite's cheap signals"
-ZOO_CAPTION = ("Rows: the zoo entries (mae_bench/zoo.py; tools/fetch_ckpt.py --list), by pretraining method and size. "
+ZOO_CAPTION = ("Rows: the names zoo entries (mae_bench/zoo.py; tools/fetch_ckpt.py --list) were run by (zoo:NAME or an "
+               "alias of the same weights; with --zoo also every entry without runs), by pretraining method and size. "
                "'paper' columns: the numbers published for the checkpoint (ImageNet-1K top-1, COCO Mask R-CNN AP, "
                "ADE20K UperNet mIoU), source in brackets; the other columns: this suite's frozen-feature signals of "
                "the same checkpoint on the named dataset (mean ± std (n) over seeds; its model size in brackets where "
@@ -701,9 +702,10 @@ def _zoo_entry(init: str):
 
 
 def zoo_view(cells: pd.DataFrame, every_entry: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
-    """The zoo table as (header, rows, sources): one row per zoo entry with runs of this suite (``every_entry``:
-    every entry of the registry), sorted by method and size; the entry's facts, its published numbers, then its
-    cheap signals per dataset run. Columns empty for every row are dropped."""
+    """The zoo table as (header, rows, sources): one row per name a zoo entry was run by (``zoo:<name>`` or an
+    alias; ``every_entry``: also one row per entry of the registry without runs), sorted by method and size; the
+    entry's facts, its published numbers, then the cheap signals per dataset. Columns empty for every row are
+    dropped."""
     from .zoo import ENTRIES
 
     ours = cells[(cells["source"] == PROJECT_SOURCE) & (cells["table"] == "classification")
@@ -714,24 +716,27 @@ def zoo_view(cells: pd.DataFrame, every_entry: bool = False) -> tuple[list[str],
     entries.sort(key=lambda e: (_rank(e.method, METHOD_ORDER), _rank(e.model, MODEL_ORDER), e.name))
     datasets = sorted(set(ours["dataset"]))
     signals = [(d, c) for d in datasets for c in ZOO_SIGNALS]
-    head = ["method", "size", "entry", "epochs", "data", "licence", *(f"paper {c}" for c in ZOO_PUBLISHED),
+    head = ["method", "size", "name", "epochs", "data", "licence", *(f"paper {c}" for c in ZOO_PUBLISHED),
             *(f"{c} on {d}" for d, c in signals)]
     sources, rows = [], []
     for e in entries:
-        row = [method_label(e.method), model_label(e.model), f"zoo:{e.name}", str(e.epochs or "-"), e.data,
-               e.licence]
+        published = []
         for col in ZOO_PUBLISHED:
             num = e.published.get(col)
             if num is not None and num.source not in sources:
                 sources.append(num.source)
-            row.append(f"{format_cell(num.value, math.nan, 0, math.nan)} [{sources.index(num.source) + 1}]"
-                       if num else "-")
-        for d, c in signals:
-            sub = ours[(ours["entry"] == e.name) & (ours["dataset"] == d) & (ours["column"] == c)]
-            row.append("; ".join(format_cell(r.mean, r.std, r.n, math.nan)
-                                 + ("" if r.model == e.model else f" ({model_label(r.model)})")
-                                 for r in sub.itertuples()) or "-")
-        rows.append(row)
+            published.append(f"{format_cell(num.value, math.nan, 0, math.nan)} [{sources.index(num.source) + 1}]"
+                             if num else "-")
+        runs = ours[ours["entry"] == e.name]
+        for init in sorted(set(runs["init"]), key=lambda i: (not i.startswith("zoo:"), i)) or [f"zoo:{e.name}"]:
+            row = [method_label(e.method), model_label(e.model), init, str(e.epochs or "-"), e.data, e.licence,
+                   *published]
+            for d, c in signals:
+                sub = runs[(runs["init"] == init) & (runs["dataset"] == d) & (runs["column"] == c)]
+                row.append("; ".join(format_cell(r.mean, r.std, r.n, math.nan)
+                                     + ("" if r.model == e.model else f" ({model_label(r.model)})")
+                                     for r in sub.itertuples()) or "-")
+            rows.append(row)
     keep = [i for i in range(len(head)) if any(r[i] not in ("", "-") for r in rows)]
     return [head[i] for i in keep], [[r[i] for i in keep] for r in rows], sources
 

@@ -193,19 +193,19 @@ def _hf(name: str, hub: str, where: Caches, download: bool, entry: ZooEntry | No
 
 def _hf_download(name: str, repo: str, revision: str, where: Caches, files: tuple[str, ...]) -> None:
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import RemoteEntryNotFoundError  # the repository has no such file (not: offline)
 
     for filename in files:
         try:
             hf_hub_download(repo, filename, revision=revision, cache_dir=str(where.hf_hub))
             break
-        except EntryNotFoundError:
+        except RemoteEntryNotFoundError:
             continue
     else:
         raise CheckpointError(f"--ckpt {name}: {repo}@{revision} has none of {', '.join(files)}")
     try:
         hf_hub_download(repo, "config.json", revision=revision, cache_dir=str(where.hf_hub))
-    except EntryNotFoundError:
+    except RemoteEntryNotFoundError:
         pass
 
 

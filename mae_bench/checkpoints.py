@@ -177,14 +177,24 @@ class CheckpointFile:
     obj: dict
 
 
-def read_checkpoint(path: str | Path) -> CheckpointFile:
-    """Read ``path`` once: hash the bytes and load them (``weights_only=True``); the format is detected."""
+def read_checkpoint(path: str | Path, expected: dict | None = None, name: str | None = None) -> CheckpointFile:
+    """Read ``path`` once: hash the bytes and load them (``weights_only=True``); the format is detected.
+
+    ``expected``: hashes its publisher states (``{"sha256": prefix, "md5": prefix}``, from ``hub.Source``),
+    checked on the same bytes; a mismatch raises naming the file, ``name`` (the ``--ckpt`` it was given as), the
+    expected and the actual hash."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"--ckpt {path} does not exist")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     check_sha256(path, digest)
+    for algo, prefix in (expected or {}).items():
+        actual = digest if algo == "sha256" else hashlib.new(algo, data).hexdigest()
+        if not actual.startswith(prefix.lower()):
+            raise CheckpointError(f"refusing {path} ({name or path}): {algo} mismatch, expected {prefix}... "
+                                  f"(published), actual {actual}; the file is corrupt or not the released one: "
+                                  f"delete it and fetch it again")
     obj = _load_safetensors(path, data) if path.suffix == ".safetensors" else _torch_load(path, io.BytesIO(data), "cpu")
     del data
     try:

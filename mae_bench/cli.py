@@ -3,6 +3,7 @@
   mae-bench pretrain --config configs/pretrain/quick.py
   mae-bench transfer --task coco --ckpt PATH
   mae-bench check-data --task coco --data-root /datasets/coco
+  mae-bench fetch zoo:mae-vit-b --cache /shared/ckpt
   mae-bench tables | synthetic | convert | benchmark | demo  [args]
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 COMMANDS = {"pretrain": "pretrain.py", "transfer": "transfer.py", "check-data": "check_data.py",
             "tables": "make_tables.py", "synthetic": "make_synthetic.py", "convert": "convert_ckpt.py",
-            "benchmark": "benchmark.py", "demo": "demo.py", "pretrain-dist": "pretrain.sh"}
+            "benchmark": "benchmark.py", "demo": "demo.py", "pretrain-dist": "pretrain.sh", "fetch": "fetch_ckpt.py"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from .tables import (CLAIMS_AGAINST, CLAIMS_HEAD, CLAIMS_RULE, DATASET_LABEL, MARK, METHOD_ORDER, MODEL_ORDER,
-                     PROJECT_SOURCE, RANKING_NOTE, TASK_LABEL, _corr, _rank, cells_reference, claim_tables,
-                     column_rank, method_label, model_label, ranking_agreement, summary_marks, table_keys, table_name,
-                     table_view, terminal_summary, verdict, write_text)
+                     NOT_CONCLUSIVE, PROJECT_SOURCE, RANKING_NOTE, TASK_LABEL, ZOO_CAPTION, _corr, _rank,
+                     cells_reference, claim_tables, column_rank, method_label, model_label, ranking_agreement,
+                     summary_marks, table_keys, table_name, table_view, terminal_summary, verdict, write_text,
+                     zoo_view)
 from .tables import to_markdown as view_markdown
 
 METHOD_COLOUR = {"supervised": "#7f7f7f", "mocov3": "#1f77b4", "dino": "#2ca02c", "beit": "#9467bd", "mae": "#d62728",
@@ -199,6 +200,10 @@ def report_blocks(cells: pd.DataFrame, records: list[dict], files: list[Path], o
         blocks.append(("h", 2, TASK_LABEL.get(table, table)))
         for view in (v for v in views if v.table == table and not v.published_only):
             blocks += [("view", view), ("imgs", _charts(cells, view, out_dir))]
+    head, rows, sources = zoo_view(cells)  # runs of published checkpoints (zoo:NAME), beside their papers' numbers
+    if rows:
+        blocks += [("h", 2, "Model zoo"), ("p", ZOO_CAPTION),
+                   ("table", head, rows, [f"[{i}] {s}" for i, s in enumerate(sources, 1)])]
     blocks += _claim_blocks(cells)
     blocks += _ranking_blocks(ranking_agreement(cells))
     blocks += _pretraining_blocks(pretraining_runs(records), out_dir)
@@ -232,10 +237,11 @@ def _ranking_blocks(ranking: pd.DataFrame) -> list[tuple]:
     blocks = [("h", 2, "Do the protocols rank the inits alike?"), ("p", RANKING_NOTE)]
     if ranking.empty:
         return blocks + [("p", "No two protocols share two or more inits yet.")]
+    flag = not ranking["conclusive"].all()  # the 'not conclusive' column only where some pair is
     rows = [[r.protocol_a, r.protocol_b, r.kind, str(r.inits), _corr(r.kendall_tau), _corr(r.spearman_rho),
-             "" if r.conclusive else "not conclusive (< 4 inits)"] for r in ranking.itertuples()]
-    return blocks + [("table", ["protocol A", "protocol B", "kind", "inits", "Kendall τ", "Spearman ρ", ""], rows,
-                      [])]
+             "" if r.conclusive else NOT_CONCLUSIVE][:7 if flag else 6] for r in ranking.itertuples()]
+    head = ["protocol A", "protocol B", "kind", "inits", "Kendall τ", "Spearman ρ", ""]
+    return blocks + [("table", head[:7 if flag else 6], rows, [])]
 
 
 def _pretraining_blocks(runs: list[dict], out_dir: Path) -> list[tuple]:
@@ -308,8 +314,9 @@ def _html_view(view) -> str:
     e = html.escape
     models = list(dict.fromkeys(m for m, _ in view.columns))
     span = {m: sum(1 for mm, _ in view.columns if mm == m) for m in models}
-    head = ("<tr><th colspan=3></th>" + "".join(f"<th colspan={span[m]}>{e(m)}</th>" for m in models) + "</tr>"
-            "<tr><th></th><th>method</th><th>init</th>" + "".join(f"<th>{e(c)}</th>" for _, c in view.columns)
+    head = (f"<tr><th colspan={len(view.row_head)}></th>"
+            + "".join(f"<th colspan={span[m]}>{e(m)}</th>" for m in models) + "</tr><tr>"
+            + "".join(f"<th>{e(h)}</th>" for h in view.row_head) + "".join(f"<th>{e(c)}</th>" for _, c in view.columns)
             + "</tr>")
     body = "".join(f"<tr{' class=block' if i in view.block_starts and i else ''}>"
                    + "".join(f"<td>{e(v)}</td>" for v in row)

@@ -307,20 +307,22 @@ def format_cell(mean: float, std: float, n: int, delta: float, p: float = math.n
 @dataclass
 class TableView:
     """One (table, dataset) laid out as the paper prints it: ``rows`` are (block label, method label, init) with
-    the block label only on a block's first row; ``columns`` are (model label, metric); ``sources`` are the
-    published citations, numbered [1], [2], ... in the block labels."""
+    the block label only on a block's first row (no init where only published numbers are: ``row_head``);
+    ``columns`` are (model label, metric); ``sources`` are the published citations, numbered [1], [2], ... in the
+    block labels."""
 
     table: str
     dataset: str
     title: str
     caption: str
-    rows: list[tuple[str, str, str]]
+    rows: list[tuple[str, ...]]
     columns: list[tuple[str, str]]
     text: list[list[str]]
     block_starts: list[int]
     sources: list[str]
     published_only: bool
     legend: str
+    row_head: tuple[str, ...] = ("", "method", "init")  # published-only tables have no init column (all blank)
 
 
 def table_view(cells: pd.DataFrame, table: str, dataset: str) -> TableView:
@@ -341,10 +343,12 @@ def table_view(cells: pd.DataFrame, table: str, dataset: str) -> TableView:
         rows.append((block, method_label(method), "" if src != PROJECT_SOURCE else init))
     text = [[lookup.get((*rk, *ck), "-") for ck in col_keys] for rk in row_keys]
     published_only = not (sub["source"] == PROJECT_SOURCE).any()
+    width = 2 if published_only else 3
     title = f"{TASK_LABEL.get(table, table)} on {DATASET_LABEL.get(dataset, dataset)}"
     columns = [(model_label(m), c) for m, c in col_keys]
-    return TableView(table, dataset, title, TABLE_TITLES.get(table, ""), rows, columns, text, starts, sources,
-                     published_only, cell_legend(cells_reference(cells)))
+    return TableView(table, dataset, title, TABLE_TITLES.get(table, ""), [r[:width] for r in rows], columns, text,
+                     starts, sources, published_only, cell_legend(cells_reference(cells)),
+                     ("", "method", "init")[:width])
 
 
 def cells_reference(cells: pd.DataFrame) -> str:
@@ -353,9 +357,9 @@ def cells_reference(cells: pd.DataFrame) -> str:
 
 
 def to_markdown(view: TableView, level: str = "###") -> str:
-    head = ["", "method", "init", *(f"{m} {c}" for m, c in view.columns)]
+    head = [*view.row_head, *(f"{m} {c}" for m, c in view.columns)]
     lines = [f"{level} {view.title}", "", view.caption, "", "| " + " | ".join(head) + " |",
-             "|" + " :-- |" * 3 + " --: |" * len(view.columns)]
+             "|" + " :-- |" * len(view.row_head) + " --: |" * len(view.columns)]
     lines += ["| " + " | ".join([*row, *cells]) + " |" for row, cells in zip(view.rows, view.text)]
     lines += ["", *(f"[{i}] {s}  " for i, s in enumerate(view.sources, 1)), view.legend]
     return "\n".join(lines) + "\n"
@@ -373,15 +377,16 @@ def to_latex(view: TableView) -> str:
     between the published blocks and this suite's, the sources as footnotes under the table."""
     models = list(dict.fromkeys(m for m, _ in view.columns))
     span = {m: sum(1 for mm, _ in view.columns if mm == m) for m in models}
-    width = 3 + len(view.columns)
+    lead = len(view.row_head)
+    width = lead + len(view.columns)
     lines = [f"% {_tex_escape(view.title)}. {_tex_escape(view.caption)}",
-             r"\begin{tabular}{lll" + "c" * len(view.columns) + "}", r"\toprule",
-             " & & & " + " & ".join(rf"\multicolumn{{{span[m]}}}{{c}}{{{m}}}" for m in models) + r" \\"]
-    first, rules = 4, []
+             r"\begin{tabular}{" + "l" * lead + "c" * len(view.columns) + "}", r"\toprule",
+             " " + "& " * lead + " & ".join(rf"\multicolumn{{{span[m]}}}{{c}}{{{m}}}" for m in models) + r" \\"]
+    first, rules = lead + 1, []
     for m in models:
         rules.append(rf"\cmidrule(lr){{{first}-{first + span[m] - 1}}}")
         first += span[m]
-    lines += [" ".join(rules), " & ".join(["", "Method", "Init", *(c for _, c in view.columns)]) + r" \\"]
+    lines += [" ".join(rules), " & ".join([*("", "Method", "Init")[:lead], *(c for _, c in view.columns)]) + r" \\"]
     for i, (row, cells) in enumerate(zip(view.rows, view.text)):
         if i in view.block_starts:
             lines.append(r"\midrule")
@@ -403,10 +408,12 @@ def to_csv(view: TableView) -> str:
     sources follow as rows whose first field is [k]."""
     import pandas as pd
 
+    lead = len(view.row_head)
     rows = [[*row, *cells] for row, cells in zip(view.rows, view.text)]
-    rows += [[f"[{i}]", s, "", *[""] * len(view.columns)] for i, s in enumerate(view.sources, 1)]
-    return pd.DataFrame(rows, columns=["block", "method", "init", *(f"{m} {c}" for m, c in view.columns)]).to_csv(
-        index=False)
+    rows += [[f"[{i}]", s, "", *[""] * len(view.columns)][:lead] + [""] * len(view.columns)
+             for i, s in enumerate(view.sources, 1)]
+    head = [*("block", "method", "init")[:lead], *(f"{m} {c}" for m, c in view.columns)]
+    return pd.DataFrame(rows, columns=head).to_csv(index=False)
 
 
 def render(cells: pd.DataFrame, table: str, dataset: str, fmt: str) -> str:
@@ -655,13 +662,105 @@ def ranking_markdown(ranking: pd.DataFrame, level: str = "###") -> str:
     lines = [f"{level} Do the protocols rank the inits alike?", "", RANKING_NOTE, ""]
     if ranking.empty:
         return "\n".join(lines + ["(no two protocols share two or more inits)"]) + "\n"
-    lines += ["| protocol A | protocol B | kind | inits | Kendall τ | Spearman ρ | |",
-              "| :-- | :-- | :-- | --: | --: | --: | :-- |"]
+    flag = not ranking["conclusive"].all()  # the 'not conclusive' column only where some pair is
+    lines += ["| protocol A | protocol B | kind | inits | Kendall τ | Spearman ρ |" + (" |" if flag else ""),
+              "| :-- | :-- | :-- | --: | --: | --: |" + (" :-- |" if flag else "")]
     for r in ranking.itertuples():
         lines.append(f"| {r.protocol_a} | {r.protocol_b} | {r.kind} | {r.inits} | {_corr(r.kendall_tau)} | "
-                     f"{_corr(r.spearman_rho)} | {'' if r.conclusive else 'not conclusive (< 4 inits)'} |")
+                     f"{_corr(r.spearman_rho)} |" + (f" {'' if r.conclusive else NOT_CONCLUSIVE} |" if flag else ""))
     return "\n".join(lines) + "\n"
+
+
+NOT_CONCLUSIVE = "not conclusive (< 4 inits)"
 
 
 def _corr(value: float) -> str:
     return "n/a (constant)" if _missing(value) else f"{value:+.2f}"
+
+
+# ---------------------------------------------------------------- the model zoo
+
+ZOO_PUBLISHED = ("fine-tune", "linear", "k-NN", "AP box", "AP mask", "mIoU")
+ZOO_SIGNALS = ("k-NN", "linear grid", "attentive")
+ZOO_TITLE = "Model zoo: published checkpoints, their papers' numbers and this suite's cheap signals"
+ZOO_CAPTION = ("Rows: the names zoo entries (mae_bench/zoo.py; tools/fetch_ckpt.py --list) were run by (zoo:NAME or an "
+               "alias of the same weights; with --zoo also every entry without runs), by pretraining method and size. "
+               "'paper' columns: the numbers published for the checkpoint (ImageNet-1K top-1, COCO Mask R-CNN AP, "
+               "ADE20K UperNet mIoU), source in brackets; the other columns: this suite's frozen-feature signals of "
+               "the same checkpoint on the named dataset (mean ± std (n) over seeds; its model size in brackets where "
+               "it differs from the entry's). Columns empty for every row are left out.")
+
+
+def _zoo_entry(init: str):
+    from .errors import CheckpointError
+    from .zoo import entry_of
+
+    try:
+        return entry_of(str(init).split(" [")[0])
+    except CheckpointError:
+        return None
+
+
+def zoo_view(cells: pd.DataFrame, every_entry: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
+    """The zoo table as (header, rows, sources): one row per name a zoo entry was run by (``zoo:<name>`` or an
+    alias; ``every_entry``: also one row per entry of the registry without runs), sorted by method and size; the
+    entry's facts, its published numbers, then the cheap signals per dataset. Columns empty for every row are
+    dropped."""
+    from .zoo import ENTRIES
+
+    ours = cells[(cells["source"] == PROJECT_SOURCE) & (cells["table"] == "classification")
+                 & cells["column"].isin(ZOO_SIGNALS)]
+    ours = ours.assign(entry=[getattr(_zoo_entry(i), "name", None) for i in ours["init"]])
+    ours = ours[ours["entry"].notna()]
+    entries = [e for e in ENTRIES if every_entry or e.name in set(ours["entry"])]
+    entries.sort(key=lambda e: (_rank(e.method, METHOD_ORDER), _rank(e.model, MODEL_ORDER), e.name))
+    datasets = sorted(set(ours["dataset"]))
+    signals = [(d, c) for d in datasets for c in ZOO_SIGNALS]
+    head = ["method", "size", "name", "epochs", "data", "licence", *(f"paper {c}" for c in ZOO_PUBLISHED),
+            *(f"{c} on {d}" for d, c in signals)]
+    sources, rows = [], []
+    for e in entries:
+        published = []
+        for col in ZOO_PUBLISHED:
+            num = e.published.get(col)
+            if num is not None and num.source not in sources:
+                sources.append(num.source)
+            published.append(f"{format_cell(num.value, math.nan, 0, math.nan)} [{sources.index(num.source) + 1}]"
+                             if num else "-")
+        runs = ours[ours["entry"] == e.name]
+        for init in sorted(set(runs["init"]), key=lambda i: (not i.startswith("zoo:"), i)) or [f"zoo:{e.name}"]:
+            row = [method_label(e.method), model_label(e.model), init, str(e.epochs or "-"), e.data, e.licence,
+                   *published]
+            for d, c in signals:
+                sub = runs[(runs["init"] == init) & (runs["dataset"] == d) & (runs["column"] == c)]
+                row.append("; ".join(format_cell(r.mean, r.std, r.n, math.nan)
+                                     + ("" if r.model == e.model else f" ({model_label(r.model)})")
+                                     for r in sub.itertuples()) or "-")
+            rows.append(row)
+    keep = [i for i in range(len(head)) if any(r[i] not in ("", "-") for r in rows)]
+    return [head[i] for i in keep], [[r[i] for i in keep] for r in rows], sources
+
+
+def zoo_markdown(cells: pd.DataFrame, every_entry: bool = False, level: str = "###") -> str:
+    head, rows, sources = zoo_view(cells, every_entry)
+    lines = [f"{level} {ZOO_TITLE}", "", ZOO_CAPTION, ""]
+    if not rows:
+        return "\n".join(lines + ["(no run of a zoo entry: tools/transfer.py --zoo --data-root DIR)"]) + "\n"
+    lines += ["| " + " | ".join(head) + " |", "|" + " :-- |" * 6 + " --: |" * (len(head) - 6),
+              *("| " + " | ".join(r) + " |" for r in rows), ""]
+    return "\n".join(lines + [f"[{i}] {s}  " for i, s in enumerate(sources, 1)]) + "\n"
+
+
+def write_zoo(cells: pd.DataFrame, out_dir: str | Path, every_entry: bool = False) -> list[Path]:
+    """``out_dir/zoo.md`` and ``zoo.csv`` (``zoo_view``) when a record is of a zoo entry or ``every_entry``."""
+    import pandas as pd
+
+    head, rows, sources = zoo_view(cells, every_entry)
+    if not rows:
+        return []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(rows + [[f"[{i}]", s, *[""] * (len(head) - 2)] for i, s in enumerate(sources, 1)],
+                         columns=head)
+    return [write_text(out_dir / "zoo.md", zoo_markdown(cells, every_entry)),
+            write_text(out_dir / "zoo.csv", table.to_csv(index=False))]

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # (``mae_bench`` alone is the package's empty ``__init__``).
 LAYERS = [
     ["mae_bench", "mae_bench.errors", "mae_bench.meta", "mae_bench.config", "mae_bench.results", "mae_bench.stats",
-     "mae_bench.progress", "mae_bench.models", "mae_bench.data", "mae_bench.forkrun"],
-    ["mae_bench.engine", "mae_bench.checkpoints"],
+     "mae_bench.progress", "mae_bench.models", "mae_bench.data", "mae_bench.forkrun", "mae_bench.zoo"],
+    ["mae_bench.engine", "mae_bench.checkpoints", "mae_bench.hub"],
     ["mae_bench.methods", "mae_bench.evaluation", "mae_bench.perf"],
     ["mae_bench.pretrain"],
     ["mae_bench.transfer", "backbones"],

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, TINY_MAE, run_tool
 from mae_bench.results import make_record, write_record
 from mae_bench.stats import kendall_tau, spearman_rho
-from mae_bench.tables import build_cells, ranking_agreement
+from mae_bench.tables import build_cells, ranking_agreement, ranking_markdown
 
 INITS = ["a", "b", "c", "d", "e"]
 FINETUNE = [10.0, 20.0, 30.0, 40.0, 50.0]
@@ -51,6 +51,15 @@ def test_ranking_agreement_on_known_ranking():
     assert linear["kendall_tau"] == pytest.approx(-1.0)
     assert table.loc[("k-NN top-1 on synthetic", "linear top-1 on synthetic"), "kind"] == "cheap vs full"
     assert list(table["kind"]) == sorted(table["kind"], key=["cheap vs full", "full vs full"].index)
+
+
+def test_ranking_table_has_the_not_conclusive_column_only_where_a_pair_is():
+    ranking = ranking_agreement(build_cells(runs_for_ranking()))
+    head = ranking_markdown(ranking).splitlines()[4]
+    assert head.endswith("| Spearman ρ | |") and "not conclusive (< 4 inits)" in ranking_markdown(ranking)
+    conclusive = ranking[ranking["conclusive"]]
+    head = ranking_markdown(conclusive).splitlines()[4]
+    assert head.endswith("| Spearman ρ |") and "not conclusive" not in ranking_markdown(conclusive).split(head)[1]
 
 
 @pytest.fixture(scope="module")

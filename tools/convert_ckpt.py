@@ -4,6 +4,9 @@ mae-bench) to the encoder key names of docs/architecture.md, with a strict key r
 
   python tools/convert_ckpt.py mae_pretrain_vit_base.pth work_dirs/mae_b.pth
   python tools/convert_ckpt.py dino_checkpoint.pth dino_student.safetensors --to safetensors --branch student
+  python tools/convert_ckpt.py zoo:mae-vit-b work_dirs/mae_b.pth --cache /shared/ckpt_cache
+The input is a file or a published checkpoint by name (zoo:, timm:, hf-hub:, https://), read from the local cache
+(tools/fetch_ckpt.py fills it; a published hash is checked).
 --to mae_bench: {'model', 'config', 'meta'} (what the transfer tasks read); timm: a plain state dict that
 loads into timm's VisionTransformer; safetensors: the same as a .safetensors file. Encoder keys (and a
 classification head when present, unless --drop-head) are written; decoder / projection / momentum keys are
@@ -18,13 +21,16 @@ from pathlib import Path
 import torch
 
 from mae_bench.checkpoints import (ENCODER_PREFIXES, HEAD_PREFIXES, CheckpointError, LoadReport, convert,
-                                   encoder_for_state, is_optional, load_file, match_state)
+                                   encoder_for_state, is_optional, load_file, match_state, read_checkpoint)
+from mae_bench.hub import CACHE_ENV, is_name, resolve
 from mae_bench.meta import git_sha, versions
 
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input")
+    p.add_argument("input", help="a checkpoint file, or zoo:NAME / timm:MODEL.TAG / hf-hub:ORG/NAME / https://...")
+    p.add_argument("--cache", metavar="DIR", help=f"checkpoint cache of the names (default: ${CACHE_ENV}, else "
+                                                  f"TORCH_HOME and HF_HOME)")
     p.add_argument("output")
     p.add_argument("--to", choices=("mae_bench", "timm", "safetensors"), default="mae_bench")
     p.add_argument("--branch", default=None, help="DINO teacher|student, MoCo v3 base|momentum")
@@ -33,10 +39,20 @@ def parse(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def convert_file(src: str, branch: str | None, drop_head: bool = False) -> tuple[dict, LoadReport]:
+def read_input(name: str, cache: str | None = None) -> tuple[str, dict]:
+    """A file, or a name resolved in the cache (its published hash checked) -> (file, its dict)."""
+    if not is_name(name):
+        return name, load_file(name)
+    source = resolve(name, cache)
+    return source.path, read_checkpoint(source.path, source.expected, name).obj
+
+
+def convert_file(src: str, branch: str | None, drop_head: bool = False,
+                 cache: str | None = None) -> tuple[dict, LoadReport]:
     """-> (encoder [+ head] state, report); raises CheckpointError when the encoder is incomplete."""
     try:
-        fmt, state = convert(load_file(src), branch)
+        src, obj = read_input(src, cache)
+        fmt, state = convert(obj, branch)
         report = LoadReport(src, fmt, notes=list(state.notes))
         match_state(encoder_for_state(state).state_dict(), state, report)
     except CheckpointError as e:
@@ -66,7 +82,7 @@ def write(state: dict, report: LoadReport, out: Path, to: str) -> None:
 def main(argv=None) -> int:
     args = parse(argv)
     try:
-        state, report = convert_file(args.input, args.branch, args.drop_head)
+        state, report = convert_file(args.input, args.branch, args.drop_head, args.cache)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,12 +7,15 @@ column groups = model sizes with data; published numbers only beside runs on the
   python tools/make_tables.py                                   # results/runs -> results/tables
   python tools/make_tables.py --runs my_runs --out my_tables --format md,csv --no-plots
   python tools/make_tables.py --runs a/runs b/runs --reference-row random   # deltas and tests against random init
+  python tools/make_tables.py --runs my_runs --zoo       # + zoo.md: every zoo entry, paper numbers beside my runs
 Writes <table>_<dataset>.{md,tex,csv}, <table>_<dataset>_<metric>.png, summary.md (this suite's runs, at most
-100 columns wide: printed at the end), claims.md (per protocol, which inits are above / below random init and
-supervised beyond the seed noise, which within it, which untested), ranking.md (Kendall's tau / Spearman's rho
-between the protocols' rankings of the inits) and report.md + report.html (self-contained). Repeated runs (same
-task, dataset, model, pretraining, init) become mean ± std (n); each run's difference to the reference row is
-marked † where Welch's t-test over seeds gives a two-sided p < 0.05 (untested with fewer than 2 seeds).
+100 columns wide: printed at the end), zoo.{md,csv} (the published checkpoints run by name, zoo:NAME, beside
+their papers' numbers; with --zoo every entry of mae_bench/zoo.py), claims.md (per protocol, which inits are
+above / below random init and supervised beyond the seed noise, which within it, which untested), ranking.md
+(Kendall's tau / Spearman's rho between the protocols' rankings of the inits) and report.md + report.html
+(self-contained). Repeated runs (same task, dataset, model, pretraining, init) become mean ± std (n); each run's
+difference to the reference row is marked † where Welch's t-test over seeds gives a two-sided p < 0.05 (untested
+with fewer than 2 seeds).
 """
 import argparse
 import sys
@@ -21,7 +24,7 @@ from pathlib import Path
 from mae_bench.report import write_charts, write_report
 from mae_bench.results import RecordError, load_record_dirs
 from mae_bench.tables import (DEFAULT_REFERENCE, PROJECT_SOURCE, build_cells, is_reference, load_reference,
-                              write_tables)
+                              write_tables, write_zoo)
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -36,6 +39,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--format", default="md,tex,csv", help="comma-separated subset of md,tex,csv")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG charts")
     p.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
+    p.add_argument("--zoo", action="store_true",
+                   help="zoo.md / zoo.csv with every zoo entry (published numbers even without runs); default: "
+                        "only the entries these records ran")
     return p.parse_args(argv)
 
 
@@ -55,6 +61,7 @@ def main(argv=None) -> int:
             raise ValueError(f"--reference-row {args.reference_row}: no run has that pretraining method or init; "
                              f"known: {', '.join(known)}")
         written = write_tables(cells, args.out, formats)
+        written += write_zoo(cells, args.out, args.zoo)
         if not args.no_plots:
             written += write_charts(cells, args.out)
         if not args.no_report:

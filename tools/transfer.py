@@ -5,6 +5,10 @@
   tools/transfer.py --task ade20k --ckpt PATH --config configs/ade20k/quick.py        # synthetic set, CPU
   tools/transfer.py --task finetune --ckpt PATH --model vit-b --gpus 8 --data-root /datasets/imagenet
   tools/transfer.py --task linprobe --ckpt random --model vit-b --data-root /datasets/imagenet
+  tools/transfer.py --task knn --ckpt zoo:mae-vit-b --model vit-b --config configs/knn/vit_b.py --data-root DIR
+  tools/transfer.py --zoo --data-root DIR        # k-NN, linear grid, attentive of every cached zoo entry
+--ckpt takes a file or a published checkpoint by name (zoo:NAME, timm:MODEL.TAG, hf-hub:ORG/NAME[@REV], https://...),
+read from the local cache only: tools/fetch_ckpt.py NAME fills it where there is internet (docs/checkpoints.md).
 --gpus N > 1 starts N processes with torchrun (launcher pytorch); --launcher slurm inside an allocation.
 Every task runs the same steps: config, data root and checkpoint, --cfg-options last, dataset check, one read
 of the checkpoint, the run, the record (mae_bench/transfer/skeleton.py).
@@ -14,19 +18,33 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from mae_bench.errors import MaeBenchError
+from mae_bench.hub import CACHE_ENV, cached_zoo, caches, is_name, resolve
 from mae_bench.results import PRETRAIN_METHODS
 from mae_bench.transfer import TASK_MODULES, TransferArgs, run_task
+
+ZOO_TASKS = ("knn", "linprobe_grid", "attentive")  # the cheap signals --zoo runs by default
+RECIPE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "{task}" / "vit_b.py"  # --zoo's default config
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, help=f"the transfer task, one of: {', '.join(TASK_MODULES)} (required)")
-    p.add_argument("--ckpt", required=True, metavar="PATH|random",
-                   help="checkpoint to transfer, any format mae_bench.checkpoints reads (mae-bench, official MAE, "
-                        "MoCo v3, DINO, BEiT, DeiT/timm, HF, mmpretrain); 'random' for random initialisation "
-                        "(required)")
+    p.add_argument("--task", help=f"the transfer task, one of: {', '.join(TASK_MODULES)}; with --zoo a comma list "
+                                  f"of them, default {','.join(ZOO_TASKS)} (required)")
+    p.add_argument("--ckpt", metavar="PATH|NAME|random",
+                   help="checkpoint to transfer: a file of any format mae_bench.checkpoints reads (mae-bench, "
+                        "official MAE, MoCo v3, DINO, BEiT, DeiT/timm, HF, mmpretrain), a published checkpoint by "
+                        "name (zoo:NAME, timm:MODEL.TAG, hf-hub:ORG/NAME[@REV], https://...; from the local cache), "
+                        "or 'random' for random initialisation; not with --zoo (required)")
+    p.add_argument("--cache", metavar="DIR",
+                   help=f"checkpoint cache of the names, shared by torch.hub and Hugging Face files (default: "
+                        f"${CACHE_ENV}, else TORCH_HOME and HF_HOME); filled by tools/fetch_ckpt.py")
+    p.add_argument("--zoo", action="store_true",
+                   help="run --task (default: the cheap signals) on every zoo entry in the cache, each at its own "
+                        "model size (--model overrides) with --config (may contain {task}; default "
+                        "configs/{task}/vit_b.py); one record per entry and task (default: off)")
     p.add_argument("--config", metavar="FILE", help="config file (default: the task's quick config, "
                                                     "configs/<task>/quick.py)")
     p.add_argument("--data-root", dest="data_root", metavar="DIR",
@@ -94,14 +112,57 @@ def relaunch_with_torchrun(argv: list[str], gpus: int) -> int:
     return subprocess.call(cmd)
 
 
+def run_zoo(a: argparse.Namespace) -> int:
+    """``--zoo``: every task of ``--task`` on every cached zoo entry, one run (and record) each, in one process."""
+    tasks = a.task.split(",") if a.task else list(ZOO_TASKS)
+    unknown = [t for t in tasks if t not in TASK_MODULES]
+    if unknown or a.ckpt or a.gpus > 1:
+        print(f"error: --zoo: {'unknown --task ' + ','.join(unknown) if unknown else 'no --ckpt / --gpus'} "
+              f"(it runs every cached zoo entry in this process)", file=sys.stderr)
+        return 2
+    found = cached_zoo(a.cache)
+    if not found:
+        print(f"error: --zoo: no zoo entry is in the cache {caches(a.cache).describe()}; fill it with "
+              f"tools/fetch_ckpt.py zoo:NAME ... (tools/fetch_ckpt.py --list)", file=sys.stderr)
+        return 2
+    base = {k: v for k, v in vars(a).items() if k != "zoo"}
+    jobs = [(task, entry) for entry, _ in found for task in tasks]
+    failed = []
+    for i, (task, entry) in enumerate(jobs, 1):
+        config = (a.config or str(RECIPE_CONFIG)).format(task=task)
+        print(f"[{i}/{len(jobs)}] {task} zoo:{entry.name} ({entry.model}, {config})", flush=True)
+        args = TransferArgs(**{**base, "task": task, "ckpt": f"zoo:{entry.name}", "model": a.model or entry.model,
+                               "config": config})
+        try:
+            print(f"record: {run_task(args)}")
+        except MaeBenchError as e:
+            print(f"error: {task} zoo:{entry.name}: {e}", file=sys.stderr)
+            failed.append(f"{task} zoo:{entry.name}")
+    if failed:
+        print(f"{len(failed)} of {len(jobs)} runs failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     a = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if a.cache:  # one folder for torch.hub and Hugging Face files, in this process and in torchrun's workers
+        os.environ[CACHE_ENV] = a.cache
+    if a.zoo:
+        return run_zoo(a)
+    if not a.task or a.ckpt is None:
+        parser().error(f"the following arguments are required: {'--task' if not a.task else '--ckpt'} (or --zoo)")
     if a.gpus > 1 and a.launcher == "none":
+        if is_name(a.ckpt):  # resolved (offline) before any worker starts: an uncached name stops here
+            try:
+                resolve(a.ckpt, a.cache)
+            except MaeBenchError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
         return relaunch_with_torchrun(argv, a.gpus)
     try:
-        path = run_task(TransferArgs(**vars(a)))
+        path = run_task(TransferArgs(**{k: v for k, v in vars(a).items() if k != "zoo"}))
     except KeyboardInterrupt:  # Ctrl-C / SIGINT: one line, the shell's status for it
         print("interrupted (SIGINT): stopped; the files of the last finished epoch are kept", file=sys.stderr)
         return 130

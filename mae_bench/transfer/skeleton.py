@@ -25,14 +25,18 @@ A task is one module named in ``TASK_MODULES`` that supplies:
 - ``run(run: Run) -> Outcome | None``: train / evaluate and return the metrics (None on ranks other than 0).
 
 ``--ckpt random`` is the only way to random initialisation; ``Run.init.path`` is None for it, and nothing
-downstream looks at the string again. Inside ``run`` the checkpoint is held in memory
-(``checkpoints.preloaded``): a backbone's ``init_weights`` or a classifier restore that loads ``--ckpt`` by its
-path gets the dict already read, so the file is read once per process.
+downstream looks at the string again. A published checkpoint given by name (``zoo:``, ``timm:``, ``hf-hub:``,
+``https://``; ``mae_bench.hub``) is resolved here, once, to its file in the local cache (never downloaded: an
+uncached name stops the run before anything is built); the tasks see only that file (``Run.ckpt``), and the
+record keeps the name as its ``init`` and the resolution as ``ckpt_source``. Inside ``run`` the checkpoint is held
+in memory (``checkpoints.preloaded``): a backbone's ``init_weights`` or a classifier restore that loads ``--ckpt``
+by its path gets the dict already read, so the file is read once per process.
 """
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +47,7 @@ from ..checkpoints import CheckpointFile, epochs_completed, preloaded, read_chec
 from ..data.check import DatasetSummary, check_dataset
 from ..engine.outdir import owned
 from ..errors import CheckpointError, ConfigError, TransferError
+from ..hub import Source, file_source, is_name, resolve
 from ..results import PRETRAIN_METHODS, make_record, now_iso, write_record
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +92,7 @@ class TransferArgs:
     # labels for the record
     init: str | None = None
     pretrain_method: str | None = None
+    cache: str | None = None  # the checkpoint cache of --ckpt names (default: MAE_BENCH_CACHE, TORCH_HOME, HF_HOME)
 
 
 @dataclass
@@ -96,6 +102,7 @@ class Init:
     name: str
     method: str
     epochs: int | None
+    source: Source | None = None  # how a --ckpt name was resolved (None for a file or random)
 
     @property
     def path(self) -> str | None:
@@ -108,18 +115,26 @@ class Init:
     def labels(self) -> dict:
         return dict(init=self.name, pretrain_method=self.method, pretrain_epochs=self.epochs)
 
+    def record_fields(self) -> dict:
+        """The record's checkpoint fields: ``ckpt``, ``ckpt_sha256`` and, for a name, ``ckpt_source``."""
+        out = dict(ckpt=self.path, ckpt_sha256=self.sha256)
+        if self.source is not None and self.ckpt is not None:
+            out["ckpt_source"] = self.source.provenance(self.ckpt.sha256)
+        return out
+
 
 @dataclass
 class Run:
     """What a task's ``run`` gets: the flags, its config (inputs and options applied), where to work, the init."""
     args: TransferArgs
-    ckpt: str | None  # the checkpoint file; None: random initialisation
+    ckpt: str | None  # the checkpoint file (a --ckpt name resolved to its cached file); None: random initialisation
     cfg: object
     config_path: Path
     options: dict
     work_dir: Path
     device: str = "cpu"
     init: Init | None = None  # read after the data check
+    source: Source | None = None  # --ckpt resolved (None: random)
     data: DatasetSummary | None = None  # the checked dataset (the record's dataset name); None: nothing checked
 
 
@@ -140,15 +155,27 @@ def task_module(task: str):
     return importlib.import_module(TASK_MODULES[task])
 
 
-def checkpoint_path(value: str | None) -> str | None:
-    """``--ckpt`` -> the file (None for ``random``); an empty value or a missing file raises naming the flag."""
+def checkpoint_source(value: str | None, cache: str | None = None) -> Source | None:
+    """``--ckpt`` -> its file and provenance (None for ``random``): a file path as it is, a name resolved in the
+    local cache only (``hub.resolve``); an empty value, a missing file or an uncached name raises naming it."""
     if value == RANDOM:
         return None
     if value is None or not str(value).strip():
-        raise TransferError("--ckpt is empty: give a checkpoint file, or --ckpt random for random initialisation")
+        raise TransferError("--ckpt is empty: give a checkpoint file, a published name (zoo:, timm:, hf-hub:, "
+                            "https://), or --ckpt random for random initialisation")
+    if is_name(value):
+        return resolve(str(value), cache)
     if not Path(value).is_file():
         raise CheckpointError(f"--ckpt {value} does not exist")
-    return str(value)
+    return file_source(str(value))
+
+
+def work_dir_label(source: Source | None) -> str:
+    """The work-dir part of a ``--ckpt``: ``init_name`` of a file, the name of a published checkpoint made safe
+    for a folder name (``zoo-mae-vit-b``)."""
+    if source is None or source.kind == "file":
+        return init_name(source.path if source else None)
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "-", source.name)
 
 
 def init_name(path: str | None) -> str:
@@ -160,20 +187,25 @@ def init_name(path: str | None) -> str:
     return f"{p.parent.name}@{p.stem}" if p.stem.startswith("checkpoint") and p.parent.name else p.stem
 
 
-def read_init(args: TransferArgs) -> Init:
-    """Read ``--ckpt`` once -> its labels: the method and epochs the file tells (``--pretrain-method`` where it
-    cannot), the init name (``--init``, a mae-bench classifier's own init, else from the path)."""
-    path = checkpoint_path(args.ckpt)
-    if path is None:
+def read_init(args: TransferArgs, source: Source | None = None) -> Init:
+    """Read ``--ckpt`` once (``source``: already resolved by ``prepare``) -> its labels: the method and epochs the
+    file tells, else its zoo entry's (``--pretrain-method`` where neither can), the init name (``--init``, the
+    name a published checkpoint was given by, a mae-bench classifier's own init, else from the path)."""
+    source = source or checkpoint_source(args.ckpt, args.cache)
+    if source is None:
         return Init(None, args.init or RANDOM, args.pretrain_method or RANDOM, None)
-    ckpt = read_checkpoint(path)
-    method = args.pretrain_method or trained_by(ckpt.obj, ckpt.format)
+    path, entry = source.path, source.entry
+    ckpt = read_checkpoint(path, source.expected, source.name)
+    method = args.pretrain_method or trained_by(ckpt.obj, ckpt.format) or (entry.method if entry else None)
     if method is None:
-        raise TransferError(f"--pretrain-method is required: {path} is a {ckpt.format} checkpoint, whose layout does "
-                            f"not say how it was trained (one of {', '.join(PRETRAIN_METHODS)})")
+        raise TransferError(f"--pretrain-method is required: {source.name} is a {ckpt.format} checkpoint, whose "
+                            f"layout does not say how it was trained (one of {', '.join(PRETRAIN_METHODS)})")
+    epochs = epochs_completed(ckpt.obj, ckpt.format)
+    epochs = entry.epochs if epochs is None and entry else epochs
     config = ckpt.obj.get("config") if isinstance(ckpt.obj.get("config"), dict) else {}
     saved_name = (config.get("init_labels") or {}).get("init") if ckpt.format == "mae-bench" else None
-    return Init(ckpt, args.init or saved_name or init_name(path), method, epochs_completed(ckpt.obj, ckpt.format))
+    name = args.init or (source.name if source.kind != "file" else saved_name or init_name(path))
+    return Init(ckpt, name, method, epochs, source if source.kind != "file" else None)
 
 
 def resolve_device(requested: str | None) -> str:
@@ -198,10 +230,12 @@ def prepare(args: TransferArgs, module) -> Run:
     """Config file + task flags -> data root and checkpoint -> ``--cfg-options`` last, the same order for every task."""
     from .mm_common import parse_cfg_options
 
-    path = checkpoint_path(args.ckpt)  # fails before anything is built
+    source = checkpoint_source(args.ckpt, args.cache)  # fails before anything is built or written
     cfg, config_path = module.load_config(args)
-    work_dir = Path(args.work_dir or Path("work_dirs") / args.task / f"{Path(config_path).stem}_{init_name(path)}")
-    run = Run(args, path, cfg, Path(config_path), parse_cfg_options(args.cfg_options), work_dir)
+    label = work_dir_label(source)
+    work_dir = Path(args.work_dir or Path("work_dirs") / args.task / f"{Path(config_path).stem}_{label}")
+    run = Run(args, source.path if source else None, cfg, Path(config_path), parse_cfg_options(args.cfg_options),
+              work_dir, source=source)
     if hasattr(module, "set_inputs"):
         run.cfg = module.set_inputs(run.cfg, run)
     run.cfg = module.set_options(run.cfg, run.options)
@@ -236,7 +270,7 @@ def run_task(args: TransferArgs) -> Path | None:
 
 def _run_owned(args: TransferArgs, module, run: Run, started: str, t0: float) -> Path | None:
     run.data = check_data(module, run)
-    run.init = read_init(args)
+    run.init = read_init(args, run.source)
     with preloaded(run.init.ckpt):
         out = module.run(run)
     if out is None:
@@ -245,7 +279,7 @@ def _run_owned(args: TransferArgs, module, run: Run, started: str, t0: float) ->
     if missing:
         raise RuntimeError(f"task {args.task} produced no {missing}; got {sorted(out.metrics)}")
     record = make_record(args.task, out.dataset, out.metrics, model=out.model, **run.init.labels(),
-                         ckpt=run.init.path, ckpt_sha256=run.init.sha256, config=config_name(run.config_path),
+                         **run.init.record_fields(), config=config_name(run.config_path),
                          cfg_options=run.options, seed=args.seed if out.seed is None else out.seed,
                          world_size=out.world_size, started=started, wall_time_s=time.time() - t0,
                          work_dir=str(run.work_dir), device=run.device, **out.extra)

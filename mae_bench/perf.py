@@ -33,15 +33,22 @@ def _vit_forward_macs(dim: int, depth: int, tokens: int) -> float:
 
 def mae_train_flops(model: MaskedAutoencoderViT, mask_ratio: float = 0.75) -> float:
     """Matmul FLOPs of one training step per image (3 x forward)."""
-    length = model.patch_embed.num_patches
-    keep = int(length * (1 - mask_ratio))
-    d, dd = model.embed_dim, model.decoder_embed.out_features
-    p = model.patch_size
-    macs = length * 3 * p * p * d  # patch embedding (as counted for the official model: every patch)
-    macs += _vit_forward_macs(d, len(model.blocks), keep + 1)
-    macs += (keep + 1) * d * dd  # decoder_embed
-    macs += _vit_forward_macs(dd, len(model.decoder_blocks), length + 1)
-    macs += (length + 1) * dd * p * p * 3  # decoder_pred
+    return mae_flops(model.embed_dim, len(model.blocks), model.decoder_embed.out_features, len(model.decoder_blocks),
+                     model.patch_embed.num_patches, model.patch_size, mask_ratio,
+                     getattr(model, "encoder_mask_token", False), model.decoder_pred.out_features)
+
+
+def mae_flops(dim: int, depth: int, decoder_dim: int, decoder_depth: int, length: int, patch: int,
+              mask_ratio: float = 0.75, encoder_mask_token: bool = False, out_dim: int | None = None) -> float:
+    """``mae_train_flops`` from the sizes alone: the encoder sees K + 1 tokens (L + 1 with ``encoder_mask_token``),
+    the decoder L + 1."""
+    keep = length if encoder_mask_token else int(length * (1 - mask_ratio))
+    out_dim = patch * patch * 3 if out_dim is None else out_dim
+    macs = length * 3 * patch * patch * dim  # patch embedding (as counted for the official model: every patch)
+    macs += _vit_forward_macs(dim, depth, keep + 1)
+    macs += (keep + 1) * dim * decoder_dim  # decoder_embed
+    macs += _vit_forward_macs(decoder_dim, decoder_depth, length + 1)
+    macs += (length + 1) * decoder_dim * out_dim  # decoder_pred
     return 3 * 2 * macs
 
 

@@ -172,3 +172,12 @@ def test_default_model_is_unchanged_by_the_options():
     torch.set_rng_state(state)
     _, expected, _ = random_masking(2, 64, 0.75, torch.rand(2, 64))
     assert torch.equal(mask, expected) and torch.equal(torch.get_rng_state(), after)
+
+
+def test_table2_mode_times_the_three_variants_beside_the_paper():
+    from mae_bench.perf import mask_token_speedup
+    r = mask_token_speedup("mae_vit_micro_patch8", 2, img_size=32, rounds=1, iters=1, warmup=0)
+    v = r["variants"]
+    assert list(v) == ["encoder w/ [M], dec 8", "dec 8", "dec 1"]
+    assert v["encoder w/ [M], dec 8"]["speedup"] == 1.0 and v["dec 1"]["flop_ratio"] > v["dec 8"]["flop_ratio"] > 1
+    assert all(x["s_per_image"] > 0 and x["paper_speedup"] is None for x in v.values())  # no paper row for micro

@@ -85,3 +85,27 @@ def test_table1_plan_lists_every_point_once_with_the_default_shared():
     assert "refused" in next(line for line in lines if "target-dvae" in line)
     assert "checkpoint-100.pth" in proc.stdout and "checkpoint-1600.pth" in proc.stdout
     assert "total:" in proc.stdout and "GPU-hours" in proc.stdout
+
+
+def _record(axis_points, variant, task, seed, top1):
+    return dict(sweep="s", sweep_points=axis_points, sweep_variant=variant, task=task, seed=seed,
+                metrics=dict(top1=top1))
+
+
+def test_ablation_table_marks_the_default_and_tests_each_value_against_it(tmp_path):
+    from mae_bench.ablations import ablation_cells, axis_tables, read_ablation_reference
+    default = [["mask_sampling", "random 75"], ["mask_ratio", "0.75"]]
+    recs = [_record(default, "default", "finetune", s, v) for s, v in enumerate((40.0, 41.0, 40.5))]
+    recs += [_record([["mask_sampling", "grid 75"]], "g", "finetune", s, v) for s, v in enumerate((30.0, 31.0, 30.2))]
+    recs += [_record([["mask_sampling", "block 75"]], "b", "finetune", s, v) for s, v in enumerate((39.0, 42.0, 40.0))]
+    recs += [_record([["mask_ratio", "0.5"]], "m", "finetune", 0, 38.0)]
+    cells = ablation_cells(recs)
+    grid = cells[(cells["value"] == "grid 75")].iloc[0]
+    assert grid["verdict"] == "beyond" and grid["delta"] == pytest.approx(30.4 - 40.5)
+    assert cells[cells["value"] == "block 75"].iloc[0]["verdict"] == "within"
+    assert cells[cells["value"] == "0.5"].iloc[0]["verdict"] == "untested"  # one seed
+    tables = {t["axis"]: t for t in axis_tables(cells, read_ablation_reference(REPO / "results" / "reference"))}
+    rows = tables["mask_sampling"]["rows"]
+    assert [r[0] for r in rows] == ["random 75 (default)", "block 75", "grid 75"]  # the paper's order
+    assert rows[2][1].endswith("(-10.1†)") and rows[2][2:] == ["84.0", "66.0"]  # ours, then the paper's ft / lin
+    assert [r[0] for r in tables["mask_ratio"]["rows"]] == ["0.5", "0.75 (default)"]

@@ -13,11 +13,16 @@ supervised beyond the seed noise, which within it, which untested), ranking.md (
 between the protocols' rankings of the inits) and report.md + report.html (self-contained). Repeated runs (same
 task, dataset, model, pretraining, init) become mean ± std (n); each run's difference to the reference row is
 marked † where Welch's t-test over seeds gives a two-sided p < 0.05 (untested with fewer than 2 seeds).
+Records of an ablation sweep (tools/sweep.py) also give ablations_<sweep>.md: the MAE paper's Table 1 layout, one
+small table per axis with the default row marked and each value's difference to it tested by the same rule, the
+paper's numbers (results/reference/mae_table1.csv) beside them, and the Figure 5 (mask ratio) and Figure 7 (epochs)
+charts ablations_<sweep>_figure5_mask_ratio.png / _figure7_epochs.png; all of it in the report.
 """
 import argparse
 import sys
 from pathlib import Path
 
+from mae_bench.ablations import write_ablations
 from mae_bench.report import write_charts, write_report
 from mae_bench.results import RecordError, load_record_dirs
 from mae_bench.tables import (DEFAULT_REFERENCE, PROJECT_SOURCE, build_cells, is_reference, load_reference,
@@ -57,8 +62,10 @@ def main(argv=None) -> int:
         written = write_tables(cells, args.out, formats)
         if not args.no_plots:
             written += write_charts(cells, args.out)
+        ablations, blocks = write_ablations(records, args.reference, args.out, plots=not args.no_plots)
+        written += ablations
         if not args.no_report:
-            written += write_report(cells, records, files, args.out)
+            written += write_report(cells, records, files, args.out, blocks)
     except (RecordError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """The CPU mini-ablation (results/ablations_demo/): the demo's micro ViT (configs/demo/mae.py: 32 px, patch 8, so 16
 patches; decoder 128 x 2; norm_pix_loss; 20 epochs of the 2400-scene synthetic pool) with three of the paper's axes:
 the mask ratio (Figure 5, 4 values), the mask token in the encoder (Table 1(c)) and the mask sampling (Table 1(f));
-each variant fine-tuned and linearly probed over 3 seeds (configs/demo/finetune.py, linprobe.py) plus k-NN (1 seed).
+each variant (value labels as in the paper's tables) fine-tuned and linearly probed over 3 seeds (configs/demo/finetune.py, linprobe.py) plus k-NN (1 seed).
 
     tools/sweep.py --config configs/sweeps/demo.py --cluster local --out /tmp/ablations_demo
     tools/make_tables.py --runs /tmp/ablations_demo/runs --out results/ablations_demo/tables
@@ -15,8 +15,8 @@ pretrain = dict(epochs=20, num_workers=0)
 axes = dict(
     mask_ratio=[0.25, 0.5, 0.75, 0.875],
     mask_token={"encoder w/ [M]": dict(encoder_mask_token=True), "encoder w/o [M]": dict()},
-    mask_sampling={"random": dict(), "block": dict(mask_sampling="block", block_min_patches=4),
-                   "grid": dict(mask_sampling="grid")},
+    mask_sampling={"random 75": dict(), "block 75": dict(mask_sampling="block", block_min_patches=4),
+                   "grid 75": dict(mask_sampling="grid")},
 )
 protocols = dict(
     finetune=dict(task="finetune", config="configs/demo/finetune.py", device="cpu"),

@@ -109,3 +109,9 @@ def test_ablation_table_marks_the_default_and_tests_each_value_against_it(tmp_pa
     assert [r[0] for r in rows] == ["random 75 (default)", "block 75", "grid 75"]  # the paper's order
     assert rows[2][1].endswith("(-10.1†)") and rows[2][2:] == ["84.0", "66.0"]  # ours, then the paper's ft / lin
     assert [r[0] for r in tables["mask_ratio"]["rows"]] == ["0.5", "0.75 (default)"]
+    from mae_bench.ablations import claim_rows
+    claims = {(r[0], r[1]): r for r in claim_rows(cells, read_ablation_reference(REPO / "results" / "reference"), "s")}
+    assert claims[("mask_sampling", "grid 75")][-1].startswith("reproduced")  # ours -10.1†, the paper's -0.9
+    assert claims[("mask_sampling", "grid 75")][5] == "-0.9"
+    assert claims[("mask_sampling", "block 75")][-1].startswith("not shown")
+    assert claims[("mask_ratio", "0.5")][-1].startswith("untested")

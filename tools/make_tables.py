@@ -22,7 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mae_bench.ablations import write_ablations
+from mae_bench.ablations import CLAIMS_BEGIN, CLAIMS_END, claims_block, sweep_records, write_ablations
+from mae_bench.demo import replace_block
 from mae_bench.report import write_charts, write_report
 from mae_bench.results import RecordError, load_record_dirs
 from mae_bench.tables import (DEFAULT_REFERENCE, PROJECT_SOURCE, build_cells, is_reference, load_reference,
@@ -41,6 +42,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--format", default="md,tex,csv", help="comma-separated subset of md,tex,csv")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG charts")
     p.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
+    p.add_argument("--ablation-claims", dest="ablation_claims", metavar="README",
+                   help="replace the generated block of README with which ablation differences are beyond the seed "
+                        "noise and whether they reproduce the paper's (records of one sweep)")
     return p.parse_args(argv)
 
 
@@ -64,6 +68,8 @@ def main(argv=None) -> int:
             written += write_charts(cells, args.out)
         ablations, blocks = write_ablations(records, args.reference, args.out, plots=not args.no_plots)
         written += ablations
+        if args.ablation_claims:
+            write_claims(Path(args.ablation_claims), records, args)
         if not args.no_report:
             written += write_report(cells, records, files, args.out, blocks)
     except (RecordError, ValueError, OSError) as e:
@@ -73,6 +79,16 @@ def main(argv=None) -> int:
     report = "" if args.no_report else f"; report: {Path(args.out) / 'report.html'}"
     print(f"{len(records)} record(s) from {', '.join(args.runs)}; wrote {len(written)} file(s) to {args.out}{report}")
     return 0
+
+
+def write_claims(path: Path, records: list[dict], args) -> None:
+    sweeps = sorted({r["sweep"] for r in sweep_records(records)})
+    if len(sweeps) != 1:
+        raise ValueError(f"--ablation-claims needs the records of one sweep; found {sweeps or 'none'}")
+    if not path.is_file():
+        raise ValueError(f"--ablation-claims {path}: no such file")
+    block = claims_block(records, args.reference, sweeps[0], " ".join(args.runs))
+    path.write_text(replace_block(path.read_text(), block, path, CLAIMS_BEGIN, CLAIMS_END))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
                    help="submitit executor: auto (Slurm where sbatch exists, else local processes), slurm, local, "
                         "or debug (in this process) (default: auto)")
     p.add_argument("--dry-run", dest="dry_run", action="store_true",
-                   help="print the job plan (status on disk, GPU-hour estimate) and submit nothing")
+                   help="print the job plan (status on disk, GPU-hour estimate) and submit nothing (default: off, run)")
     p.add_argument("--max-parallel", dest="max_parallel", type=int, metavar="N",
                    help="jobs running at once (default: the config's max_parallel; local: 2; Slurm: all)")
     return p

@@ -183,17 +183,20 @@ def figure_chart(cells: pd.DataFrame, reference: pd.DataFrame, sweep: str, axis:
         d = c[c["default"]]
         ax.scatter(d["x"], d["mean"], s=140, facecolors="none", edgecolors="black", label="default", zorder=3)
         col = {"finetune": "finetune", "linprobe": "linprobe"}.get(proto)
+        handles, labels = ax.get_legend_handles_labels()
         if col and not ref.empty:
             twin = ax.twinx()
             twin.plot(ref["value"].astype(float), ref[col], "s--", color="#7f7f7f", label="paper (ViT-L, right axis)")
             twin.set_ylabel("paper top-1 (%)", fontsize=8, color="#7f7f7f")
             twin.tick_params(labelsize=7, colors="#7f7f7f")
+            more = twin.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
         ax.set_xlabel(AXIS_TITLES.get(axis, axis).split(": ")[-1], fontsize=9)
         ax.set_ylabel(f"{PROTOCOLS.get(proto, proto)} top-1 (%)", fontsize=9)
         ax.set_title(PROTOCOLS.get(proto, proto), fontsize=10)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(handles, labels, fontsize=7, loc="lower left")
     fig.suptitle(f"{AXIS_TITLES.get(axis, axis)}, sweep {sweep} († beyond the seed noise vs. the default)",
                  fontsize=10)
     fig.tight_layout()

@@ -34,7 +34,8 @@ def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", nargs="+", default=["results/runs"],
                    help="folder(s) of result records (*.json); a file name in several folders is one record")
-    p.add_argument("--reference", default="results/reference", help="folder of published numbers (*.csv)")
+    p.add_argument("--reference", default="results/reference",
+                   help="folder of published numbers (*.csv), or one such CSV (default: results/reference)")
     p.add_argument("--reference-row", default=DEFAULT_REFERENCE, metavar="NAME",
                    help="the row deltas and significance tests compare with: a pretraining method (supervised, "
                    "random, mae, ...) or an init name (default: supervised)")

@@ -364,6 +364,13 @@ def write_synthetic(spec: dict, folder: Path) -> None:
 
 # ---------------------------------------------------------------- the driver
 
+def error_line(e: Exception) -> str:
+    """The error a failed job raised: the last 'SomethingError: ...' line of submitit's report (its traceback)."""
+    import re
+    lines = [line.strip() for line in str(e).splitlines() if re.match(r"\s*[\w.]+(Error|Exception)\b", line)]
+    return lines[-1] if lines else (str(e).strip().splitlines() or [repr(e)])[-1]
+
+
 def executor(folder: Path, cluster: str | None, params: dict):
     import submitit
     ex = submitit.AutoExecutor(folder=str(folder / "submitit" / "%j"), cluster=cluster)
@@ -419,8 +426,7 @@ def run_sweep(sweep: Sweep, cluster: str | None = None, max_parallel: int | None
                     ready.add(obj.id)
             except Exception as e:  # the job's own error: reported, its dependants skipped, the rest go on
                 counts["failed"] += 1
-                echo(f"FAILED {kind} {key}: {str(e).strip().splitlines()[-1] if str(e).strip() else e!r} "
-                     f"(log: {job.paths.stderr})")
+                echo(f"FAILED {kind} {key}: {error_line(e)} (log: {job.paths.stderr})")
                 if kind == "pretrain":
                     failed_variants.add(obj.id)
         todo_tr = [j for j in todo_tr if j.variant.id not in failed_variants]

@@ -128,6 +128,10 @@ def test_pca_basis_is_fitted_and_saved_in_the_checkpoint(tmp_path, synthetic_ima
     basis = ckpt["model"]["pca_basis"]
     assert basis.shape == (192, 96) and torch.allclose(basis.T @ basis, torch.eye(96), atol=1e-3)
     assert "enc_mask_token" in ckpt["model"]
+    from mae_bench.checkpoints import load_encoder_state
+    from mae_bench.models.vit import create_vit
+    report = load_encoder_state(create_vit("micro", img_size=32), tmp_path / "checkpoint-last.pth")
+    assert {"enc_mask_token", "pca_mean", "pca_basis"} <= set(report.ignored)  # a transfer loads the encoder
     saved = ckpt["config"]
     assert (saved["target"], saved["mask_sampling"], saved["encoder_mask_token"], saved["loss_on"], saved["aug"]) == \
         ("pca", "block", True, "all", "crop_color")

@@ -115,3 +115,12 @@ def test_ablation_table_marks_the_default_and_tests_each_value_against_it(tmp_pa
     assert claims[("mask_sampling", "grid 75")][5] == "-0.9"
     assert claims[("mask_sampling", "block 75")][-1].startswith("not shown")
     assert claims[("mask_ratio", "0.5")][-1].startswith("untested")
+
+
+def test_a_failed_job_is_reported_by_its_error_line_not_the_log_path():
+    from mae_bench.sweep import error_line
+    report = ("Job (task=0) failed during processing with trace:\n----------------------\nTraceback (most recent call "
+              "last):\n  File \"x.py\", line 1, in run\nmae_bench.errors.CheckpointError: checkpoint does not fit\n"
+              "----------------------\nYou can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:\n"
+              "  - /tmp/s/1_0_log.err\n  - /tmp/s/1_0_log.out")
+    assert error_line(RuntimeError(report)) == "mae_bench.errors.CheckpointError: checkpoint does not fit"

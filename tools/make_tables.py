@@ -88,7 +88,7 @@ def write_claims(path: Path, records: list[dict], args) -> None:
         raise ValueError(f"--ablation-claims needs the records of one sweep; found {sweeps or 'none'}")
     if not path.is_file():
         raise ValueError(f"--ablation-claims {path}: no such file")
-    block = claims_block(records, args.reference, sweeps[0], " ".join(args.runs))
+    block = claims_block(records, args.reference, sweeps[0], " ".join(args.runs), str(path))
     path.write_text(replace_block(path.read_text(), block, path, CLAIMS_BEGIN, CLAIMS_END))
 
 

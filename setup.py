@@ -8,6 +8,6 @@ setup(
     package_data={"mae_bench.data": ["jpeg_region.c"]},  # compiled on first use (mae_bench/data/jpegregion.py)
     python_requires=">=3.9",
     install_requires=["torch", "torchvision", "timm", "huggingface_hub", "safetensors", "pandas", "mmengine", "mmcv",
-                      "mmdet", "mmsegmentation"],
+                      "mmdet", "mmsegmentation", "submitit"],
     entry_points={"console_scripts": ["mae-bench=mae_bench.cli:main"]},
 )

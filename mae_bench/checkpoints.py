@@ -41,7 +41,7 @@ HEAD_PREFIXES = ("head.", "fc_norm.")
 # heads of the baseline families (projection / prediction MLPs, momentum copies, DINO and BEiT heads):
 # never part of the encoder, ignored like decoder keys and listed in the report
 AUX_PREFIXES = ("projector.", "predictor.", "momentum_encoder.", "momentum_projector.", "dino_head.", "lm_head.",
-                "pooler.")
+                "pooler.", "enc_mask_token", "pca_mean", "pca_basis")  # the last three: MAE ablation variants
 # encoder extras some backbones have (BEiT relative position tables, layer scale): loaded where the target
 # model has the key with the same shape, otherwise dropped and listed in the report
 OPTIONAL_PATTERNS = (re.compile(r"blocks\.\d+\.attn\.relative_position_(bias_table|index)$"),

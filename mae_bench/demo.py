@@ -162,9 +162,10 @@ def claims_block(cells: pd.DataFrame, sources: tuple[str, ...] = COMMITTED) -> s
                       "```", "", claims_markdown(cells, level="###").rstrip(), CLAIMS_END])
 
 
-def replace_block(text: str, block: str, path) -> str:
-    """``text`` with its generated block (between CLAIMS_BEGIN and CLAIMS_END) replaced by ``block``."""
-    start, end = text.find(CLAIMS_BEGIN), text.find(CLAIMS_END)
+def replace_block(text: str, block: str, path, begin: str = CLAIMS_BEGIN, end_marker: str = CLAIMS_END) -> str:
+    """``text`` with its generated block (between ``begin`` and ``end_marker``, by default CLAIMS_BEGIN and
+    CLAIMS_END) replaced by ``block`` (which carries the markers)."""
+    start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"{path} has no generated block ({CLAIMS_BEGIN} ... {CLAIMS_END})")
-    return text[:start] + block + text[end + len(CLAIMS_END):]
+        raise ValueError(f"{path} has no generated block ({begin} ... {end_marker})")
+    return text[:start] + block + text[end + len(end_marker):]

@@ -33,15 +33,22 @@ def _vit_forward_macs(dim: int, depth: int, tokens: int) -> float:
 
 def mae_train_flops(model: MaskedAutoencoderViT, mask_ratio: float = 0.75) -> float:
     """Matmul FLOPs of one training step per image (3 x forward)."""
-    length = model.patch_embed.num_patches
-    keep = int(length * (1 - mask_ratio))
-    d, dd = model.embed_dim, model.decoder_embed.out_features
-    p = model.patch_size
-    macs = length * 3 * p * p * d  # patch embedding (as counted for the official model: every patch)
-    macs += _vit_forward_macs(d, len(model.blocks), keep + 1)
-    macs += (keep + 1) * d * dd  # decoder_embed
-    macs += _vit_forward_macs(dd, len(model.decoder_blocks), length + 1)
-    macs += (length + 1) * dd * p * p * 3  # decoder_pred
+    return mae_flops(model.embed_dim, len(model.blocks), model.decoder_embed.out_features, len(model.decoder_blocks),
+                     model.patch_embed.num_patches, model.patch_size, mask_ratio,
+                     getattr(model, "encoder_mask_token", False), model.decoder_pred.out_features)
+
+
+def mae_flops(dim: int, depth: int, decoder_dim: int, decoder_depth: int, length: int, patch: int,
+              mask_ratio: float = 0.75, encoder_mask_token: bool = False, out_dim: int | None = None) -> float:
+    """``mae_train_flops`` from the sizes alone: the encoder sees K + 1 tokens (L + 1 with ``encoder_mask_token``),
+    the decoder L + 1."""
+    keep = length if encoder_mask_token else int(length * (1 - mask_ratio))
+    out_dim = patch * patch * 3 if out_dim is None else out_dim
+    macs = length * 3 * patch * patch * dim  # patch embedding (as counted for the official model: every patch)
+    macs += _vit_forward_macs(dim, depth, keep + 1)
+    macs += (keep + 1) * dim * decoder_dim  # decoder_embed
+    macs += _vit_forward_macs(decoder_dim, decoder_depth, length + 1)
+    macs += (length + 1) * decoder_dim * out_dim  # decoder_pred
     return 3 * 2 * macs
 
 
@@ -164,3 +171,50 @@ def compare(name: str, batch_size: int, device: str = "cpu", dtype: str = "fp32"
     if device.startswith("cuda"):
         result["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return result
+
+
+# ---------------------------------------------------------------- the MAE paper's Table 2: skipping the mask tokens
+
+TABLE2_VARIANTS = (("encoder w/ [M], dec 8", dict(encoder_mask_token=True, decoder_depth=8)),
+                   ("dec 8", dict(decoder_depth=8)), ("dec 1", dict(decoder_depth=1)))
+# He et al. 2021, Table 2 (800 epochs, 128 TPU-v3 cores): ft top-1 and wall-clock hours; speed-up = w/ [M] / row
+PAPER_TABLE2 = {"large": {"encoder w/ [M], dec 8": (84.2, 42.4), "dec 8": (84.9, 15.4), "dec 1": (84.8, 11.6)},
+                "huge": {"encoder w/ [M], dec 8": (None, 119.6), "dec 8": (85.8, 34.5), "dec 1": (85.9, 29.3)}}
+
+
+def mask_token_speedup(name: str, batch_size: int, device: str = "cpu", dtype: str = "fp32", rounds: int = 2,
+                       iters: int = 2, warmup: int = 1, img_size: int | None = None) -> dict:
+    """Training wall-clock per image (forward, backward, AdamW) of the encoder with mask tokens (decoder 8) against
+    the MAE encoder with decoder depth 8 and 1, and the speed-ups w/ [M] time / variant time, beside the paper's.
+
+    One model in memory at a time (ViT-L's weights and AdamW state are ~5 GB in fp32): each round builds and times
+    the variants in turn (``warmup`` untimed steps, then ``iters``), so a change of load between rounds reaches all
+    variants alike; the speed-up is the median over rounds of the per-round ratio."""
+    torch_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    times = {label: [] for label, _ in TABLE2_VARIANTS}
+    flops = {}
+    for _ in range(rounds):
+        for label, kw in TABLE2_VARIANTS:
+            torch.manual_seed(0)
+            model = create_mae(name, img_size=img_size, norm_pix_loss=True, **kw).to(device)
+            imgs = torch.randn(batch_size, 3, *model.patch_embed.img_size, device=device)
+            timer = StepTimer(model, optimizer_of("mae-bench", model, False), imgs, torch_dtype)
+            for _ in range(warmup):
+                timer.step()
+            times[label].append(timer.time(iters))
+            flops[label] = mae_train_flops(model)
+            del timer, model
+    base = TABLE2_VARIANTS[0][0]
+    size = next((k for k in PAPER_TABLE2 if k in name), None)
+    paper = PAPER_TABLE2.get(size, {})
+    out = dict(model=name, batch_size=batch_size, device=device, dtype=dtype, rounds=rounds, iters_per_round=iters,
+               variants={})
+    for label, _ in TABLE2_VARIANTS:
+        med = statistics.median(times[label])
+        ratios = [b / t for b, t in zip(times[base], times[label])]
+        hours = paper.get(label, (None, None))[1]
+        out["variants"][label] = dict(
+            s_per_image=med / batch_size, gflop_per_image=flops[label] / 1e9, speedup=statistics.median(ratios),
+            round_speedups=ratios, flop_ratio=flops[base] / flops[label],
+            paper_hours=hours, paper_speedup=(paper[base][1] / hours) if hours else None)
+    return out

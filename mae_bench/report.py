@@ -186,7 +186,8 @@ PROVENANCE_HEAD = ["record", "task", "dataset", "model", "init", "seed", "ckpt s
 
 # ---------------------------------------------------------------- the report as blocks, rendered twice
 
-def report_blocks(cells: pd.DataFrame, records: list[dict], files: list[Path], out_dir: Path) -> list[tuple]:
+def report_blocks(cells: pd.DataFrame, records: list[dict], files: list[Path], out_dir: Path,
+                  extra: list[tuple] = ()) -> list[tuple]:
     """The report as a list of blocks: ('h', level, text), ('p', text), ('pre', text), ('table', head, rows,
     notes), ('view', TableView), ('imgs', [(path, alt), ...]) (pictures in a row). Pretraining pictures are
     copied under out_dir/pretraining/ so that report.md's links keep working where out_dir is copied."""
@@ -206,6 +207,7 @@ def report_blocks(cells: pd.DataFrame, records: list[dict], files: list[Path], o
                    ("table", head, rows, [f"[{i}] {s}" for i, s in enumerate(sources, 1)])]
     blocks += _claim_blocks(cells)
     blocks += _ranking_blocks(ranking_agreement(cells))
+    blocks += list(extra)  # e.g. the ablation tables of mae_bench.ablations
     blocks += _pretraining_blocks(pretraining_runs(records), out_dir)
     blocks += [("h", 2, "Provenance"), ("table", PROVENANCE_HEAD, provenance(records, files), [])]
     published = [v for v in views if v.published_only]
@@ -351,10 +353,11 @@ def to_html(blocks: list[tuple]) -> str:
             f"<style>{CSS}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
 
 
-def write_report(cells: pd.DataFrame, records: list[dict], files: list[Path], out_dir: str | Path) -> list[Path]:
+def write_report(cells: pd.DataFrame, records: list[dict], files: list[Path], out_dir: str | Path,
+                 extra: list[tuple] = ()) -> list[Path]:
     """``out_dir/report.md`` and the self-contained ``out_dir/report.html``; charts must already be in out_dir."""
     out_dir = Path(out_dir)
     shutil.rmtree(out_dir / "pretraining", ignore_errors=True)
-    blocks = report_blocks(cells, records, files, out_dir)
+    blocks = report_blocks(cells, records, files, out_dir, extra)
     return [write_text(out_dir / "report.md", to_markdown(blocks, out_dir)),
             write_text(out_dir / "report.html", to_html(blocks))]

@@ -194,14 +194,24 @@ def read_reference(path: str | Path) -> pd.DataFrame:
     return df[list(REF_STANDARD)]
 
 
+def is_ablation_reference(path: str | Path) -> bool:
+    """A reference CSV of ablation rows (an ``axis`` column, e.g. mae_table1.csv), read by ``mae_bench.ablations``."""
+    with open(path) as f:
+        return "axis" in f.readline().strip().split(",")
+
+
 def load_reference(ref_dir: str | Path) -> pd.DataFrame:
-    """Published numbers from ``ref_dir/*.csv`` (see ``read_reference``) as cells: n = 0 marks them as published.
+    """Published numbers from ``ref_dir/*.csv`` or the one CSV ``ref_dir`` (see ``read_reference``) as cells:
+    n = 0 marks them as published.
     A row (source, dataset, pretraining) whose every number an earlier file (name order) already holds for
     the same task, dataset, method, model and column is a duplicate citation and is left out."""
     import pandas as pd
 
     frames, seen = [], set()
-    for path in sorted(Path(ref_dir).glob("*.csv")):
+    paths = [Path(ref_dir)] if Path(ref_dir).is_file() else sorted(Path(ref_dir).glob("*.csv"))
+    for path in paths:
+        if is_ablation_reference(path):  # the ablation tables' published rows (mae_bench.ablations)
+            continue
         df = read_reference(path)
         df["dataset"] = df["dataset"].map(canonical_dataset)
         df["column"] = [_column(t, m, tm, tb) for t, m, tm, tb in

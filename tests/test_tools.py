@@ -109,11 +109,11 @@ def _tool_module(name: str):
     return module
 
 
-@pytest.mark.parametrize("tool", ["pretrain", "transfer"])
+@pytest.mark.parametrize("tool", ["pretrain", "transfer", "sweep"])
 def test_every_flag_says_what_it_does_and_its_default(tool):
     actions = [a for a in _tool_module(tool).parser()._actions
                if a.help != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)]
-    assert len(actions) >= (40 if tool == "pretrain" else 20)
+    assert len(actions) >= {"pretrain": 40, "transfer": 20, "sweep": 5}[tool]
     bare = [a.option_strings[0] for a in actions if not a.help or len(a.help) < 12
             or not ("(default:" in a.help or "(required)" in a.help)]
     assert bare == []

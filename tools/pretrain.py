@@ -43,6 +43,18 @@ HELP = {  # every field of PretrainConfig: what it does and its unit; the defaul
     "decoder_depth": "MAE decoder blocks (default: the model's)",
     "decoder_num_heads": "MAE decoder attention heads (default: the model's)",
     "drop_path": "stochastic depth rate of the last block, 0-1",
+    "mask_sampling": "MAE: which patches are masked: random (official), block (BEiT's blocks, topped up to the exact "
+                     "count) or grid (keeps one patch of every 2x2 cell; --mask_ratio 0.75)",
+    "block_min_patches": "MAE --mask_sampling block: smallest block, patches",
+    "encoder_mask_token": "MAE: the encoder sees every patch, a learned mask token in place of the masked ones "
+                          "(the paper's 'encoder w/ [M]')",
+    "target": "MAE reconstruction target: pixel (per-patch normalised with --norm_pix_loss), pca (the largest "
+              "--pca_dim coefficients of a PCA basis fitted before training) or dvae (refused: docs/fidelity.md)",
+    "pca_dim": "MAE --target pca: PCA coefficients predicted per patch",
+    "pca_fit_images": "MAE --target pca: training crops the PCA basis is fitted on",
+    "loss_on": "MAE: loss over the masked patches (official) or all patches",
+    "aug": "MAE pretraining augmentation: none (center crop), crop_fixed, crop_rand (official RandomResizedCrop) or "
+           "crop_color (+ colour jitter)",
     "mixup": "supervised: mixup alpha (0: off)",
     "cutmix": "supervised: cutmix alpha (0: off)",
     "smoothing": "supervised: label smoothing, 0-1",

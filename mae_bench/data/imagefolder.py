@@ -11,6 +11,7 @@ from torchvision import datasets, transforms
 from torchvision.transforms import functional as TF
 from torchvision.transforms import InterpolationMode
 
+from ..errors import ConfigError
 from .errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -21,8 +22,33 @@ log = logging.getLogger(__name__)
 MAE_CROP_SCALE = (0.2, 1.0)  # official main_pretrain.py @ efb2a80
 
 
-def pretrain_transform(input_size: int, crop_scale: tuple[float, float] | None = None) -> transforms.Compose:
-    """MAE pretraining augmentation: RandomResizedCrop(scale 0.2-1 unless given, bicubic) + flip + normalise."""
+PRETRAIN_AUGS = ("none", "crop_fixed", "crop_rand", "crop_color")  # the MAE paper's Table 1(e); crop_rand: the recipe
+FIXED_CROP_PCT = 0.875  # crop_fixed: the short side resized to input_size / 0.875, a random input_size crop
+COLOR_JITTER = 0.4  # crop_color: ColorJitter(brightness, contrast, saturation = 0.4), always applied (timm's default)
+
+
+def pretrain_transform(input_size: int, crop_scale: tuple[float, float] | None = None,
+                       aug: str = "crop_rand") -> transforms.Compose:
+    """MAE pretraining augmentation: RandomResizedCrop(scale 0.2-1 unless given, bicubic) + flip + normalise.
+
+    ``aug`` (Table 1(e); the paper gives no settings, docs/fidelity.md): ``none`` = resize + center crop, no flip;
+    ``crop_fixed`` = short side to input_size / 0.875, a random input_size crop, flip; ``crop_rand`` = the recipe;
+    ``crop_color`` = the recipe + ColorJitter(0.4, 0.4, 0.4)."""
+    if aug not in PRETRAIN_AUGS:
+        raise ConfigError(f"--aug {aug!r}: known {', '.join(PRETRAIN_AUGS)}")
+    bicubic = InterpolationMode.BICUBIC
+    tail = [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    if aug == "none":
+        return transforms.Compose([transforms.Resize(input_size, interpolation=bicubic),
+                                   transforms.CenterCrop(input_size), *tail])
+    if aug == "crop_fixed":
+        return transforms.Compose([transforms.Resize(int(input_size / FIXED_CROP_PCT), interpolation=bicubic),
+                                   transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip(), *tail])
+    if aug == "crop_color":
+        return transforms.Compose([
+            transforms.RandomResizedCrop(input_size, scale=tuple(crop_scale or MAE_CROP_SCALE), interpolation=bicubic),
+            transforms.RandomHorizontalFlip(), transforms.ColorJitter(COLOR_JITTER, COLOR_JITTER, COLOR_JITTER),
+            *tail])
     return transforms.Compose([
         transforms.RandomResizedCrop(input_size, scale=tuple(crop_scale or MAE_CROP_SCALE),
                                      interpolation=InterpolationMode.BICUBIC),

@@ -29,9 +29,12 @@ def reconstruction_grid(model, imgs: torch.Tensor, mask_ratio: float = 0.75, see
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    noise = torch.rand(imgs.shape[0], model.patch_embed.num_patches, generator=g).to(imgs.device)
+    if hasattr(model, "mask_noise"):  # the model's own mask sampling (random: the same uniform draw)
+        noise = model.mask_noise(imgs.shape[0], mask_ratio, imgs.device, generator=g)
+    else:
+        noise = torch.rand(imgs.shape[0], model.patch_embed.num_patches, generator=g).to(imgs.device)
     _, pred, mask = model(imgs, mask_ratio=mask_ratio, noise=noise)
-    pred = pred.float()
+    pred = model.pred_pixels(pred.float()) if hasattr(model, "pred_pixels") else pred.float()
     if model.norm_pix_loss:
         patches = model.patchify(imgs)
         mean, var = patches.mean(-1, keepdim=True), patches.var(-1, keepdim=True)

@@ -14,6 +14,15 @@ from ..config import at_least, fraction
 from ..engine.amp import resolve_amp
 from ..engine.optim import NO_WEIGHT_DECAY
 from ..engine.trainer import Hook, accumulation
+from ..errors import ConfigError
+from ..data.imagefolder import PRETRAIN_AUGS
+from ..models.mae import LOSS_ON, MASK_SAMPLINGS, TARGETS
+
+ABLATION_CHOICES = {"mask_sampling": MASK_SAMPLINGS, "target": TARGETS, "loss_on": LOSS_ON, "aug": PRETRAIN_AUGS}
+# the config fields that make an MAE pretraining variant (recorded with each transfer of its checkpoint)
+VARIANT_FIELDS = ("mask_ratio", "norm_pix_loss", "decoder_embed_dim", "decoder_depth", "decoder_num_heads",
+                  "mask_sampling", "block_min_patches", "encoder_mask_token", "target", "pca_dim", "loss_on", "aug",
+                  "epochs")
 
 
 @dataclass
@@ -28,6 +37,15 @@ class PretrainConfig:
     decoder_depth: int | None = None
     decoder_num_heads: int | None = None
     drop_path: float = 0.0
+    # MAE ablation axes (the MAE paper's Table 1; docs/pretraining.md "Ablation flags"); defaults: the official recipe
+    mask_sampling: str = "random"  # random | block (BEiT's blocks, topped up to the exact count) | grid (1 per 2x2)
+    block_min_patches: int = 16  # --mask_sampling block: smallest block, patches (BEiT: 16)
+    encoder_mask_token: bool = False  # Table 1(c) 'encoder w/ [M]': mask tokens in the encoder, not the decoder
+    target: str = "pixel"  # pixel (normalised per patch with --norm_pix_loss) | pca | dvae (refused, docs/fidelity.md)
+    pca_dim: int = 96  # --target pca: the largest coefficients predicted (the paper: 96)
+    pca_fit_images: int = 4096  # --target pca: training crops the basis is fitted on, before the first step
+    loss_on: str = "masked"  # masked | all (the paper's footnote: all patches costs ~0.5% fine-tuning accuracy)
+    aug: str = "crop_rand"  # Table 1(e): none | crop_fixed | crop_rand | crop_color (data/imagefolder.py PRETRAIN_AUGS)
     # --method supervised only (defaults = DeiT's recipe; the demo turns them down for its short schedule)
     mixup: float = 0.8
     cutmix: float = 1.0
@@ -81,6 +99,11 @@ class PretrainConfig:
 
     def __post_init__(self):
         resolve_amp(self.amp, self.device)  # a ValueError naming the known modes
+        for name, known in ABLATION_CHOICES.items():
+            if getattr(self, name) not in known:
+                raise ConfigError(f"--{name} {getattr(self, name)!r}: known {', '.join(known)}")
+        if self.aug != "crop_rand" and self.method != "mae":
+            raise ConfigError(f"--aug {self.aug} is an MAE ablation; --method {self.method} brings its own transforms")
 
     def accum(self, world_size: int) -> int:
         """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ValueError)."""

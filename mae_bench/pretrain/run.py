@@ -145,6 +145,8 @@ def pipeline_label(cfg: PretrainConfig) -> str:
     """The input pipeline the run uses: the baselines bring their own transforms (``method``)."""
     if cfg.method != "mae":
         return "method"
+    if cfg.aug != "crop_rand":
+        return f"torchvision (--aug {cfg.aug})"
     return cfg.data_pipeline + ("+gpu_decode" if cfg.gpu_decode else "")
 
 

@@ -48,7 +48,8 @@ from ..data.check import DatasetSummary, check_dataset
 from ..engine.outdir import owned
 from ..errors import CheckpointError, ConfigError, TransferError
 from ..hub import Source, file_source, is_name, resolve
-from ..results import PRETRAIN_METHODS, make_record, now_iso, write_record
+from ..methods.base import VARIANT_FIELDS
+from ..results import PRETRAIN_METHODS, RECORD_FIELDS, make_record, now_iso, write_record
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_MODULES = {
@@ -93,6 +94,8 @@ class TransferArgs:
     init: str | None = None
     pretrain_method: str | None = None
     cache: str | None = None  # the checkpoint cache of --ckpt names (default: MAE_BENCH_CACHE, TORCH_HOME, HF_HOME)
+    # extra record fields (e.g. the sweep, axis and value of tools/sweep.py); never a field of RECORD_FIELDS
+    record_extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -121,6 +124,14 @@ class Init:
         if self.source is not None and self.ckpt is not None:
             out["ckpt_source"] = self.source.provenance(self.ckpt.sha256)
         return out
+
+    def variant(self) -> dict:
+        """The MAE ablation settings a mae-bench checkpoint was pretrained with (``VARIANT_FIELDS`` of its saved
+        config; empty for other files and for checkpoints older than those fields)."""
+        config = self.ckpt.obj.get("config") if self.ckpt and self.ckpt.format == "mae-bench" else None
+        if not isinstance(config, dict) or "mask_sampling" not in config:
+            return {}
+        return {k: config[k] for k in VARIANT_FIELDS if k in config}
 
 
 @dataclass
@@ -261,6 +272,9 @@ def run_task(args: TransferArgs) -> Path | None:
 
     The record is written only after the whole run succeeded, so a failed run leaves none."""
     module = task_module(args.task)
+    clash = sorted(set(args.record_extra) & {*RECORD_FIELDS, "pretrain_variant", "work_dir", "device", "git_describe"})
+    if clash:
+        raise TransferError(f"record_extra may not replace the record fields {clash}")
     started, t0 = now_iso(), time.time()
     run = prepare(args, module)
     rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
@@ -278,9 +292,13 @@ def _run_owned(args: TransferArgs, module, run: Run, started: str, t0: float) ->
     missing = [m for m in module.METRICS if m not in out.metrics]
     if missing:
         raise RuntimeError(f"task {args.task} produced no {missing}; got {sorted(out.metrics)}")
+    extra = dict(out.extra)
+    if run.init.variant():
+        extra["pretrain_variant"] = run.init.variant()
+    extra.update(args.record_extra)
     record = make_record(args.task, out.dataset, out.metrics, model=out.model, **run.init.labels(),
                          **run.init.record_fields(), config=config_name(run.config_path),
                          cfg_options=run.options, seed=args.seed if out.seed is None else out.seed,
                          world_size=out.world_size, started=started, wall_time_s=time.time() - t0,
-                         work_dir=str(run.work_dir), device=run.device, **out.extra)
+                         work_dir=str(run.work_dir), device=run.device, **extra)
     return write_record(record, args.runs_dir)

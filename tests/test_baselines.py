@@ -46,7 +46,8 @@ def test_checkpoint_feeds_transfer(baseline_ckpt):
         assert prefixes == {"projector", "predictor", "momentum_encoder", "momentum_projector"}
         check_mocov3_momentum_and_frozen_patch_projection(ckpt["model"])
         cfg = ckpt["config"]  # no accumulation: 2 processes x 4 is the batch, and the lr follows it
-        assert (cfg["accum_iter"], cfg["effective_batch"]) == (1, 8) and cfg["abs_lr"] == pytest.approx(1.5e-4 * 8 / 256)
+        assert (cfg["accum_iter"], cfg["effective_batch"]) == (1, 8)
+        assert cfg["abs_lr"] == pytest.approx(1.5e-4 * 8 / 256)
 
 
 def test_checkpoint_through_transfer_tool(baseline_ckpt, synthetic_imagefolder, tmp_path):

@@ -32,7 +32,8 @@ def _float_pair(name: str):
 
 IGNORED = ("--world_size", "--local_rank", "--local-rank", "--dist_url", "--dist_on_itp")  # torchrun sets these
 HELP = {  # every field of PretrainConfig: what it does and its unit; the default is appended from the dataclass
-    "method": "pretraining method: mae, supervised (DeiT recipe) or mocov3",
+    "method": "pretraining method: mae, supervised (the MAE paper's A.2 recipe in its config) or mocov3 (the "
+              "official ViT recipe)",
     "model": "MAE model name, e.g. mae_vit_base_patch16 (the baselines train its encoder)",
     "input_size": "training image side, pixels",
     "patch_size": "patch side, pixels (default: the model's)",

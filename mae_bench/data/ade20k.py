@@ -39,7 +39,8 @@ def write_ade20k(out: str | Path, num: int, size: int, seed: int = 0, progress: 
     ``out``."""
     out = Path(out)
     for split, folder in SPLITS.items():
-        for i in progress_bar(scene_indices(num, split, val=val), desc=f"ade20k/{folder}", disable=not progress, leave=False):
+        for i in progress_bar(scene_indices(num, split, val=val), desc=f"ade20k/{folder}", disable=not progress,
+                              leave=False):
             scene = make_scene(seed, i, size)
             save_jpeg(scene.image, out / "images" / folder / f"{i:06d}.jpg")
             save_png(scene.semantic, out / "annotations" / folder / f"{i:06d}.png")

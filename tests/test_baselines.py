@@ -304,3 +304,23 @@ def test_supervised_recipe_is_the_mae_papers_from_scratch_recipe():
     assert {g["betas"] for g in opt.param_groups} == {(0.9, 0.95)}
     assert decay["blocks.0.attn.qkv.weight"] == decay["head.weight"] == 0.3
     assert decay["cls_token"] == decay["blocks.0.norm1.weight"] == decay["blocks.0.attn.qkv.bias"] == 0.0
+
+
+def test_mocov3_three_steps_equal_the_official_optimizer():
+    """Three steps of our optimizer on MoCo v3 equal main_moco.py's AdamW(model.parameters(), lr, weight_decay=wd)
+    (restated; fused like ours) on identical weights and batches: same groups, betas and decay, bitwise."""
+    import copy
+    from mae_bench.pretrain.run import build_optimizer
+    cfg, method = _mocov3(weight_decay=0.1, moco_mlp_dim=256)
+    ours, official = method.model, copy.deepcopy(method.model)
+    opt = build_optimizer(cfg, method, lr=1e-3)
+    ref = torch.optim.AdamW(official.parameters(), 1e-3, weight_decay=0.1, fused=True)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x1, x2 = torch.randn(8, 3, 32, 32, generator=g), torch.randn(8, 3, 32, 32, generator=g)
+        for model, o in ((ours, opt), (official, ref)):
+            o.zero_grad()
+            model(x1, x2).backward()
+            o.step()
+    for (name, a), b in zip(ours.named_parameters(), official.parameters()):
+        assert torch.equal(a, b), name

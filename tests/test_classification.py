@@ -161,8 +161,12 @@ def test_finetune_quick_writes_record_checkpoints_and_resumes(tmp_path, syntheti
 
 
 def test_linprobe_quick_leaves_encoder_bit_identical(tmp_path, synthetic_imagefolder, tiny_mae_ckpt):
-    transfer("linprobe", tiny_mae_ckpt, synthetic_imagefolder, tmp_path, "--cfg-options", "effective_batch=16")
+    transfer("linprobe", tiny_mae_ckpt, synthetic_imagefolder, tmp_path, "--cfg-options", "effective_batch=16",
+             "eval_every=5")
     rec = only_record(tmp_path / "runs")
+    lines = [json.loads(x) for x in (tmp_path / "work" / "log.jsonl").read_text().splitlines()]
+    assert ["top1" in x for x in lines] == [False, True]  # eval_every 5 of 2 epochs: after the last one only
+    assert rec["best_epoch"] == 2 and rec["metrics"]["top1"] == rec["metrics"]["top1_last"]
     assert rec["task"] == "linprobe" and rec["global_pool"] is False and 0 <= rec["metrics"]["top1"] <= 100
     assert (rec["effective_batch"], rec["accum_iter"], rec["batch_override"], rec["amp"]) == (16, 2, True, "fp32")
     before, after = encoder_state(tiny_mae_ckpt), encoder_state(tmp_path / "work" / "checkpoint-last.pth")

@@ -74,6 +74,24 @@ def test_pool_and_splits_never_overlap():
     assert min(split_indices(5, "pool")) == POOL_START > max(split_indices(1000, "val"))
 
 
+def test_val_flag_keeps_the_train_scenes(tmp_path):
+    """--val V: the last V scenes are val, the train scenes stay those of the default split of the same train count
+    (the demo's 384 train scenes of --num 480 with --num 2784 --val 2400); a bad --val exits 2 naming the flag."""
+    from mae_bench.data import scene_indices
+    assert split_indices(384 + 2400, "train", val=2400) == split_indices(480, "train") == range(384)
+    assert split_indices(384 + 2400, "val", val=2400) == range(384, 2784)
+    assert scene_indices(48 + 60, "train", val=60) == scene_indices(60, "train") == range(48)
+    for bad in (7, 0, 2784):
+        with pytest.raises(ValueError, match="--val"):
+            split_indices(2784, "val", val=bad)
+    root = write_dataset("coco", tmp_path / "coco", 10, 32, val=4, progress=False)
+    import json
+    assert len(json.loads((root / "annotations" / "instances_val2017.json").read_text())["images"]) == 4
+    proc = run_tool("make_synthetic.py", "--format", "imagefolder", "--out", tmp_path / "bad", "--num", 24,
+                    "--val", 5, "--size", 32)
+    assert proc.returncode == 2 and "--val 5" in proc.stderr and not (tmp_path / "bad" / "train").exists()
+
+
 def test_label_survives_the_quick_recipes_crops():
     """RandomResizedCrop at the quick recipes' scale keeps the dominant object the largest visible one in >= 95%
     of crops (measured: 99.5% at (0.35, 1); torchvision's default (0.08, 1) gives 94.2%)."""

@@ -17,6 +17,8 @@ def main(argv=None) -> int:
     p.add_argument("--format", required=True, help=f"one of: {', '.join(WRITERS)}")
     p.add_argument("--out", required=True)
     p.add_argument("--num", type=int, default=500, help="labelled scenes in all (about 80%% train, 20%% val)")
+    p.add_argument("--val", type=int, default=None, help="scenes of --num in the val split (the last ones; "
+                   "imagefolder: a multiple of 6), instead of about 20%%")
     p.add_argument("--pool", type=int, default=0, help="imagefolder only: scenes of the pretraining pool")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (>= 32)")
     p.add_argument("--seed", type=int, default=0)
@@ -28,7 +30,7 @@ def main(argv=None) -> int:
         print("error: --num must be >= 2, --size >= 32 and --pool >= 0", file=sys.stderr)
         return 2
     try:
-        print(write_dataset(a.format, a.out, a.num, a.size, a.seed, pool=a.pool))
+        print(write_dataset(a.format, a.out, a.num, a.size, a.seed, pool=a.pool, val=a.val))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -33,7 +33,8 @@ def _float_pair(name: str):
 
 IGNORED = ("--world_size", "--local_rank", "--local-rank", "--dist_url", "--dist_on_itp")  # torchrun sets these
 HELP = {  # every field of PretrainConfig: what it does and its unit; the default is appended from the dataclass
-    "method": "pretraining method: mae, supervised (DeiT recipe) or mocov3",
+    "method": "pretraining method: mae, supervised (the MAE paper's A.2 recipe in its config) or mocov3 (the "
+              "official ViT recipe)",
     "model": "MAE model name, e.g. mae_vit_base_patch16 (the baselines train its encoder)",
     "input_size": "training image side, pixels",
     "patch_size": "patch side, pixels (default: the model's)",
@@ -55,17 +56,25 @@ HELP = {  # every field of PretrainConfig: what it does and its unit; the defaul
     "loss_on": "MAE: loss over the masked patches (official) or all patches",
     "aug": "MAE pretraining augmentation: none (center crop), crop_fixed, crop_rand (official RandomResizedCrop) or "
            "crop_color (+ colour jitter)",
+    "moco_dim": "MoCo v3: output width of the projector and predictor MLPs",
+    "moco_mlp_dim": "MoCo v3: hidden width of the projector and predictor MLPs",
+    "moco_m": "MoCo v3: momentum at the start (cosine to 1 at the end)",
+    "moco_t": "MoCo v3: softmax temperature of the InfoNCE loss",
     "mixup": "supervised: mixup alpha (0: off)",
     "cutmix": "supervised: cutmix alpha (0: off)",
     "smoothing": "supervised: label smoothing, 0-1",
     "aa": "supervised: timm auto-augment policy (e.g. rand-m9-mstd0.5-inc1)",
     "reprob": "supervised: random erasing probability, 0-1",
+    "model_ema": "supervised: keep an exponential moving average of the weights (saved as model_ema in the "
+                 "checkpoint, and as checkpoint-ema.pth, the EMA weights as the model)",
+    "model_ema_decay": "supervised: EMA decay per optimiser step",
     "crop_scale": "RandomResizedCrop area range, fractions of the image (default: the method's recipe)",
     "batch_size": "images per process per step",
     "epochs": "training epochs (the schedule's length)",
     "effective_batch": "images per optimiser step over all processes; sets accum_iter (default: batch_size x "
                        "accum_iter x processes)",
-    "accum_iter": "gradient accumulation steps per optimiser step (default: 1, or from effective_batch)",
+    "accum_iter": "gradient accumulation steps per optimiser step (default: 1, or from effective_batch; "
+                  "mocov3 never accumulates)",
     "blr": "base learning rate; lr = blr x effective batch / 256",
     "lr": "absolute learning rate (default: from blr)",
     "min_lr": "learning rate at the end of the cosine schedule",

@@ -33,11 +33,14 @@ def save_png(array: np.ndarray, path: Path) -> None:
 
 
 @register_writer("ade20k")
-def write_ade20k(out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True) -> Path:
-    """Write ``num`` scenes (80 % training, 20 % validation) of ``size`` px; returns ``out``."""
+def write_ade20k(out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True,
+                 val: int | None = None) -> Path:
+    """Write ``num`` scenes (80 % training, 20 % validation, or ``val`` validation) of ``size`` px; returns
+    ``out``."""
     out = Path(out)
     for split, folder in SPLITS.items():
-        for i in progress_bar(scene_indices(num, split), desc=f"ade20k/{folder}", disable=not progress, leave=False):
+        for i in progress_bar(scene_indices(num, split, val=val), desc=f"ade20k/{folder}", disable=not progress,
+                              leave=False):
             scene = make_scene(seed, i, size)
             save_jpeg(scene.image, out / "images" / folder / f"{i:06d}.jpg")
             save_png(scene.semantic, out / "annotations" / folder / f"{i:06d}.png")

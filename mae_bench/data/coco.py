@@ -40,10 +40,11 @@ def instance_annotation(mask: np.ndarray, category: int, image_id: int, ann_id: 
                 bbox=[float(x), float(y), float(w), float(h)], iscrowd=0)
 
 
-def coco_split(out: Path, split: str, num: int, size: int, seed: int, progress: bool = True) -> dict:
+def coco_split(out: Path, split: str, num: int, size: int, seed: int, progress: bool = True,
+               val: int | None = None) -> dict:
     """Write the images of ``split`` ('train' or 'val') and return its COCO annotation dict."""
     images, annotations = [], []
-    for i in progress_bar(scene_indices(num, split), desc=f"coco/{split}", disable=not progress, leave=False):
+    for i in progress_bar(scene_indices(num, split, val=val), desc=f"coco/{split}", disable=not progress, leave=False):
         scene = make_scene(seed, i, size)
         name = f"{i + 1:012d}.jpg"
         save_jpeg(scene.image, out / f"{split}2017" / name)
@@ -55,12 +56,13 @@ def coco_split(out: Path, split: str, num: int, size: int, seed: int, progress: 
 
 
 @register_writer("coco")
-def write_coco(out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True) -> Path:
-    """COCO layout of scenes ``0..num-1`` (80% train2017, 20% val2017)."""
+def write_coco(out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True,
+               val: int | None = None) -> Path:
+    """COCO layout of scenes ``0..num-1`` (80% train2017, 20% val2017; or the last ``val`` in val2017)."""
     out = Path(out)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split in ("train", "val"):
-        data = coco_split(out, split, num, size, seed, progress)
+        data = coco_split(out, split, num, size, seed, progress, val)
         path = out / "annotations" / f"instances_{split}2017.json"
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data))

@@ -183,34 +183,47 @@ def make_scene(seed: int, index: int, size: int = 64) -> Scene:
     return Scene(image=np.clip(img, 0, 255).astype(np.uint8), label=label, instances=instances, semantic=semantic)
 
 
-def split_counts(num: int, val_fraction: float = VAL_FRACTION, num_classes: int = len(SHAPES)) -> tuple[int, int]:
+def split_counts(num: int, val_fraction: float = VAL_FRACTION, num_classes: int = len(SHAPES),
+                 val: int | None = None) -> tuple[int, int]:
     """(train, val) scene counts of a labelled set of ``num`` scenes.
 
     val holds ``num_classes x max(1, round(val_fraction x num / num_classes))`` scenes, so every class is in it
     equally often; train the rest (each class equally often when ``num`` is a multiple of ``num_classes``,
     otherwise the counts differ by one). ``num < 2 x num_classes`` leaves a split without some class: ValueError.
+    ``val`` (``--val``) sets the val count instead: a multiple of ``num_classes`` leaving at least ``num_classes``
+    train scenes, so the train scenes ``0..num-val-1`` stay those of any other ``num`` with the same train count.
     """
     if num < 2 * num_classes:
         raise ValueError(f"--num {num} is too small: every class needs a train and a val scene, so --num must be "
                          f">= {2 * num_classes} ({num_classes} classes x 2 splits)")
+    if val is not None:
+        if val < num_classes or val % num_classes or num - val < num_classes:
+            raise ValueError(f"--val {val} must be a multiple of {num_classes} (every class equally often), at "
+                             f"least {num_classes}, and leave at least {num_classes} of --num {num} for train")
+        return num - val, val
     n_val = num_classes * max(1, round(val_fraction * num / num_classes))
     return num - n_val, n_val
 
 
-def split_indices(num: int, split: str, val_fraction: float = VAL_FRACTION) -> range:
-    """Scene indices of ``split``: 'train' and 'val' of a labelled set of ``num`` scenes, or 'pool' (``num``
-    scenes from ``POOL_START``). The same indices in every format."""
+def split_indices(num: int, split: str, val_fraction: float = VAL_FRACTION, val: int | None = None) -> range:
+    """Scene indices of ``split``: 'train' and 'val' of a labelled set of ``num`` scenes (``val`` of them val, see
+    ``split_counts``), or 'pool' (``num`` scenes from ``POOL_START``). The same indices in every format."""
     if split == "pool":
         return range(POOL_START, POOL_START + num)
-    n_train, _ = split_counts(num, val_fraction)
+    n_train, _ = split_counts(num, val_fraction, val=val)
     if num > POOL_START:
         raise ValueError(f"--num {num} would reach the pool's scenes (index {POOL_START}); use fewer scenes")
     return range(0, n_train) if split == "train" else range(n_train, num)
 
 
-def scene_indices(num: int, split: str, val_fraction: float = VAL_FRACTION) -> range:
+def scene_indices(num: int, split: str, val_fraction: float = VAL_FRACTION, val: int | None = None) -> range:
     """Scene indices of a split of a detection / segmentation set (any ``num >= 2``: no class balance needed);
-    ``num >= 2 x len(SHAPES)`` gives the same split as ``split_indices``."""
+    ``num >= 2 x len(SHAPES)`` gives the same split as ``split_indices``. ``val``: the val count (train the
+    first ``num - val`` scenes)."""
+    if val is not None:
+        if not 1 <= val < num:
+            raise ValueError(f"--val {val} must be at least 1 and leave at least one of --num {num} for train")
+        return range(0, num - val) if split == "train" else range(num - val, num)
     if num >= 2 * len(SHAPES):
         return split_indices(num, split, val_fraction)
     n_val = max(1, int(round(num * val_fraction)))

@@ -46,11 +46,11 @@ def write_classes(root: Path, indices: range, size: int, seed: int, progress: bo
 
 @register_writer("imagefolder")
 def write_imagefolder(out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True,
-                      pool: int = 0) -> Path:
+                      pool: int = 0, val: int | None = None) -> Path:
     """ImageNet layout: ``train/<class>/<i>.jpg``, ``val/<class>/<i>.jpg`` (class = the dominant object, every
     class in both splits) and, with ``pool``, ``pool/train/<class>/<i>.jpg`` (``pool`` scenes for pretraining)."""
     out = Path(out)
-    jobs = [(out / split, split_indices(num, split)) for split in ("train", "val")]
+    jobs = [(out / split, split_indices(num, split, val=val)) for split in ("train", "val")]
     if pool:
         jobs.append((out / "pool" / "train", split_indices(pool, "pool")))
     for root, indices in jobs:
@@ -62,15 +62,18 @@ MARKER = "MAE_BENCH_SYNTHETIC"
 
 
 def write_dataset(fmt: str, out: str | Path, num: int, size: int, seed: int = 0, progress: bool = True,
-                  pool: int = 0) -> Path:
-    """Write ``num`` scenes in format ``fmt`` (plus a ``pool`` for ImageFolder); marker files (in the root and in
-    ``pool/``) tell later readers the set is synthetic. Bad arguments raise ValueError naming the flag."""
+                  pool: int = 0, val: int | None = None) -> Path:
+    """Write ``num`` scenes in format ``fmt`` (plus a ``pool`` for ImageFolder; ``val`` of them in the val split
+    instead of ~20%); marker files (in the root and in ``pool/``) tell later readers the set is synthetic. Bad
+    arguments raise ValueError naming the flag."""
     if fmt not in WRITERS:
         raise KeyError(f"unknown --format {fmt!r}; known: {', '.join(WRITERS)}")
     if pool and fmt != "imagefolder":
         raise ValueError(f"--pool is for --format imagefolder only (the pretraining pool), not {fmt!r}")
-    root = Path(WRITERS[fmt](out, num, size, seed, progress=progress, **(dict(pool=pool) if pool else {})))
-    text = f"format={fmt} num={num} size={size} seed={seed} pool={pool}\n"
+    extra = (dict(pool=pool) if pool else {}) | (dict(val=val) if val is not None else {})
+    root = Path(WRITERS[fmt](out, num, size, seed, progress=progress, **extra))
+    text = f"format={fmt} num={num} size={size} seed={seed} pool={pool}" + (f" val={val}" if val is not None else "")
+    text += "\n"
     if pool:
         (root / "pool" / MARKER).write_text(text)
     (root / MARKER).write_text(text)

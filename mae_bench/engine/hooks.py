@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from ..checkpoints import temp_name
-from .checkpoint import save_checkpoint
+from .checkpoint import save_checkpoint, unwrap
 from .dist import all_reduce_mean
 from .trainer import Hook
 from .vis import read_log
@@ -61,6 +61,23 @@ class LogHook(Hook):
     def after_train(self, trainer) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class EmaHook(Hook):
+    """Update timm's ``ModelEmaV3`` after each optimiser step (every ``accum_iter`` iterations); with ``path``, rank 0
+    also writes the EMA weights as the ``model`` of a checkpoint there after every epoch (what the transfer tasks
+    load when the EMA model is the result, as in the MAE paper's supervised from-scratch recipe)."""
+
+    def __init__(self, ema, path: str | Path | None = None, config: dict | None = None):
+        self.ema, self.path, self.config = ema, path, config or {}
+
+    def after_step(self, trainer) -> None:
+        if trainer.steps_after(trainer.state["iteration"]):
+            self.ema.update(unwrap(trainer.model))
+
+    def after_epoch(self, trainer, stats: dict) -> None:
+        if self.path is not None and trainer.dist.is_main:
+            save_checkpoint(self.path, self.ema.module, None, stats["epoch"] + 1, self.config | dict(model_ema=True))
 
 
 class CheckpointHook(Hook):

@@ -43,10 +43,11 @@ def no_weight_decay(name: str, param, skip: tuple[str, ...] = NO_WEIGHT_DECAY) -
 
 
 def param_groups(model: nn.Module, weight_decay: float, layer_decay: float | None = None,
-                 num_layers: int | None = None, skip: tuple[str, ...] = NO_WEIGHT_DECAY) -> list[dict]:
+                 num_layers: int | None = None, skip: tuple[str, ...] | None = NO_WEIGHT_DECAY) -> list[dict]:
     """AdamW groups: no decay on norms, biases and the names in ``skip`` (default: position embeddings and
     tokens); optional layer decay. ``skip=()`` is timm 0.3.2 ``add_weight_decay`` without a skip list, the
     official MAE pretraining groups (main_pretrain.py @ efb2a80): its 3-D cls and mask tokens decay.
+    ``skip=None``: every trained parameter decays, norms and biases too (MoCo v3's main_moco.py).
 
     Each group carries ``lr_scale`` (1.0 without layer decay) that the schedule multiplies in.
     """
@@ -54,7 +55,7 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float | Non
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        wd = 0.0 if no_weight_decay(name, p, skip) else weight_decay
+        wd = 0.0 if skip is not None and no_weight_decay(name, p, skip) else weight_decay
         scale = 1.0 if layer_decay is None else layer_scale(name, num_layers, layer_decay)
         g = groups.setdefault((wd, scale), {"params": [], "weight_decay": wd, "lr_scale": scale, "names": []})
         g["params"].append(p)

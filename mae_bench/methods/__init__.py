@@ -1,5 +1,5 @@
-"""Pretraining methods on the shared engine: ``mae`` and the equal-budget baselines ``supervised`` (DeiT-style)
-and ``mocov3``.
+"""Pretraining methods on the shared engine: ``mae`` and the baselines ``supervised`` (the MAE paper's
+from-scratch recipe) and ``mocov3`` (the official ViT recipe).
 
 ``METHODS`` maps ``--method`` to a builder ``PretrainConfig -> Method`` (model, step, hooks, transform); the
 run in ``mae_bench.pretrain`` trains any of them on the same ViT, data, loop, schedule and budget. The

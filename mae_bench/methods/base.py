@@ -12,6 +12,7 @@ import torch
 
 from ..config import at_least, fraction
 from ..engine.amp import resolve_amp
+from ..errors import ConfigError
 from ..engine.optim import NO_WEIGHT_DECAY
 from ..engine.trainer import Hook, accumulation
 from ..errors import ConfigError
@@ -23,6 +24,11 @@ ABLATION_CHOICES = {"mask_sampling": MASK_SAMPLINGS, "target": TARGETS, "loss_on
 VARIANT_FIELDS = ("mask_ratio", "norm_pix_loss", "decoder_embed_dim", "decoder_depth", "decoder_num_heads",
                   "mask_sampling", "block_min_patches", "encoder_mask_token", "target", "pca_dim", "loss_on", "aug",
                   "epochs")
+
+
+# Methods whose loss does not split over micro-batches: a contrastive loss takes its negatives, and BatchNorm its
+# statistics, from the batch one forward sees. They never accumulate gradients (PretrainConfig.accum refuses).
+NO_ACCUMULATION = ("mocov3",)
 
 
 @dataclass
@@ -46,12 +52,19 @@ class PretrainConfig:
     pca_fit_images: int = 4096  # --target pca: training crops the basis is fitted on, before the first step
     loss_on: str = "masked"  # masked | all (the paper's footnote: all patches costs ~0.5% fine-tuning accuracy)
     aug: str = "crop_rand"  # Table 1(e): none | crop_fixed | crop_rand | crop_color (data/imagefolder.py PRETRAIN_AUGS)
+    # --method mocov3 only (main_moco.py's flags of the ViT recipe: --moco-dim, --moco-mlp-dim, --moco-m, --moco-t)
+    moco_dim: int = 256
+    moco_mlp_dim: int = 4096
+    moco_m: float = 0.99
+    moco_t: float = 0.2
     # --method supervised only (defaults = DeiT's recipe; the demo turns them down for its short schedule)
     mixup: float = 0.8
     cutmix: float = 1.0
     smoothing: float = 0.1
     aa: str | None = "rand-m9-mstd0.5-inc1"
     reprob: float = 0.25
+    model_ema: bool = False  # keep an EMA of the weights (the MAE paper's from-scratch recipe: 0.9999)
+    model_ema_decay: float = 0.9999
     crop_scale: tuple[float, float] | None = None  # RandomResizedCrop area range; None: the method's recipe
     batch_size: int = 64  # per process
     epochs: int = 800
@@ -106,8 +119,20 @@ class PretrainConfig:
             raise ConfigError(f"--aug {self.aug} is an MAE ablation; --method {self.method} brings its own transforms")
 
     def accum(self, world_size: int) -> int:
-        """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ValueError)."""
-        return accumulation(self.effective_batch, self.batch_size, world_size, self.accum_iter)
+        """Gradient accumulation steps: ``engine.trainer.accumulation`` (exact or a ValueError); a method of
+        ``NO_ACCUMULATION`` that would need more than 1 is refused with a ConfigError saying how to run it."""
+        accum = accumulation(self.effective_batch, self.batch_size, world_size, self.accum_iter)
+        if accum > 1 and self.method in NO_ACCUMULATION:
+            per_step, total = self.batch_size * world_size, self.batch_size * world_size * accum
+            raise ConfigError(
+                f"--method {self.method} does not accumulate gradients: effective batch {total} at --batch_size "
+                f"{self.batch_size} x {world_size} process(es) would need accum_iter {accum}, and its contrastive "
+                f"loss and BatchNorm would then see {per_step} samples per forward, not {total} (other negatives "
+                f"and statistics than the recipe's). Reach {total} per step (--batch_size {total // world_size} on "
+                f"{world_size} process(es), or more processes), or train at the per-step batch with "
+                f"--effective_batch {per_step} (lr = blr x {per_step} / 256, main_moco.py's rule; the checkpoint "
+                f"records effective_batch {per_step})")
+        return accum
 
     def total_batch(self, world_size: int) -> int:
         """Images per optimiser step: batch_size x accum_iter x processes."""
@@ -125,6 +150,8 @@ class Method:
     hooks: list[Hook] = dataclasses.field(default_factory=list)
     transform: Callable | None = None  # dataset transform; default: the MAE pretraining one
     no_decay_names: tuple[str, ...] = NO_WEIGHT_DECAY  # besides 1-D tensors and biases (engine.optim.param_groups)
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW's (main_pretrain.py's); MoCo v3 keeps torch's (0.9, 0.999)
+    decay_all: bool = False  # weight decay on every trained parameter (MoCo v3), no_decay_names ignored
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

@@ -1,12 +1,18 @@
-"""MoCo v3 (Chen, Xie, He 2021) for ViT on the shared engine.
+"""MoCo v3 (Chen, Xie, He 2021) for ViT on the shared engine, as the official code trains a ViT
+(facebookresearch/moco-v3 @ c349e6e: vits.py, moco/builder.py, main_moco.py and CONFIG.md's ViT commands).
 
-Base encoder = the ViT with a frozen random patch projection; 3-layer projection MLP and 2-layer
-prediction MLP with BatchNorm (last BN without affine); a momentum copy of encoder + projector,
-updated after every optimizer step with m rising from 0.99 to 1 on a half cosine; symmetrised
-InfoNCE with temperature 0.2 over the keys of all processes, scaled by 2T as in the official code.
-Views: the BYOL augmentations of the paper (crop 0.08-1, colour jitter 0.8, grey 0.2, blur 1.0 / 0.1,
-solarise 0 / 0.2, flip). The checkpoint's ``model`` holds the timm-named base encoder plus
-``projector.*``, ``predictor.*``, ``momentum_encoder.*`` and ``momentum_projector.*``.
+Base encoder = the ViT with the official init (``init_mocov3_vit``: xavier-uniform Linear layers with the qkv
+bound computed per Q, K and V, zero biases, cls token N(0, 1e-6), xavier-uniform patch projection with a zero
+bias, both frozen, fixed 2D sin-cos position table); 3-layer projection MLP and 2-layer prediction MLP, 4096
+hidden and 256 out (``--moco_mlp_dim``, ``--moco_dim``), BatchNorm after every Linear (the last one without
+affine); a momentum copy of encoder + projector, updated after every optimizer step with m rising from 0.99 to 1
+on a half cosine; symmetrised InfoNCE with temperature 0.2 over the keys of all processes, scaled by 2T as in the
+official code. Optimiser (``OPTIMIZER``): AdamW with torch's default betas (0.9, 0.999), weight decay on every
+trained parameter (main_moco.py passes ``model.parameters()``: no exclusion groups). Views: the BYOL augmentations
+of the paper (crop 0.08-1, colour jitter 0.8, grey 0.2, blur 1.0 / 0.1, solarise 0 / 0.2, flip). The checkpoint's
+``model`` holds the timm-named base encoder plus ``projector.*``, ``predictor.*``, ``momentum_encoder.*`` and
+``momentum_projector.*``. A contrastive loss and BatchNorm do not split over micro-batches, so the pretraining
+run refuses to accumulate gradients for this method (``mae_bench.pretrain.run``, docs/fidelity.md).
 """
 from __future__ import annotations
 
@@ -23,15 +29,42 @@ from torchvision.transforms import InterpolationMode
 from ..data import IMAGENET_MEAN, IMAGENET_STD
 from .base import Method, PretrainConfig, model_device
 from ..engine.trainer import Hook
-from ..models.vit import VisionTransformer, init_linear_and_norm
+from ..models.vit import VisionTransformer, init_patch_proj
 from .common import encoder_kwargs
 
-TEMPERATURE, MOMENTUM, OUT_DIM = 0.2, 0.99, 256
+# main_moco.py flags of CONFIG.md's ViT commands: --moco-t .2, --moco-m 0.99 (--moco-m-cos), --moco-dim 256,
+# --moco-mlp-dim 4096 (its default)
+TEMPERATURE, MOMENTUM, OUT_DIM, MLP_DIM = 0.2, 0.99, 256, 4096
+# main_moco.py: torch.optim.AdamW(model.parameters(), lr, weight_decay=wd): torch's default betas and eps; every
+# parameter decays (frozen ones get no gradient and are skipped by the optimizer)
+OPTIMIZER = dict(betas=(0.9, 0.999), decay_all=True)
+CLS_TOKEN_STD = 1e-6  # vits.py: nn.init.normal_(self.cls_token, std=1e-6)
 
 
-def mlp_dim_for(embed_dim: int) -> int:
-    """Hidden width of both MLPs: 4096 as in the paper for ViT-S and larger; 1024 for ViT-Ti (not in the paper)."""
-    return 4096 if embed_dim >= 384 else 1024
+def qkv_bound(weight: torch.Tensor) -> float:
+    """vits.py's uniform bound for the fused qkv weight [3D, D]: xavier for one of Q, K, V, sqrt(6 / (D + D))."""
+    return math.sqrt(6.0 / (weight.shape[0] // 3 + weight.shape[1]))
+
+
+def init_mocov3_vit(vit: VisionTransformer) -> None:
+    """The official ViT init (vits.py ``VisionTransformerMoCo.__init__``): every Linear xavier-uniform, the fused qkv
+    with ``qkv_bound``, biases zero; LayerNorm 1 / 0; cls token N(0, 1e-6); the patch projection xavier-uniform
+    (over its 3 x p x p inputs) with a zero bias. The position table is the fixed 2D sin-cos one."""
+    for name, m in vit.named_modules():
+        if isinstance(m, nn.Linear):
+            if "qkv" in name:
+                bound = qkv_bound(m.weight)
+                nn.init.uniform_(m.weight, -bound, bound)
+            else:
+                nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    nn.init.normal_(vit.cls_token, std=CLS_TOKEN_STD)
+    init_patch_proj(vit.patch_embed.proj)
+    nn.init.zeros_(vit.patch_embed.proj.bias)
 
 
 def build_mlp(num_layers: int, in_dim: int, mlp_dim: int, out_dim: int) -> nn.Sequential:
@@ -67,13 +100,11 @@ def infonce(q: torch.Tensor, k: torch.Tensor, temperature: float) -> torch.Tenso
 class MoCoV3(VisionTransformer):
     """The base encoder is this ViT itself (timm keys at the top level); heads and momentum copies are children."""
 
-    def __init__(self, out_dim: int = OUT_DIM, mlp_dim: int | None = None, temperature: float = TEMPERATURE,
+    def __init__(self, out_dim: int = OUT_DIM, mlp_dim: int = MLP_DIM, temperature: float = TEMPERATURE,
                  **vit_kwargs):
         super().__init__(**vit_kwargs)
-        mlp_dim = mlp_dim or mlp_dim_for(self.embed_dim)
-        self.apply(init_linear_and_norm)
-        self.init_encoder_weights()
-        self.patch_embed.requires_grad_(False)  # frozen random patch projection
+        init_mocov3_vit(self)
+        self.patch_embed.requires_grad_(False)  # --stop-grad-conv1: the random patch projection, weight and bias
         self.temperature = temperature
         self.projector = build_mlp(3, self.embed_dim, mlp_dim, out_dim)
         self.predictor = build_mlp(2, out_dim, mlp_dim, out_dim)
@@ -154,7 +185,7 @@ class TwoViews:
 
 
 def build_mocov3(cfg: PretrainConfig) -> Method:
-    model = MoCoV3(**encoder_kwargs(cfg))
+    model = MoCoV3(out_dim=cfg.moco_dim, mlp_dim=cfg.moco_mlp_dim, temperature=cfg.moco_t, **encoder_kwargs(cfg))
     if cfg.device.startswith("cuda") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # as the official code (BN over the global batch)
 
@@ -163,4 +194,5 @@ def build_mocov3(cfg: PretrainConfig) -> Method:
         x1, x2 = (v.to(device, non_blocking=True) for v in batch[0])
         return model(x1, x2), x1.shape[0]
 
-    return Method(model=model, step=step, hooks=[MomentumHook()], transform=TwoViews(cfg.input_size, cfg.crop_scale))
+    return Method(model=model, step=step, hooks=[MomentumHook(cfg.moco_m)],
+                  transform=TwoViews(cfg.input_size, cfg.crop_scale), **OPTIMIZER)

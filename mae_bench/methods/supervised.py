@@ -1,4 +1,6 @@
-"""DeiT-style supervised pretraining of the same ViT: cls-token classifier on the dataset's labels.
+"""Supervised pretraining of the same ViT from scratch: cls-token classifier on the dataset's labels (the MAE
+paper's from-scratch recipe, appendix A.2, is configs/pretrain/supervised_vit_base_300e.py; its EMA is the
+pretraining run's ``model_ema``).
 
 Recipe pieces from timm (Touvron et al. 2021, DeiT): RandAugment ``rand-m9-mstd0.5-inc1``, random
 erasing 0.25, Mixup 0.8 / CutMix 1.0 (switch prob 0.5) with label smoothing 0.1 and

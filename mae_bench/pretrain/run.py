@@ -23,7 +23,7 @@ from ..engine.amp import grad_scaler, resolve_amp
 from ..engine.checkpoint import check_same_config, load_training_state, newest_checkpoint, resume_path, unwrap
 from ..engine.outdir import owned
 from ..engine.dist import DistInfo, barrier, init_distributed
-from ..engine.hooks import CheckpointHook, Hook, LogHook, StopOnSignalHook
+from ..engine.hooks import CheckpointHook, EmaHook, Hook, LogHook, StopOnSignalHook
 from ..engine.optim import adamw, param_groups
 from ..engine.trainer import Schedule, Trainer
 from ..engine.vis import plot_loss_curve, save_reconstructions
@@ -104,9 +104,10 @@ def fast_loader(cfg: PretrainConfig, dist: DistInfo, data_path) -> DataLoader:
 
 
 def build_optimizer(cfg: PretrainConfig, method: Method, lr: float) -> torch.optim.AdamW:
-    """AdamW (betas 0.9, 0.95) over the method's weight-decay groups (main_pretrain.py @ efb2a80)."""
-    groups = param_groups(method.model, cfg.weight_decay, skip=method.no_decay_names)
-    return adamw(groups, lr=lr, betas=(0.9, 0.95))
+    """AdamW over the method's weight-decay groups with its betas: (0.9, 0.95) and MAE's groups by default
+    (main_pretrain.py @ efb2a80); MoCo v3 decays every parameter with torch's betas (main_moco.py @ c349e6e)."""
+    groups = param_groups(method.model, cfg.weight_decay, skip=None if method.decay_all else method.no_decay_names)
+    return adamw(groups, lr=lr, betas=method.betas)
 
 
 def fixed_images(loader: DataLoader, n: int = 4) -> torch.Tensor:
@@ -183,17 +184,27 @@ def _train(cfg: PretrainConfig, dist, out: Path, ckpt: Path | None, config: dict
     loader = build_loader(cfg, dist, method.transform or official, data_path)
     optimizer = build_optimizer(cfg, method, lr)
     scaler = grad_scaler(amp, dist.device)
+    ema = None
+    if cfg.model_ema:  # timm's ModelEmaV3 of the weights (the MAE paper's from-scratch supervised recipe: 0.9999)
+        from timm.utils import ModelEmaV3
+        ema = ModelEmaV3(model, decay=cfg.model_ema_decay)
     start_epoch = 0
     if ckpt is not None:
-        start_epoch = int(load_training_state(ckpt, model, optimizer, scaler)["epoch"])
+        saved = load_training_state(ckpt, model, optimizer, scaler)
+        start_epoch = int(saved["epoch"])
+        if ema is not None and saved.get("model_ema"):
+            ema.module.load_state_dict(saved["model_ema"])
         log.info("resumed from %s at epoch %d", ckpt, start_epoch)
     if cfg.compile:
         model = torch.compile(model)
     if dist.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-    hooks = [CheckpointHook(out, config, cfg.save_every), LogHook(cfg.log_dir or out, cfg.tensorboard), *method.hooks,
-             StopOnSignalHook()]  # an epoch is logged once its checkpoint is saved
+    extra = {} if ema is None else dict(model_ema=lambda t: ema.module.state_dict())
+    hooks = [CheckpointHook(out, config, cfg.save_every, **extra), LogHook(cfg.log_dir or out, cfg.tensorboard),
+             *method.hooks, StopOnSignalHook()]  # an epoch is logged once its checkpoint is saved
+    if ema is not None:  # before the checkpoint hook: the EMA update of an epoch's last step lands in its checkpoint
+        hooks.insert(0, EmaHook(ema, out / "checkpoint-ema.pth", config))
     if cfg.monitor_every:
         data_path = cfg.data_path or synthetic_data_path(cfg, dist)
         monitor = build_monitor(cfg, dist, data_path, Path(cfg.log_dir or out))

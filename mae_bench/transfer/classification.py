@@ -36,7 +36,7 @@ from ..data import (
 from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
 from ..engine.checkpoint import check_same_config, load_training_state, resume_path, save_checkpoint, unwrap
 from ..engine.dist import DistInfo, cleanup, init_distributed, launch_world_size
-from ..engine.hooks import CheckpointHook, Hook, LogHook
+from ..engine.hooks import CheckpointHook, EmaHook, Hook, LogHook
 from ..engine.optim import adamw, lars, param_groups
 from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier
@@ -92,6 +92,7 @@ class ClassificationConfig:
     eval_batch_size: int | None = None  # default: batch_size
     ema: bool = False
     ema_decay: float = 0.9999
+    eval_every: int = 1  # evaluate on val/ every N epochs and after the last (the demo: after the last only)
     eval_only: bool = False  # evaluate the initialised model (e.g. --ckpt a fine-tuned checkpoint-best.pth)
     amp: str = "auto"  # engine/amp.py: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16 (official fp16 + scaler)
     num_workers: int = 8
@@ -327,10 +328,14 @@ class EvalHook(Hook):
     """After every epoch: top-1/top-5 on val/ (and of the EMA model) into the epoch stats; tracks the best
     epoch and saves ``checkpoint-best.pth`` (rank 0). Goes before LogHook and CheckpointHook."""
 
-    def __init__(self, loader: DataLoader, amp: str, work_dir: Path, config: dict, ema=None):
+    def __init__(self, loader: DataLoader, amp: str, work_dir: Path, config: dict, ema=None, every: int = 1):
         self.loader, self.amp, self.work_dir, self.config, self.ema = loader, amp, work_dir, config, ema
+        self.every = max(1, every)
 
     def after_epoch(self, trainer, stats: dict) -> None:
+        done = stats["epoch"] + 1
+        if done % self.every and done != trainer.epochs:
+            return  # not an evaluation epoch (eval_every)
         device = trainer.dist.device  # the unwrapped model: shards may have unequal batch counts (no DDP collectives)
         res = evaluate(unwrap(trainer.model), self.loader, device, self.amp, desc=f"eval epoch {stats['epoch'] + 1}")
         stats.update(top1=res["top1"], top5=res["top5"], val_loss=res["loss"])
@@ -348,17 +353,6 @@ class EvalHook(Hook):
         if trainer.dist.is_main:
             log.info("epoch %d: top-1 %.2f top-5 %.2f (best %.2f at epoch %d)", stats["epoch"] + 1, res["top1"],
                      res["top5"], trainer.state["best"]["top1"], trainer.state["best"]["epoch"])
-
-
-class EmaHook(Hook):
-    """Update timm's ``ModelEmaV3`` after each optimiser step (every ``accum_iter`` iterations)."""
-
-    def __init__(self, ema):
-        self.ema = ema
-
-    def after_step(self, trainer) -> None:
-        if trainer.steps_after(trainer.state["iteration"]):
-            self.ema.update(unwrap(trainer.model))
 
 
 # ---------------------------------------------------------------- run
@@ -391,8 +385,9 @@ def make_hooks(cfg: ClassificationConfig, val_loader: DataLoader, amp: str, work
     extra = dict(best=lambda t: t.state.get("best"))
     if ema is not None:
         extra["model_ema"] = lambda t: ema.module.state_dict()
-    return [EvalHook(val_loader, amp, work_dir, config, ema), CheckpointHook(work_dir, config, cfg.save_every, **extra),
-            LogHook(work_dir, cfg.tensorboard)] + ([EmaHook(ema)] if ema else [])
+    return [EvalHook(val_loader, amp, work_dir, config, ema, cfg.eval_every),
+            CheckpointHook(work_dir, config, cfg.save_every, **extra), LogHook(work_dir, cfg.tensorboard)] + \
+        ([EmaHook(ema)] if ema else [])
 
 
 def prepare(run: Run, cfg: ClassificationConfig, dist: DistInfo):

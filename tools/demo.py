@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The whole mae-bench story on the built-in synthetic scenes (what `make demo` runs).
 
-  python tools/demo.py --out results/demo            # ~18 min on 2 free CPU cores (15 before the 2400 val images)
+  python tools/demo.py --out results/demo            # 16 min on 2 free CPU cores (961 s measured)
   python tools/demo.py --out /tmp/quick --quick     # same steps at toy size, about a minute on 2 cores
   python tools/demo.py --out /tmp/fresh && python tools/demo.py --check /tmp/fresh   # against the committed records
   python tools/demo.py --claims results/demo/README.md   # regenerate its block from the committed records

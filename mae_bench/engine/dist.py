@@ -33,6 +33,12 @@ def launch_world_size() -> int:
     return ranks[1] if ranks else 1
 
 
+def launch_rank() -> int:
+    """This process's global rank in the launch, read before any process group exists (0 when not launched)."""
+    ranks = _env_ranks()
+    return ranks[0] if ranks else 0
+
+
 def _env_ranks() -> tuple[int, int, int] | None:
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun
         return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))

@@ -35,7 +35,6 @@ by its path gets the dict already read, so the file is read once per process.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ import torch
 
 from ..checkpoints import CheckpointFile, epochs_completed, preloaded, read_checkpoint, trained_by
 from ..data.check import DatasetSummary, check_dataset
+from ..engine.dist import launch_rank
 from ..engine.outdir import owned
 from ..errors import CheckpointError, ConfigError, TransferError
 from ..hub import Source, file_source, is_name, resolve
@@ -277,8 +277,7 @@ def run_task(args: TransferArgs) -> Path | None:
         raise TransferError(f"record_extra may not replace the record fields {clash}")
     started, t0 = now_iso(), time.time()
     run = prepare(args, module)
-    rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
-    with owned(run.work_dir, "--work-dir", main=rank == 0):  # one live run per work dir (docs/faults.md)
+    with owned(run.work_dir, "--work-dir", main=launch_rank() == 0):  # one live run per work dir (docs/faults.md)
         return _run_owned(args, module, run, started, t0)
 
 

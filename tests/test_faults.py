@@ -209,6 +209,9 @@ BAD_PRETRAIN = [  # (arguments, what the one-line error must say)
                              "--input_size, model='mae_vit_tiny_patch16'"),
     (["--batch_size", "0"], "batch_size=0"),
     (["--drop_path", "1.5"], "drop_path=1.5 (from the flag --drop_path) is out of range: allowed 0 <= x < 1"),
+    (["--moco_t", "-1"], "moco_t=-1.0 (from the flag --moco_t) is out of range: allowed > 0"),
+    (["--pca_dim", "0"], "pca_dim=0 (from the flag --pca_dim) is out of range: allowed >= 1"),
+    (["--model_ema_decay", "1.5"], "model_ema_decay=1.5 (from the flag --model_ema_decay) is out of range"),
     (["--config", "FILE:epochs = '2'"], "epochs='2' (from FILE) is not an integer"),
     (["--config", "FILE:batch_size = 8.5"], "batch_size=8.5 (from FILE) is not an integer"),
 ]

@@ -10,7 +10,7 @@ from typing import Callable, ClassVar
 
 import torch
 
-from ..config import at_least, fraction
+from ..config import above, at_least, fraction
 from ..engine.amp import resolve_amp
 from ..errors import ConfigError
 from ..engine.optim import NO_WEIGHT_DECAY
@@ -108,6 +108,14 @@ class PretrainConfig:
         vis_every=at_least(0),
         monitor_every=at_least(0),
         monitor_fraction=fraction(lo_open=True, hi_open=True),
+        block_min_patches=at_least(1),
+        pca_dim=at_least(1),
+        pca_fit_images=at_least(1),
+        moco_dim=at_least(1),
+        moco_mlp_dim=at_least(1),
+        moco_m=fraction(),
+        moco_t=above(0),
+        model_ema_decay=fraction(),
     )
 
     def __post_init__(self):

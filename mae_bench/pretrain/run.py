@@ -201,8 +201,10 @@ def _train(cfg: PretrainConfig, dist, out: Path, ckpt: Path | None, config: dict
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
     extra = {} if ema is None else dict(model_ema=lambda t: ema.module.state_dict())
-    hooks = [CheckpointHook(out, config, cfg.save_every, **extra), LogHook(cfg.log_dir or out, cfg.tensorboard),
-             *method.hooks, StopOnSignalHook()]  # an epoch is logged once its checkpoint is saved
+    # the log line before the checkpoint: an interrupt between the two leaves an epoch logged but not saved, whose
+    # line LogHook drops when the resumed run trains that epoch again (checkpoint first would lose the line)
+    hooks = [LogHook(cfg.log_dir or out, cfg.tensorboard), CheckpointHook(out, config, cfg.save_every, **extra),
+             *method.hooks, StopOnSignalHook()]
     if ema is not None:  # before the checkpoint hook: the EMA update of an epoch's last step lands in its checkpoint
         hooks.insert(0, EmaHook(ema, out / "checkpoint-ema.pth", config))
     if cfg.monitor_every:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import torch
 from mmcv.cnn import build_norm_layer
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
 from backbones.vit_seg import MAEViTSeg
-from mae_bench.checkpoints import load_encoder_state
 from mae_bench.models.vit import LayerNorm
 
 
@@ -32,12 +30,15 @@ class FrozenMAEViTSeg(MAEViTSeg):
         self.norm = LayerNorm(self.embed_dim)
         self.requires_grad_(False)
 
+    key_map = None  # every encoder key including ``norm.*``
+
+    def allowed_missing(self, key: str) -> bool:
+        return False  # none may be missing
+
     def init_weights(self) -> None:
-        """Every encoder key of ``pretrained`` including ``norm.*`` (none may be missing)."""
+        """Every encoder key of ``checkpoint`` including ``norm.*`` (none may be missing)."""
         BaseModule.init_weights(self)
-        if self.pretrained:
-            report = load_encoder_state(self, self.pretrained)
-            print_log(f"FrozenMAEViTSeg loaded {report.summary()}", logger="current")
+        self.load_checkpoint()
         self.requires_grad_(False)
 
     def train(self, mode: bool = True) -> "FrozenMAEViTSeg":

@@ -28,12 +28,11 @@ from functools import lru_cache
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from timm.layers import LayerScale
 
-from mae_bench.checkpoints import load_encoder_state
+from backbones.checkpoint_init import CheckpointInit, refuse_pretrained
 from mae_bench.models.vit import Attention, Block, VisionTransformer, init_linear_and_norm, to_2tuple
 
 
@@ -109,7 +108,7 @@ class LayerScaleBlock(Block):
 
 
 @MODELS.register_module()
-class MAEViTSeg(VisionTransformer, BaseModule):
+class MAEViTSeg(CheckpointInit, VisionTransformer, BaseModule):
     """Plain ViT (timm / MAE key names) returning block outputs as feature maps for mmseg: the
     ``VisionTransformer``'s embedding and ``forward_intermediates`` with its blocks given relative position
     bias and layer scale, a learnable position table and no final norm.
@@ -123,14 +122,16 @@ class MAEViTSeg(VisionTransformer, BaseModule):
         drop_path_rate: stochastic depth of the last block (linear from 0).
         use_rel_pos_bias: add the zero-initialised relative position bias to every block.
         init_values: initial layer scale (mmseg's MAE config: 1.0); None: no layer scale.
-        pretrained: checkpoint of any format ``mae_bench.checkpoints`` knows; None = random init.
+        checkpoint: checkpoint of any format ``mae_bench.checkpoints`` knows; None = random init
+            (``backbones.checkpoint_init``). ``pretrained``: refused, with the right name.
     """
 
     def __init__(self, img_size: int | tuple[int, int] = 512, pretrain_img_size: int = 224, patch_size: int = 16,
                  embed_dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
                  out_indices: tuple[int, ...] = (3, 5, 7, 11), drop_path_rate: float = 0.1,
-                 use_rel_pos_bias: bool = True, init_values: float | None = None, pretrained: str | None = None,
-                 init_cfg: dict | None = None):
+                 use_rel_pos_bias: bool = True, init_values: float | None = None, checkpoint: str | None = None,
+                 init_cfg: dict | None = None, pretrained: str | None = None):
+        refuse_pretrained(type(self).__name__, pretrained)
         if any(not 0 <= i < depth for i in out_indices):
             raise ValueError(f"out_indices {tuple(out_indices)} must lie in 0..{depth - 1}")
         grid = tuple(s // patch_size for s in to_2tuple(img_size))
@@ -139,21 +140,24 @@ class MAEViTSeg(VisionTransformer, BaseModule):
         super().__init__(img_size, patch_size, 3, embed_dim, depth, num_heads, mlp_ratio, drop_path_rate,
                          make_block=lambda i, p: block(embed_dim, num_heads, mlp_ratio, drop_path=p, **scale, **attn))
         self.init_cfg = copy.deepcopy(init_cfg)
-        self.out_indices, self.pretrained, self.use_rel_pos_bias = tuple(out_indices), pretrained, use_rel_pos_bias
+        self.out_indices, self.checkpoint, self.use_rel_pos_bias = tuple(out_indices), checkpoint, use_rel_pos_bias
         self.pos_embed.requires_grad_(True)  # learned at the crop's grid
         self.norm = nn.Identity()
         # The MAE encoder init (xavier linears, LayerNorm 1/0, cls N(0, .02)); relative tables stay zero.
         self.apply(init_linear_and_norm)
         self.init_encoder_weights()
 
+    @staticmethod
+    def key_map(key: str) -> str | None:
+        return None if key.startswith("norm.") else key  # no final norm: the decode head normalises
+
+    def allowed_missing(self, key: str) -> bool:
+        return "relative_position" in key  # the relative position tables are new in the segmenter
+
     def init_weights(self) -> None:
-        """Load the encoder from ``pretrained`` (relative tables, layer scale may be missing; pos_embed resampled)."""
+        """Load the encoder from ``checkpoint`` (relative tables, layer scale may be missing; pos_embed resampled)."""
         super().init_weights()
-        if not self.pretrained:
-            return
-        report = load_encoder_state(self, self.pretrained, allowed_missing=lambda k: "relative_position" in k,
-                                    key_map=lambda k: None if k.startswith("norm.") else k)
-        print_log(f"MAEViTSeg loaded {report.summary()}", logger="current")
+        self.load_checkpoint()
 
     def block_kwargs(self, grid: tuple[int, int]) -> dict:
         return dict(grid=grid) if self.use_rel_pos_bias else {}

@@ -23,12 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_norm_layer
 from timm.layers import resample_patch_embed
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmdet.registry import MODELS
 
-from mae_bench.checkpoints import load_encoder_state
+from backbones.checkpoint_init import CheckpointInit
 from mae_bench.models.vit import Attention, Block, PatchEmbed, VisionTransformer, init_linear_and_norm
 
 # Global-attention blocks of the ViTDet recipe (docs/references.md "COCO"), by depth.
@@ -157,7 +156,7 @@ def encoder_key_map(key: str) -> str | None:
 
 
 @MODELS.register_module()
-class MAEViTDet(VisionTransformer, BaseModule):
+class MAEViTDet(CheckpointInit, VisionTransformer, BaseModule):
     """Plain ViT trunk for detection: ``[N, 3, H, W]`` -> ``([N, D, H/p, W/p],)`` (the last map only).
 
     ``global_blocks`` default to the recipe's for the depth; ``window`` 0 makes every block global.
@@ -194,14 +193,14 @@ class MAEViTDet(VisionTransformer, BaseModule):
         self.apply(init_linear_and_norm)
         self.init_encoder_weights()
 
+    key_map = staticmethod(encoder_key_map)
+
+    def allowed_missing(self, key: str) -> bool:
+        return ".rel_pos_" in key  # relative position tables are new in the detector
+
     def init_weights(self) -> None:
         """Load ``checkpoint`` (encoder keys); random init (done in ``__init__``) when there is none."""
-        if not self.checkpoint:
-            print_log("MAEViTDet: random initialisation", logger="current")
-            return
-        report = load_encoder_state(self, self.checkpoint, allowed_missing=lambda k: ".rel_pos_" in k,
-                                    key_map=encoder_key_map)
-        print_log(f"MAEViTDet: loaded {report.summary()}", logger="current")
+        self.load_checkpoint()
 
     def abs_pos(self, hw: tuple[int, int]) -> torch.Tensor:
         """Pretraining-grid pos embed resampled to the input grid: [1, h, w, D]."""

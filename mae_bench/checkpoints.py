@@ -53,13 +53,8 @@ SAFE_GLOBALS = [argparse.Namespace]
 
 
 def load_file(path: str | Path, map_location: str = "cpu") -> dict:
-    """``torch.load`` with ``weights_only=True``; any failure becomes a CheckpointError naming the file.
-
-    A file already read by ``read_checkpoint`` inside ``preloaded`` comes from memory, not from the disk again."""
+    """``torch.load`` with ``weights_only=True``; any failure becomes a CheckpointError naming the file."""
     path = Path(path)
-    hit = _PRELOADED.get(path.resolve())
-    if hit is not None:
-        return hit
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
@@ -164,7 +159,6 @@ def save_file(obj, path: str | Path) -> Path:
 
 # --- one read per transfer: file dict, format and sha256 from the same bytes --------------------------------------
 
-_PRELOADED: dict[Path, dict] = {}  # resolved path -> file dict, while ``preloaded`` holds it
 TRAINING_STATE_KEYS = ("optimizer", "scaler", "lr_scheduler")  # never needed to initialise a model: not kept
 
 
@@ -185,7 +179,7 @@ def read_checkpoint(path: str | Path, expected: dict | None = None, name: str | 
     expected and the actual hash."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"--ckpt {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     check_sha256(path, digest)
@@ -202,21 +196,6 @@ def read_checkpoint(path: str | Path, expected: dict | None = None, name: str | 
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
     return CheckpointFile(str(path), digest, fmt, {k: v for k, v in obj.items() if k not in TRAINING_STATE_KEYS})
-
-
-@contextlib.contextmanager
-def preloaded(ckpt: CheckpointFile | None):
-    """Within this block every ``load_file(ckpt.path)`` (backbone ``init_weights``, classifier restore) returns the
-    dict already read instead of reading the file again."""
-    if ckpt is None:
-        yield
-        return
-    key = Path(ckpt.path).resolve()
-    _PRELOADED[key] = ckpt.obj
-    try:
-        yield
-    finally:
-        _PRELOADED.pop(key, None)
 
 
 def _unpickler_reason(e: Exception) -> str:
@@ -479,13 +458,14 @@ def detect_format(obj: dict) -> str:
                           f"{', '.join(f.name for f in FORMATS)}")
 
 
-def convert(obj: dict, branch: str | None = None) -> tuple[str, dict]:
+def convert(obj: dict, branch: str | None = None, fmt: str | None = None) -> tuple[str, dict]:
     """-> (format name, state dict in mae-bench key names; a ``ConvertedState`` with ``notes``).
 
+    ``fmt``: the format already detected (``CheckpointFile.format``), else it is detected here.
     ``branch`` picks the network of two-network files: DINO ``teacher`` (default) / ``student``,
     MoCo v3 ``base`` (default) / ``momentum``.
     """
-    name = detect_format(obj)
+    name = fmt or detect_format(obj)
     fmt = next(f for f in FORMATS if f.name == name)
     if branch is not None and name not in ("dino", "mocov3"):
         raise CheckpointError(f"branch={branch!r} given, but a {name} checkpoint holds one network")
@@ -620,9 +600,19 @@ def match_state(model_state: dict, state: dict, report: LoadReport, allowed_miss
     return mapped
 
 
-def load_encoder_state(model: torch.nn.Module, path: str | Path, allowed_missing: Callable[[str], bool] = None,
-                       key_map: Callable[[str], str | None] = None, branch: str | None = None) -> LoadReport:
+def open_checkpoint(source: CheckpointFile | str | Path) -> CheckpointFile:
+    """A checkpoint already read (returned as it is), or a file read now (``read_checkpoint``)."""
+    return source if isinstance(source, CheckpointFile) else read_checkpoint(source)
+
+
+def load_encoder_state(model: torch.nn.Module, source: CheckpointFile | str | Path,
+                       allowed_missing: Callable[[str], bool] = None, key_map: Callable[[str], str | None] = None,
+                       branch: str | None = None) -> LoadReport:
     """Load a checkpoint of any known format into ``model``'s encoder part.
+
+    ``source``: the checkpoint as ``read_checkpoint`` read it (the transfer tasks pass the file the pipeline read
+    once), or a path to read now. The steps are separate: read and detect the format (``read_checkpoint``),
+    convert to mae-bench keys (``convert``), match onto the model (``match_state``).
 
     ``key_map`` turns a mae-bench encoder key into the model's key (or None to drop it);
     ``allowed_missing(key)`` says which model keys may stay uninitialised (new in the task:
@@ -634,9 +624,10 @@ def load_encoder_state(model: torch.nn.Module, path: str | Path, allowed_missing
     any missing key not allowed, or any shape mismatch raises a CheckpointError naming the keys
     and shapes. ``branch`` picks DINO teacher/student or MoCo v3 base/momentum.
     """
-    obj = load_file(path)
+    ckpt = open_checkpoint(source)
+    path = ckpt.path
     try:
-        fmt, state = convert(obj, branch)
+        fmt, state = convert(ckpt.obj, branch, ckpt.format)
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
     report = LoadReport(str(path), fmt, notes=list(getattr(state, "notes", [])))

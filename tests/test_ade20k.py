@@ -108,7 +108,7 @@ def test_backbone_with_zero_bias_equals_plain_encoder(quick_cfg, tiny_mae_ckpt):
     vit = create_vit("tiny", img_size=64).eval()
     load_encoder_state(vit, tiny_mae_ckpt)
     with DefaultScope.overwrite_default_scope("mmseg"):  # another test may have left mmdet's scope current
-        backbone = MODELS.build(dict(quick_cfg.model.backbone, pretrained=str(tiny_mae_ckpt))).eval()
+        backbone = MODELS.build(dict(quick_cfg.model.backbone, checkpoint=str(tiny_mae_ckpt))).eval()
     backbone.init_weights()
     tokens = {}
     for i in backbone.out_indices:

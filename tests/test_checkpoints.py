@@ -13,7 +13,8 @@ from mae_bench.checkpoints import (CheckpointError, convert, epochs_completed, l
                                    read_checkpoint, trained_by)
 from mae_bench.meta import sha256
 from mae_bench.transfer import TransferArgs, TransferError
-from mae_bench.transfer.skeleton import init_name, read_init
+from mae_bench.transfer.skeleton import read_init
+from mae_bench.transfer.task import init_name
 from mae_bench.models import VisionTransformer
 from conftest import TINY_MAE, run_tool
 

@@ -126,9 +126,10 @@ def _quick_eval_cfg(root: Path):
     from mmengine.config import Config
 
     from mae_bench.data.check import check_dataset
-    from mae_bench.transfer.coco import DEFAULT_CONFIG, REPO, point_data, set_classes
+    from mae_bench.resources import config_file
+    from mae_bench.transfer.coco import point_data, set_classes
 
-    cfg = Config.fromfile(str(REPO / DEFAULT_CONFIG))
+    cfg = Config.fromfile(str(config_file("coco/quick.py")))
     point_data(cfg, root)
     classes = tuple(check_dataset("coco", str(root)).class_names)
     set_classes(cfg, classes)

@@ -246,7 +246,7 @@ def _refusal(args: list, tmp_path: Path) -> str:
 
     from mae_bench.errors import ConfigError
     from mae_bench.transfer import TransferArgs
-    from mae_bench.transfer.skeleton import prepare, task_module
+    from mae_bench.transfer.skeleton import prepare, task_for
 
     with pytest.raises(ConfigError) as e:
         if args[0] == "--task":
@@ -254,7 +254,7 @@ def _refusal(args: list, tmp_path: Path) -> str:
             opts = kw.pop("--cfg-options", None)
             prepare(TransferArgs(args[1], "random", work_dir=str(tmp_path / "w"), cfg_options=[opts] if opts else [],
                                  config=kw.get("--config"), epochs=int(kw["--epochs"]) if "--epochs" in kw else None),
-                    task_module(args[1]))
+                    task_for(args[1]))
         else:
             spec = importlib.util.spec_from_file_location("pretrain_tool", REPO / "tools" / "pretrain.py")
             tool = importlib.util.module_from_spec(spec)

@@ -140,7 +140,7 @@ def test_seg_backbone_resizes_table_once_at_load_and_learns_it(tmp_path):
     torch.save({"model": vit.state_dict()}, tmp_path / "enc.pth")
     with DefaultScope.overwrite_default_scope("mmseg"):
         bb = MODELS.build(dict(type="MAEViTSeg", img_size=128, embed_dim=192, depth=12, num_heads=3,
-                               init_values=1.0, pretrained=str(tmp_path / "enc.pth")))
+                               init_values=1.0, checkpoint=str(tmp_path / "enc.pth")))
     bb.init_weights()
     assert bb.pos_embed.shape == (1, 1 + 64, 192) and bb.pos_embed.requires_grad
     assert torch.equal(bb.pos_embed.detach()[:, 1:], reference_resize(vit.pos_embed.detach()[:, 1:], 8))

@@ -166,12 +166,11 @@ def test_cfg_options_come_last_for_every_task(task, tmp_path):
     """The skeleton's order: config, then the data root and the checkpoint, then --cfg-options, for COCO as for
     ADE20K (COCO used to apply them first, so the data root overwrote them)."""
     from mae_bench.transfer import TransferArgs
-    from mae_bench.transfer.skeleton import prepare, task_module
+    from mae_bench.transfer.skeleton import prepare, task_for
 
     args = TransferArgs(task, "random", work_dir=str(tmp_path / "w"),
                         cfg_options=["test_dataloader.dataset.data_root=/elsewhere"])
-    run = prepare(args, task_module(task))
-    ckpt_key = "checkpoint" if task == "coco" else "pretrained"
-    assert run.cfg.test_dataloader.dataset.data_root == "/elsewhere" and run.cfg.model.backbone[ckpt_key] is None
+    run = prepare(args, task_for(task))
+    assert run.cfg.test_dataloader.dataset.data_root == "/elsewhere" and run.cfg.model.backbone.checkpoint is None
     assert run.cfg.train_dataloader.dataset.get("dataset", run.cfg.train_dataloader.dataset)["data_root"].startswith(
         str(tmp_path / "w"))

@@ -23,7 +23,7 @@ from pathlib import Path
 from mae_bench.errors import MaeBenchError
 from mae_bench.hub import CACHE_ENV, cached_zoo, caches, is_name, resolve
 from mae_bench.results import PRETRAIN_METHODS
-from mae_bench.transfer import TASK_MODULES, TransferArgs, run_task
+from mae_bench.transfer import TASKS, TransferArgs, run_task
 
 ZOO_TASKS = ("knn", "linprobe_grid", "attentive")  # the cheap signals --zoo runs by default
 RECIPE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "{task}" / "vit_b.py"  # --zoo's default config
@@ -31,7 +31,7 @@ RECIPE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "{task}" / "vi
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", help=f"the transfer task, one of: {', '.join(TASK_MODULES)}; with --zoo a comma list "
+    p.add_argument("--task", help=f"the transfer task, one of: {', '.join(TASKS)}; with --zoo a comma list "
                                   f"of them, default {','.join(ZOO_TASKS)} (required)")
     p.add_argument("--ckpt", metavar="PATH|NAME|random",
                    help="checkpoint to transfer: a file of any format mae_bench.checkpoints reads (mae-bench, "
@@ -115,7 +115,7 @@ def relaunch_with_torchrun(argv: list[str], gpus: int) -> int:
 def run_zoo(a: argparse.Namespace) -> int:
     """``--zoo``: every task of ``--task`` on every cached zoo entry, one run (and record) each, in one process."""
     tasks = a.task.split(",") if a.task else list(ZOO_TASKS)
-    unknown = [t for t in tasks if t not in TASK_MODULES]
+    unknown = [t for t in tasks if t not in TASKS]
     if unknown or a.ckpt or a.gpus > 1:
         print(f"error: --zoo: {'unknown --task ' + ','.join(unknown) if unknown else 'no --ckpt / --gpus'} "
               f"(it runs every cached zoo entry in this process)", file=sys.stderr)

@@ -18,7 +18,7 @@ x0.5), UperNet head 768 channels + FCN auxiliary head on the third level; AdamW 
 sliding-window test 512 / stride 341. Weight decay as mmseg's constructor: 0 for 1-D parameters and biases,
 0.05 for everything else, ``pos_embed``, ``cls_token`` and the relative position tables included.
 Pinned by tests/test_fidelity.py against tests/expected/ade20k_vit_b_groups.json.
-Config keys a run reads: model.backbone.pretrained (set from --ckpt), train/val/test_dataloader
+Config keys a run reads: model.backbone.checkpoint (set from --ckpt), train/val/test_dataloader
 .dataset.data_root (from --data-root), work_dir, launcher, randomness.
 """
 _base_ = [
@@ -54,7 +54,7 @@ model = dict(
         drop_path_rate=0.1,
         use_rel_pos_bias=True,
         init_values=1.0,
-        pretrained=None,
+        checkpoint=None,
     ),
     neck=dict(type="Feature2Pyramid", embed_dim=embed_dim, rescales=[4, 2, 1, 0.5], norm_cfg=norm_cfg),
     decode_head=dict(in_channels=[embed_dim] * 4, channels=768, num_classes=num_classes, norm_cfg=norm_cfg),

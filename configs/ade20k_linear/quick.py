@@ -11,7 +11,7 @@ custom_imports = dict(imports=["backbones.vit_seg", "backbones.linear_seg", "bac
 
 model = dict(
     backbone=dict(_delete_=True, type="FrozenMAEViTSeg", img_size=(64, 64), pretrain_img_size=64,
-                  patch_size=16, embed_dim=192, depth=12, num_heads=3, mlp_ratio=4.0, pretrained=None),
+                  patch_size=16, embed_dim=192, depth=12, num_heads=3, mlp_ratio=4.0, checkpoint=None),
     neck=None,
     decode_head=dict(_delete_=True, type="LinearBNHead", in_channels=192, channels=192, in_index=-1,
                      dropout_ratio=0.0, num_classes=9, norm_cfg=dict(type="BN", requires_grad=True),

@@ -16,7 +16,7 @@ custom_imports = dict(imports=["backbones.vit_seg", "backbones.linear_seg"], all
 
 model = dict(
     backbone=dict(_delete_=True, type="FrozenMAEViTSeg", img_size=(512, 512), pretrain_img_size=224,
-                  patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0, pretrained=None),
+                  patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0, checkpoint=None),
     neck=None,
     decode_head=dict(_delete_=True, type="LinearBNHead", in_channels=768, channels=768, in_index=-1,
                      dropout_ratio=0.0, num_classes=150, norm_cfg=dict(type="SyncBN", requires_grad=True),

@@ -141,7 +141,11 @@ def load_training_state(path: str | Path, model, optimizer=None, scaler=None) ->
     """Restore model / optimizer / scaler from a mae-bench checkpoint (checked against the sha256 recorded at its
     save, where there is one); returns the file dict."""
     check_sha256(path)
-    ckpt = load_file(path)
+    return restore_state(load_file(path), path, model, optimizer, scaler)
+
+
+def restore_state(ckpt: dict, path: str | Path, model, optimizer=None, scaler=None) -> dict:
+    """``load_training_state`` of a file dict already read (``path``: its file, for the messages)."""
     for key in ("model", "epoch"):
         if key not in ckpt:
             raise CheckpointError(f"checkpoint {path} has no '{key}' entry; not a mae-bench training checkpoint")

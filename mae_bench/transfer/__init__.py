@@ -1,11 +1,13 @@
 """Transfer tasks: (task, checkpoint, config) -> an mmdet / mmseg / classification run -> a result record.
 
-Every task goes through one path, ``skeleton.run_task``; a task is one module that supplies its config loading,
-its run function and its metrics (see ``skeleton``).
+Every task goes through one path, ``skeleton.run_task``; a task is a ``task.Task`` subclass, and ``tasks.TASKS``
+maps each ``--task`` name to its class.
 """
 from __future__ import annotations
 
 from ..errors import TransferError
-from .skeleton import TASK_MODULES, Init, Outcome, Run, TransferArgs, run_task
+from .skeleton import run_task
+from .task import Checkpoint, Outcome, Run, Task, TransferArgs
+from .tasks import TASKS
 
-__all__ = ["TASK_MODULES", "Init", "Outcome", "Run", "TransferArgs", "TransferError", "run_task"]
+__all__ = ["TASKS", "Checkpoint", "Outcome", "Run", "Task", "TransferArgs", "TransferError", "run_task"]

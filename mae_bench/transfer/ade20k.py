@@ -1,11 +1,10 @@
 """ADE20K semantic segmentation transfer: UperNet on the pretrained ViT through the real mmseg Runner.
 
-A task of the transfer skeleton (``skeleton``): the config (default ``configs/ade20k/quick.py``) gets the backbone
-checkpoint and ``--data-root`` (or a synthetic ADE20K-layout set written under the work dir); ``run`` checks the
-input before any training (``mae_bench.data.check``: files, label PNGs and their values; then the checkpoint
-against the backbone), trains,
-evaluates with mmseg's ``IoUMetric`` (sliding window; ``--ms-flip``: mmseg's multi-scale + flip test-time
-augmentation) and returns mIoU, aAcc and mAcc.
+``ADE20KTask`` (``task.Task``): the config (default ``configs/ade20k/quick.py``) gets the backbone checkpoint and
+``--data-root`` (or a synthetic ADE20K-layout set written under the work dir); ``run`` trains through the mmseg
+Runner (the backbone loads the checkpoint the pipeline read, before the first iteration), evaluates with mmseg's
+``IoUMetric`` (sliding window; ``--ms-flip``: mmseg's multi-scale + flip test-time augmentation) and returns mIoU,
+aAcc and mAcc. ``ade20k_linear.ADE20KLinearTask`` is the same task with a frozen probe's config.
 """
 from __future__ import annotations
 
@@ -15,15 +14,12 @@ from pathlib import Path
 from ..data.check import DatasetSummary, dataset_name
 from ..data.writers import write_synthetic_once
 from ..errors import TransferError
-from . import mm_common
-from .mm_common import (allow_mmengine_checkpoints, apply_image_rules, apply_run_args, backbone_label, metrics_from,
-                        start_cpu_distributed)
-from .mm_common import merge_options as set_options  # noqa: F401  (the task's --cfg-options step)
-from .skeleton import REPO, Outcome, Run, TransferArgs
+from .mm_common import allow_mmengine_checkpoints, apply_image_rules, apply_run_args, backbone_label, build_runner
+from .mm_common import metrics_from
+from .task import Outcome, Run, Task
 
-DEFAULT_CONFIG = REPO / "configs" / "ade20k" / "quick.py"
 SYNTHETIC_SCENES = 40  # 32 training, 8 validation
-METRICS = {"mIoU": "mIoU", "aAcc": "aAcc", "mAcc": "mAcc"}  # IoUMetric reports percent already
+IOU_METRICS = {"mIoU": "mIoU", "aAcc": "aAcc", "mAcc": "mAcc"}  # IoUMetric reports percent already
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
 
@@ -43,44 +39,6 @@ def set_data_root(cfg, root: str | Path) -> None:
         ds["data_root"] = str(root)
 
 
-def dataset(run: Run) -> tuple[str, str]:
-    """The datasets' folder (the synthetic set is written there once without ``--data-root``), for the data step."""
-    if not run.args.data_root:
-        write_synthetic_once("ade20k", synthetic_root(run), SYNTHETIC_SCENES, int(run.cfg.get("scene_size", 96)),
-                             run.args.seed)
-    return "ade20k", _datasets(run.cfg)[0]["data_root"]
-
-
-def use_data(run: Run, summary: DatasetSummary) -> None:
-    """The checked dataset's classes: the datasets' class names and the heads' ``num_classes`` follow the data
-    (``--classes``, ADE20K's 150 or the synthetic 9). A set other than the synthetic scenes is read by mmseg's
-    ``BaseSegDataset`` (``.jpg`` / ``.png``, label 0 ignored: ``reduce_zero_label``), which takes any class
-    names."""
-    cfg = run.cfg
-    if run.args.classes or not summary.synthetic:
-        for ds in _datasets(cfg):
-            ds.update(type="BaseSegDataset", img_suffix=".jpg", seg_map_suffix=".png", reduce_zero_label=True,
-                      metainfo=dict(classes=tuple(summary.class_names)))
-    for key in ("decode_head", "auxiliary_head"):
-        heads = cfg.model.get(key)
-        for head in heads if isinstance(heads, list) else [heads] if heads else []:
-            head["num_classes"] = summary.num_classes
-
-
-def check_checkpoint(cfg) -> None:
-    """Build the backbone alone and load its checkpoint into it, so a wrong file fails before any training."""
-    if not cfg.model.backbone.get("pretrained"):
-        return
-    from mmengine.registry import DefaultScope
-    from mmengine.utils import import_modules_from_strings
-    from mmseg.registry import MODELS
-
-    import_modules_from_strings(**cfg.get("custom_imports", dict(imports=[])))
-    with DefaultScope.overwrite_default_scope("mmseg"):
-        backbone = MODELS.build(dict(cfg.model.backbone, drop_path_rate=0.0))
-    backbone.init_weights()  # CheckpointError naming keys and shapes
-
-
 def tta_config(cfg, checkpoint: str):
     """Test-only config of mmseg's multi-scale + flip TTA (``SegTTAModel`` over ``tta_pipeline``)."""
     tta = copy.deepcopy(cfg)
@@ -93,13 +51,13 @@ def tta_config(cfg, checkpoint: str):
     return tta
 
 
-def train_and_evaluate(cfg, ms_flip: bool) -> tuple[dict, int, int]:
-    """Train, test single scale; with ``ms_flip`` test the final weights again with TTA -> (metrics, rank, world)."""
+def train_and_evaluate(cfg, ms_flip: bool, checkpoint=None) -> tuple[dict, int, int]:
+    """Train (the backbone given ``checkpoint``, the file the pipeline read), test single scale; with ``ms_flip``
+    test the final weights again with TTA -> (metrics, rank, world)."""
     from mmengine.dist import get_dist_info
     from mmengine.runner import Runner
 
-    start_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg, checkpoint)
     runner.train()
     metrics = dict(runner.test())
     if ms_flip:
@@ -112,42 +70,55 @@ def train_and_evaluate(cfg, ms_flip: bool) -> tuple[dict, int, int]:
     return metrics, rank, world
 
 
-def load_config(args: TransferArgs, default_config: Path = DEFAULT_CONFIG):
-    """The mmengine config (``--config``, default the task's quick config) -> (config, path)."""
-    path = Path(args.config or default_config)
-    return mm_common.load_config(path), path
-
-
-def set_inputs(cfg, run: Run):
-    """The backbone checkpoint and the data root of every dataset (the synthetic set's folder without one)."""
-    cfg.model.backbone.pretrained = run.ckpt
-    set_data_root(cfg, run.args.data_root or synthetic_root(run))
-    return cfg
-
-
 def synthetic_root(run: Run) -> Path:
     return run.work_dir / "data" / "synthetic_ade20k"
 
 
-def run(run: Run) -> Outcome | None:
-    """Fine-tune and evaluate on ADE20K (or the synthetic set); the outcome on rank 0, None elsewhere."""
-    return run_segmentation(run)
+class ADE20KTask(Task):
+    """``--task ade20k``: UperNet on the ViT, fine-tuned and evaluated on ADE20K (or the synthetic set)."""
+    name = "ade20k"
+    metrics = tuple(IOU_METRICS)
 
+    def set_inputs(self, run: Run) -> None:
+        """The backbone checkpoint and the data root of every dataset (the synthetic set's folder without one)."""
+        run.cfg.model.backbone.checkpoint = run.checkpoint.path
+        set_data_root(run.cfg, run.args.data_root or synthetic_root(run))
 
-def run_segmentation(run: Run) -> Outcome | None:
-    """Check the input, train through the mmseg Runner, test -> the outcome on rank 0 (None elsewhere); shared by
-    ``ade20k`` (UperNet) and ``ade20k_linear`` (frozen probe)."""
-    cfg, args = run.cfg, run.args
-    if args.ms_flip and not cfg.get("tta_pipeline"):
-        raise TransferError(f"--ms-flip: config {run.config_path} has no tta_pipeline")
-    check_checkpoint(cfg)
-    apply_image_rules(cfg)
-    apply_run_args(cfg, run.work_dir, args.launcher, args.resume, args.seed, run.device)
-    raw, rank, world = train_and_evaluate(cfg, args.ms_flip)
-    if rank != 0:
-        return None
-    metrics = {k: round(v, 4) for k, v in metrics_from(raw, METRICS).items()}  # IoUMetric rounds to 0.01
-    if "mIoU_ss" in raw:
-        metrics["mIoU_ss"] = round(float(raw["mIoU_ss"]), 4)
-    return Outcome(metrics, backbone_label(cfg), dataset_name(run.data, args.dataset), world,
-                   extra=dict(test_mode="ms_flip" if args.ms_flip else "single_scale"))
+    def dataset(self, run: Run) -> tuple[str, str]:
+        """The datasets' folder (the synthetic set is written there once without ``--data-root``), for the data
+        step."""
+        if not run.args.data_root:
+            write_synthetic_once("ade20k", synthetic_root(run), SYNTHETIC_SCENES, int(run.cfg.get("scene_size", 96)),
+                                 run.args.seed)
+        return "ade20k", _datasets(run.cfg)[0]["data_root"]
+
+    def use_data(self, run: Run, summary: DatasetSummary) -> None:
+        """The checked dataset's classes: the datasets' class names and the heads' ``num_classes`` follow the data
+        (``--classes``, ADE20K's 150 or the synthetic 9). A set other than the synthetic scenes is read by mmseg's
+        ``BaseSegDataset`` (``.jpg`` / ``.png``, label 0 ignored: ``reduce_zero_label``), which takes any class
+        names."""
+        cfg = run.cfg
+        if run.args.classes or not summary.synthetic:
+            for ds in _datasets(cfg):
+                ds.update(type="BaseSegDataset", img_suffix=".jpg", seg_map_suffix=".png", reduce_zero_label=True,
+                          metainfo=dict(classes=tuple(summary.class_names)))
+        for key in ("decode_head", "auxiliary_head"):
+            heads = cfg.model.get(key)
+            for head in heads if isinstance(heads, list) else [heads] if heads else []:
+                head["num_classes"] = summary.num_classes
+
+    def run(self, run: Run) -> Outcome | None:
+        """Train through the mmseg Runner, test -> the outcome on rank 0 (None elsewhere)."""
+        cfg, args = run.cfg, run.args
+        if args.ms_flip and not cfg.get("tta_pipeline"):
+            raise TransferError(f"--ms-flip: config {run.config_path} has no tta_pipeline")
+        apply_image_rules(cfg)
+        apply_run_args(cfg, run.work_dir, args.launcher, args.resume, args.seed, run.device)
+        raw, rank, world = train_and_evaluate(cfg, args.ms_flip, run.checkpoint.file)
+        if rank != 0:
+            return None
+        metrics = {k: round(v, 4) for k, v in metrics_from(raw, IOU_METRICS).items()}  # IoUMetric rounds to 0.01
+        if "mIoU_ss" in raw:
+            metrics["mIoU_ss"] = round(float(raw["mIoU_ss"]), 4)
+        return Outcome(metrics, backbone_label(cfg), dataset_name(run.data, args.dataset), world,
+                       extra=dict(test_mode="ms_flip" if args.ms_flip else "single_scale"))

@@ -4,19 +4,16 @@
         --config configs/ade20k_linear/vit_b.py
 
 The frozen encoder (``backbones.linear_seg.FrozenMAEViTSeg``) feeds its normed last-block patch features to a
-BatchNorm + 1x1 conv head (``LinearBNHead``); the rest is the UperNet task's machinery (``ade20k``: inputs, data and
+BatchNorm + 1x1 conv head (``LinearBNHead``); the rest is the UperNet task's machinery (``ade20k.ADE20KTask``: inputs, data and
 label checks, synthetic set, the real mmseg Runner and ``IoUMetric``). The record holds ``mIoU``, ``aAcc`` and
 ``mAcc`` like ``--task ade20k``.
 """
 from __future__ import annotations
 
-from . import ade20k
-from .ade20k import (METRICS, REPO, dataset, run_segmentation as run, set_inputs, set_options,  # noqa: F401
-                     use_data)
-
-DEFAULT_CONFIG = REPO / "configs" / "ade20k_linear" / "quick.py"
+from .ade20k import ADE20KTask
 
 
-def load_config(args):
-    """The mmengine config (``--config``, default ``configs/ade20k_linear/quick.py``) -> (config, path)."""
-    return ade20k.load_config(args, DEFAULT_CONFIG)
+class ADE20KLinearTask(ADE20KTask):
+    """``--task ade20k_linear``: the ``ade20k`` task's steps with the frozen probe's config
+    (``configs/ade20k_linear/quick.py`` by default)."""
+    name = "ade20k_linear"

@@ -1,6 +1,6 @@
 """ImageNet fine-tuning, partial fine-tuning (``tune_blocks``) and linear probing on the shared trainer.
 
-``run(run)`` for ``--task finetune`` and ``--task linprobe`` (a task of ``skeleton``): config
+``FinetuneTask`` (``--task finetune``) and ``LinprobeTask`` (``--task linprobe``), both ``ClassificationTask``: config
 (``configs/finetune/*.py``, ``configs/linprobe/*.py``) -> ImageFolder data (train/ with the recipe's augmentation, val/ with
 resize + centre crop) -> ``ViTClassifier`` with the encoder of ``--ckpt`` -> ``engine.Trainer``
 with hooks for evaluation (top-1/top-5 on val/ every epoch, every process its own shard, counts
@@ -34,7 +34,8 @@ from ..data import (
     eval_transform,
 )
 from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
-from ..engine.checkpoint import check_same_config, load_training_state, resume_path, save_checkpoint, unwrap
+from ..engine.checkpoint import (check_same_config, load_training_state, restore_state, resume_path, save_checkpoint,
+                                 unwrap)
 from ..engine.dist import DistInfo, cleanup, init_distributed, launch_world_size
 from ..engine.hooks import CheckpointHook, EmaHook, Hook, LogHook
 from ..engine.optim import adamw, lars, param_groups
@@ -42,12 +43,11 @@ from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier
 from ..models.sizes import MODEL_SIZES
 from ..progress import progress_bar
+from ..resources import config_file
 from .mm_common import dataclass_options
-from .skeleton import Outcome, Run
+from .task import Outcome, Run, Task, TransferArgs
 
 log = logging.getLogger("mae_bench.classification")
-METRICS = ("top1", "top5")
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 @dataclass
@@ -140,36 +140,16 @@ class ClassificationConfig:
 # ---------------------------------------------------------------- configuration
 
 
-def default_config(task: str, model: str | None) -> Path:
+def recipe_config(task: str, model: str | None) -> Path:
     """``configs/<task>/<vit_b>.py`` for ``--model vit-b`` (``_base_.py`` for a size without a recipe);
     ``configs/<task>/quick.py`` without ``--model``."""
     if model is None:
-        return CONFIG_DIR / task / "quick.py"
+        return config_file(f"{task}/quick.py")
     if model not in MODEL_SIZES:
         raise ConfigError(f"--model {model!r} is not one of {', '.join(MODEL_SIZES)}")
     recipe = MODEL_SIZES[model].recipe
-    path = CONFIG_DIR / task / f"{recipe}.py"
-    return path if recipe and path.is_file() else CONFIG_DIR / task / "_base_.py"
-
-
-def load_config(args) -> tuple[ClassificationConfig, Path]:
-    """dataclass defaults < config file < explicit flags -> (config, file); ``--cfg-options`` come after
-    (``set_options``)."""
-    path = Path(args.config) if args.config else default_config(args.task, args.model).relative_to(CONFIG_DIR.parent)
-    if not args.config and not path.is_file():
-        path = CONFIG_DIR.parent / path  # run from another directory
-    flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, tune_blocks=args.tune_blocks,
-                 global_pool=args.global_pool, device=args.device)
-    cli = {**{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
-    return build(ClassificationConfig, load_config_file(path), cli, source=str(path)), path
-
-
-def set_options(cfg: ClassificationConfig, options: dict) -> ClassificationConfig:
-    """``--cfg-options`` into the config; then the batch rule for this launch's process count (``WORLD_SIZE``, 1
-    without torchrun or srun), so an inexact effective batch is refused before any data is written."""
-    cfg = dataclass_options(cfg, options)
-    cfg.accum(launch_world_size())
-    return cfg
+    path = config_file(f"{task}/{recipe}.py")
+    return path if recipe and path.is_file() else config_file(f"{task}/_base_.py")
 
 
 # ---------------------------------------------------------------- data
@@ -191,16 +171,6 @@ def train_transform(cfg: ClassificationConfig):
                             auto_augment=cfg.aa,
                             interpolation="bicubic", re_prob=cfg.reprob, re_mode=cfg.remode, re_count=cfg.recount,
                             mean=IMAGENET_MEAN, std=IMAGENET_STD)
-
-
-def dataset(run: Run) -> tuple[str, Path]:
-    """``--data-root``, or the built-in synthetic ImageFolder set under the work dir (written once), for the data
-    step."""
-    if run.args.data_root:
-        return "imagefolder", Path(run.args.data_root)
-    cfg = run.cfg
-    return "imagefolder", write_synthetic_once("imagefolder", run.work_dir / "synthetic_imagefolder", cfg.synthetic_num,
-                                               max(cfg.input_size, 64), cfg.seed)
 
 
 class ShardSampler(Sampler):
@@ -255,10 +225,10 @@ def load_init(model: ViTClassifier, ckpt: CheckpointFile | None) -> str:
     if ckpt is None:
         return "random init"
     if is_classifier(ckpt.obj):
-        load_training_state(ckpt.path, model)
+        restore_state(ckpt.obj, ckpt.path, model)
         return f"{ckpt.path} (mae-bench classifier, all keys)"
     drop_norm = (lambda k: None if k.startswith("norm.") else k) if model.global_pool else None
-    report = load_encoder_state(model, ckpt.path, allowed_missing=lambda k: k.startswith(("head.", "fc_norm.")),
+    report = load_encoder_state(model, ckpt, allowed_missing=lambda k: k.startswith(("head.", "fc_norm.")),
                                 key_map=drop_norm)
     return report.summary()
 
@@ -397,17 +367,57 @@ def prepare(run: Run, cfg: ClassificationConfig, dist: DistInfo):
     train_loader, val_loader, classes = build_loaders(cfg, root, dist)
     torch.manual_seed(cfg.seed)  # same initial head on every process
     model = build_model(cfg, len(classes))
-    summary = load_init(model, run.init.ckpt)
+    summary = load_init(model, run.checkpoint.file)
     return train_loader, val_loader, classes, model.to(dist.device), summary
 
 
-def run(run: Run) -> Outcome | None:
-    """Fine-tune or linearly probe the init; the outcome on rank 0 (None on other ranks)."""
-    dist = init_distributed(run.device)
-    try:
-        return _run(run, dist)
-    finally:
-        cleanup()
+class ClassificationTask(Task):
+    """Fine-tuning or linear probing on an ImageFolder set: a ``ClassificationConfig`` (dataclass defaults < config
+    file < explicit flags; ``--cfg-options`` after), the official MAE recipe of ``--model``'s size by default."""
+
+    metrics = ("top1", "top5")
+
+    def default_config(self, args: TransferArgs) -> Path:
+        return recipe_config(self.name, args.model)
+
+    def load_config(self, path: Path, args: TransferArgs) -> ClassificationConfig:
+        flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, tune_blocks=args.tune_blocks,
+                     global_pool=args.global_pool, device=args.device)
+        cli = {**{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
+        return build(ClassificationConfig, load_config_file(path), cli, source=str(path))
+
+    def set_options(self, cfg: ClassificationConfig, options: dict) -> ClassificationConfig:
+        """``--cfg-options`` into the config; then the batch rule for this launch's process count (``WORLD_SIZE``,
+        1 without torchrun or srun), so an inexact effective batch is refused before any data is written."""
+        cfg = dataclass_options(cfg, options)
+        cfg.accum(launch_world_size())
+        return cfg
+
+    def dataset(self, run: Run) -> tuple[str, Path]:
+        """``--data-root``, or the built-in synthetic ImageFolder set under the work dir (written once)."""
+        if run.args.data_root:
+            return "imagefolder", Path(run.args.data_root)
+        cfg = run.cfg
+        return "imagefolder", write_synthetic_once("imagefolder", run.work_dir / "synthetic_imagefolder",
+                                                   cfg.synthetic_num, max(cfg.input_size, 64), cfg.seed)
+
+    def run(self, run: Run) -> Outcome | None:
+        """Fine-tune or linearly probe the init; the outcome on rank 0 (None on other ranks)."""
+        dist = init_distributed(run.device)
+        try:
+            return _run(run, dist)
+        finally:
+            cleanup()
+
+
+class FinetuneTask(ClassificationTask):
+    """``--task finetune``: end-to-end fine-tuning (MAE appendix A.1; ``tune_blocks``: partial fine-tuning)."""
+    name = "finetune"
+
+
+class LinprobeTask(ClassificationTask):
+    """``--task linprobe``: the official MAE linear probe (LARS, BatchNorm before the head)."""
+    name = "linprobe"
 
 
 def _run(run: Run, dist: DistInfo) -> Outcome | None:
@@ -418,8 +428,8 @@ def _run(run: Run, dist: DistInfo) -> Outcome | None:
     config = dataclasses.asdict(cfg) | dict(task=args.task, config_file=str(run.config_path),
                                             world_size=dist.world_size,
                                             effective_batch=cfg.batch_size * accum * dist.world_size, abs_lr=lr,
-                                            accum_iter=accum, amp=amp, classes=classes, ckpt=run.ckpt,
-                                            init_labels=run.init.labels())
+                                            accum_iter=accum, amp=amp, classes=classes, ckpt=run.checkpoint.path,
+                                            init_labels=run.checkpoint.labels())
     if dist.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
         log.info("%s %s: init %s", args.task, cfg.model, summary)

@@ -1,10 +1,9 @@
 """COCO detection + instance segmentation transfer: a ViTDet Mask R-CNN trained and evaluated by mmdet.
 
-A task of the transfer skeleton (``skeleton``): the mmengine config (``--config``, default
-``configs/coco/quick.py``) gets the backbone checkpoint and ``--data-root`` (or a synthetic COCO-layout set
-generated under the work dir) with the class names of its annotation json; ``run`` loads the checkpoint into the
-backbone alone first (a wrong file fails before any training), runs mmengine's Runner (train, then test with
-pycocotools) and returns box and mask AP in percent.
+``CocoTask`` (``task.Task``): the mmengine config (``--config``, default ``configs/coco/quick.py``) gets the
+backbone checkpoint and ``--data-root`` (or a synthetic COCO-layout set generated under the work dir) with the class
+names of its annotation json; ``run`` runs mmengine's Runner (the backbone loads the checkpoint the pipeline read,
+before the first iteration; train, then test with pycocotools) and returns box and mask AP in percent.
 """
 from __future__ import annotations
 
@@ -12,24 +11,12 @@ from pathlib import Path
 
 from ..data.check import dataset_name
 from ..data.writers import write_synthetic_once
-from . import mm_common
 from .mm_common import apply_image_rules, apply_run_args, backbone_label, train_and_test
-from .mm_common import merge_options as set_options  # noqa: F401  (the task's --cfg-options step)
-from .skeleton import REPO, Outcome, Run, TransferArgs
+from .task import Outcome, Run, Task
 
-DEFAULT_CONFIG = "configs/coco/quick.py"
-METRICS = ("AP_box", "AP_mask")
 # record metric prefix -> CocoMetric suffix; record kind -> CocoMetric metric
 AP_NAMES = {"AP": "mAP", "AP50": "mAP_50", "AP75": "mAP_75", "APs": "mAP_s", "APm": "mAP_m", "APl": "mAP_l"}
 KINDS = {"box": "bbox", "mask": "segm"}
-
-
-def resolve_config(path: str | None) -> Path:
-    """The config file: as given, else relative to the repository (so the default works from any cwd)."""
-    p = Path(path or DEFAULT_CONFIG)
-    if p.is_file() or p.is_absolute():
-        return p
-    return REPO / p if (REPO / p).is_file() else p
 
 
 def dataset_cfgs(cfg) -> list:
@@ -70,17 +57,6 @@ def set_classes(cfg, classes: tuple[str, ...]) -> None:
             h["num_classes"] = len(classes)
 
 
-def check_backbone(cfg) -> None:
-    """Build the backbone alone and load its checkpoint: a wrong checkpoint fails here, before any training."""
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-
-    register_all_modules(init_default_scope=True)
-    backbone = MODELS.build(cfg.model.backbone)
-    backbone.init_weights()
-    del backbone
-
-
 def coco_metrics(raw: dict) -> dict[str, float]:
     """CocoMetric output (0-1, 'coco/bbox_mAP' ...) -> record metrics in percent (AP_box, AP50_mask ...).
 
@@ -100,39 +76,34 @@ def coco_metrics(raw: dict) -> dict[str, float]:
     return out
 
 
-def load_config(args: TransferArgs):
-    """The mmengine config (``--config``, default the quick config) -> (config, path)."""
-    path = resolve_config(args.config)
-    return mm_common.load_config(path), path
+class CocoTask(Task):
+    """``--task coco``: ViTDet Mask R-CNN fine-tuned and evaluated on COCO (or the synthetic COCO-layout set)."""
+    name = "coco"
+    metrics = ("AP_box", "AP_mask")
 
+    def set_inputs(self, run: Run) -> None:
+        """The backbone checkpoint, and the data root of every dataset and evaluator."""
+        cfg = run.cfg
+        cfg.model.backbone.checkpoint = run.checkpoint.path
+        root = Path(run.args.data_root) if run.args.data_root else synthetic_coco(run.work_dir / "synthetic_coco", cfg)
+        point_data(cfg, root)
+        apply_image_rules(cfg)
 
-def set_inputs(cfg, run: Run):
-    """The backbone checkpoint, and the data root of every dataset and evaluator."""
-    cfg.model.backbone.checkpoint = run.ckpt
-    root = Path(run.args.data_root) if run.args.data_root else synthetic_coco(run.work_dir / "synthetic_coco", cfg)
-    point_data(cfg, root)
-    apply_image_rules(cfg)
-    return cfg
+    def dataset(self, run: Run) -> tuple[str, str]:
+        """The datasets' folder, for the data step (which also refuses ``--classes``: COCO's come from its json)."""
+        return "coco", dataset_cfgs(run.cfg)[0]["data_root"]
 
+    def use_data(self, run: Run, summary) -> None:
+        """The checked json's class names (in category id order) for the datasets and the heads."""
+        set_classes(run.cfg, tuple(summary.class_names))
 
-def dataset(run: Run) -> tuple[str, str]:
-    """The datasets' folder, for the data step (which also refuses ``--classes``: COCO's come from its json)."""
-    return "coco", dataset_cfgs(run.cfg)[0]["data_root"]
-
-
-def use_data(run: Run, summary) -> None:
-    """The checked json's class names (in category id order) for the datasets and the heads."""
-    set_classes(run.cfg, tuple(summary.class_names))
-
-
-def run(run: Run) -> Outcome | None:
-    """Fine-tune and evaluate; the outcome on rank 0, None elsewhere."""
-    cfg, args = run.cfg, run.args
-    apply_run_args(cfg, run.work_dir, args.launcher, args.resume, args.seed, run.device)
-    check_backbone(cfg)
-    raw, rank, world = train_and_test(cfg)
-    if rank != 0:
-        return None
-    root = dataset_cfgs(cfg)[0]["data_root"]
-    return Outcome(coco_metrics(raw), backbone_label(cfg), dataset_name(run.data, args.dataset), world,
-                   extra=dict(data_root=str(root)))
+    def run(self, run: Run) -> Outcome | None:
+        """Fine-tune and evaluate; the outcome on rank 0, None elsewhere."""
+        cfg, args = run.cfg, run.args
+        apply_run_args(cfg, run.work_dir, args.launcher, args.resume, args.seed, run.device)
+        raw, rank, world = train_and_test(cfg, run.checkpoint.file)
+        if rank != 0:
+            return None
+        root = dataset_cfgs(cfg)[0]["data_root"]
+        return Outcome(coco_metrics(raw), backbone_label(cfg), dataset_name(run.data, args.dataset), world,
+                       extra=dict(data_root=str(root)))

@@ -4,7 +4,8 @@
   ``configs/{knn,linprobe_grid,attentive}/``);
 - ``build_encoder``: a ``VisionTransformer`` of ``--model`` at ``input_size`` with the encoder of ``--ckpt``
   (any format ``mae_bench.checkpoints`` reads; ``pos_embed`` resampled), frozen, in eval mode;
-- ``dataset``: the image set the skeleton's data step checks (none for a ready-made feature set);
+- ``FrozenTask``: the task hooks the three share (config, options, the image set the pipeline's data step checks:
+  none for a ready-made feature set);
 - ``cached_features``: ``evaluation.features.extract`` of a whole split computed once and cached on disk per
   (checkpoint sha256, dataset folder, split, transform, model);
 - ``load_feature_set``: a hand-made feature set (``DIR/features.pt``) instead of images, for tests with
@@ -23,8 +24,8 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-from ..checkpoints import (CheckpointError, check_sha256, hash_file, load_encoder_state, load_file, record_sha256,
-                           save_file)
+from ..checkpoints import (CheckpointError, CheckpointFile, check_sha256, hash_file, load_encoder_state, load_file,
+                           record_sha256, save_file)
 from ..config import ConfigError, Each, above, at_least, build, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform
 from ..data.check import dataset_name
@@ -35,10 +36,10 @@ from ..errors import SaveError
 from ..evaluation.features import extract
 from ..models.sizes import MODEL_SIZES
 from ..models.vit import VisionTransformer, create_vit
-from .mm_common import dataclass_options as set_options  # noqa: F401  (the tasks' --cfg-options step)
+from .mm_common import dataclass_options
+from .task import Run, Task, TransferArgs
 
 log = logging.getLogger("mae_bench.frozen")
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1)
 FEATURE_FILE = "features.pt"
 
@@ -104,13 +105,24 @@ class FrozenConfig:
 # ---------------------------------------------------------------- configuration
 
 
-def load_config(args) -> tuple[FrozenConfig, Path]:
-    """dataclass defaults < config file (default ``configs/<task>/quick.py``) < flags -> (config, file);
-    ``--cfg-options`` come after (``set_options``)."""
-    path = Path(args.config) if args.config else CONFIG_DIR / args.task / "quick.py"
-    flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, device=args.device)
-    cli = {**{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
-    return build(FrozenConfig, load_config_file(path), cli, source=str(path)), path
+class FrozenTask(Task):
+    """The hooks ``knn``, ``linprobe_grid`` and ``attentive`` share: a ``FrozenConfig`` (dataclass defaults < config
+    file < flags; ``--cfg-options`` after) and an ImageFolder set, or a ready-made feature set with nothing to
+    check."""
+
+    def load_config(self, path: Path, args: TransferArgs) -> FrozenConfig:
+        flags = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, device=args.device)
+        cli = {**{k: v for k, v in flags.items() if v is not None}, "seed": args.seed}
+        return build(FrozenConfig, load_config_file(path), cli, source=str(path))
+
+    def set_options(self, cfg: FrozenConfig, options: dict) -> FrozenConfig:
+        return dataclass_options(cfg, options)
+
+    def dataset(self, run: Run) -> tuple[str, Path] | None:
+        """The image set (ImageFolder layout); None for a ready-made feature set (``--data-root`` holding
+        ``features.pt``)."""
+        root = data_root(run.args, run.cfg, run.work_dir)
+        return None if (root / FEATURE_FILE).is_file() else ("imagefolder", root)
 
 
 def single_process() -> None:
@@ -133,13 +145,6 @@ def data_root(args, cfg: FrozenConfig, work_dir: Path) -> Path:
         return root
     return write_synthetic_once("imagefolder", work_dir / "synthetic_imagefolder", cfg.synthetic_num,
                                 max(cfg.input_size, 64), cfg.seed)
-
-
-def dataset(run) -> tuple[str, Path] | None:
-    """The skeleton's data step checks the image set (ImageFolder layout); a ready-made feature set (``--data-root``
-    holding ``features.pt``) has nothing to check: None."""
-    root = data_root(run.args, run.cfg, run.work_dir)
-    return None if (root / FEATURE_FILE).is_file() else ("imagefolder", root)
 
 
 def train_transform(cfg: FrozenConfig) -> transforms.Compose:
@@ -173,12 +178,15 @@ def loader(root: Path, split: str, transform, batch_size: int, cfg: FrozenConfig
 # ---------------------------------------------------------------- encoder and features
 
 
-def build_encoder(cfg: FrozenConfig, ckpt: str | None, device: torch.device) -> tuple[VisionTransformer, str]:
-    """Frozen encoder initialised from the checkpoint file ``ckpt`` (None: the MAE random init) -> (model, summary)."""
+def build_encoder(cfg: FrozenConfig, ckpt: CheckpointFile | str | None,
+                  device: torch.device) -> tuple[VisionTransformer, str]:
+    """Frozen encoder initialised from ``ckpt`` (the checkpoint as read, or a file; None: the MAE random init)
+    -> (model, summary)."""
     torch.manual_seed(cfg.seed)
     model = create_vit(cfg.model, img_size=cfg.input_size, patch_size=cfg.patch_size)
     summary = load_encoder_state(model, ckpt).summary() if ckpt else "random init"
-    check_finite(model.state_dict(), f"refusing the checkpoint {ckpt}: its encoder weights are not finite")
+    name = ckpt.path if isinstance(ckpt, CheckpointFile) else ckpt
+    check_finite(model.state_dict(), f"refusing the checkpoint {name}: its encoder weights are not finite")
     model.requires_grad_(False)
     return model.eval().to(device), summary
 

@@ -156,13 +156,25 @@ def start_cpu_distributed(cfg) -> None:
                                  find_unused_parameters=cfg.get("find_unused_parameters", False))
 
 
-def train_and_test(cfg) -> tuple[dict, int, int]:
-    """Build the mmengine Runner, train, then evaluate the test split -> (metrics, rank, world size)."""
-    from mmengine.dist import get_dist_info
+def build_runner(cfg, checkpoint=None):
+    """mmengine's Runner of ``cfg``; the backbone it builds gets ``checkpoint`` (the file the pipeline read once,
+    a ``CheckpointFile``) for its ``init_weights``, which ``Runner.train`` calls before the first iteration."""
     from mmengine.runner import Runner
+
+    from backbones.checkpoint_init import hand_over_checkpoint
 
     start_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    hand_over_checkpoint(runner.model, checkpoint)
+    return runner
+
+
+def train_and_test(cfg, checkpoint=None) -> tuple[dict, int, int]:
+    """Build the mmengine Runner (``build_runner``), train, then evaluate the test split -> (metrics, rank, world
+    size)."""
+    from mmengine.dist import get_dist_info
+
+    runner = build_runner(cfg, checkpoint)
     runner.train()
     metrics = runner.test() if cfg.get("test_dataloader") else runner.val()
     rank, world = get_dist_info()

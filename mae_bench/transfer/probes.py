@@ -35,12 +35,11 @@ from ..errors import DataError
 from ..evaluation.features import last_blocks, summarize
 from ..evaluation.heads import (EfficientProbe, LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics,
                                 num_steps, tensor_batches)
-from .frozen import (FrozenConfig, build_encoder, cached_features, dataset, feature_set_classes,  # noqa: F401
-                     load_config, load_feature_set, loader, set_options, start, train_transform)
-from .skeleton import Outcome, Run
+from .frozen import (FrozenConfig, FrozenTask, build_encoder, cached_features, feature_set_classes, load_feature_set,
+                     loader, start, train_transform)
+from .task import Outcome, Run
 
 log = logging.getLogger("mae_bench.probes")
-METRICS = ("top1",)
 
 
 # ---------------------------------------------------------------- batches of frozen features
@@ -70,9 +69,9 @@ def run_grid(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | None,
     if fset is not None:
         train, val = fset["train"], fset["val"]
     else:
-        vit, _ = build_encoder(cfg, run.ckpt, device)
-        train = cached_features(vit, run.init.sha256, root, "train", cfg, device) if cfg.grid_on_features else None
-        val = cached_features(vit, run.init.sha256, root, "val", cfg, device)
+        vit, _ = build_encoder(cfg, run.checkpoint.file, device)
+        train = cached_features(vit, run.checkpoint.sha256, root, "train", cfg, device) if cfg.grid_on_features else None
+        val = cached_features(vit, run.checkpoint.sha256, root, "val", cfg, device)
     torch.manual_seed(cfg.seed)
     probe = LinearGrid({k: val[k][:2] for k in ("cls", "avg")}, inputs, list(cfg.learning_rates), num_classes)
     probe.to(device)
@@ -103,7 +102,7 @@ def run_attentive(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | 
         val = functools.partial(eval_batches, fset["val"], cfg.eval_batch_size, device, ("tokens",))
         dim = fset["train"]["tokens"].shape[-1]
     else:
-        vit, _ = build_encoder(cfg, run.ckpt, device)
+        vit, _ = build_encoder(cfg, run.checkpoint.file, device)
         data = loader(root, "train", train_transform(cfg), cfg.batch_size, cfg, True)
         train, steps = image_batches(vit, data, cfg, device, 1, tokens=True), len(data)
         val = image_batches(vit, loader(root, "val", eval_transform(cfg.input_size, cfg.eval_crop_pct),
@@ -119,13 +118,32 @@ def run_attentive(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | 
     return dict(top1=top1), dict(num_queries=cfg.num_queries, abs_lr=lr, train_time_s=train_s)
 
 
-def run(run: Run) -> Outcome:
-    """``--task linprobe_grid`` or ``--task attentive`` on ``--data-root`` (images or ``features.pt``)."""
-    cfg, device, root, dataset_label = start(run)
-    fset = load_feature_set(root)
-    classes = feature_set_classes(fset) if fset is not None else build_imagefolder(root, "train", None).classes
-    task = run_grid if run.args.task == "linprobe_grid" else run_attentive
-    metrics, extra = task(run, cfg, root, device, fset, len(classes))
-    return Outcome(metrics, cfg.model, dataset_label, seed=cfg.seed,
-                   extra=dict(epochs=cfg.epochs, iters_per_epoch=cfg.iters_per_epoch, batch_size=cfg.batch_size,
-                              **extra))
+class ProbeTask(FrozenTask):
+    """A head trained on frozen features (``train``: ``run_grid`` or ``run_attentive``)."""
+    metrics = ("top1",)
+
+    def train(self, run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | None,
+              num_classes: int) -> tuple[dict, dict]:
+        raise NotImplementedError(f"task {self.name!r}: write train(...) -> (metrics, record extras)")
+
+    def run(self, run: Run) -> Outcome:
+        """Train the head on ``--data-root`` (images or ``features.pt``) -> top-1."""
+        cfg, device, root, dataset_label = start(run)
+        fset = load_feature_set(root)
+        classes = feature_set_classes(fset) if fset is not None else build_imagefolder(root, "train", None).classes
+        metrics, extra = self.train(run, cfg, root, device, fset, len(classes))
+        return Outcome(metrics, cfg.model, dataset_label, seed=cfg.seed,
+                       extra=dict(epochs=cfg.epochs, iters_per_epoch=cfg.iters_per_epoch, batch_size=cfg.batch_size,
+                                  **extra))
+
+
+class LinprobeGridTask(ProbeTask):
+    """``--task linprobe_grid``: dinov2's grid of linear heads in one pass."""
+    name = "linprobe_grid"
+    train = staticmethod(run_grid)
+
+
+class AttentiveTask(ProbeTask):
+    """``--task attentive``: efficient probing's attentive head."""
+    name = "attentive"
+    train = staticmethod(run_attentive)

@@ -62,7 +62,7 @@ def test_quick_transfer_writes_record(tiny_mae_ckpt, tmp_path):
     assert all(math.isfinite(v) and 0 <= v <= 100 for v in rec["metrics"].values())
     assert rec["pretrain_method"] == "mae" and rec["ckpt_sha256"]
     log = "\n".join(p.read_text() for p in (tmp_path / "work").rglob("*.log"))
-    assert "MAEViTSeg loaded" in log and "Iter(train) [4/4]" in log
+    assert "MAEViTSeg: loaded" in log and "Iter(train) [4/4]" in log
     assert f"Load checkpoint from {tmp_path / 'work' / 'iter_4.pth'}" in log  # the TTA model tests the trained weights
     from mae_bench.transfer.mm_common import allow_mmengine_checkpoints
 
@@ -167,3 +167,31 @@ def test_checkpoint_of_other_width(tmp_path, ade_root):
     torch.save({"model": create_vit("small", img_size=64).encoder_state_dict()}, ckpt)
     err = _bad_run(tmp_path, "--ckpt", ckpt, "--data-root", ade_root)
     assert "checkpoint does not fit the model" in err and "(1, 1, 384)" in err and "(1, 1, 192)" in err
+
+
+def test_backbone_loads_the_checkpoint_as_read_without_reading_the_file_again(quick_cfg, tiny_mae_ckpt, tmp_path):
+    """The checkpoint road: the pipeline reads --ckpt once and hands the read to the Runner-built backbone, whose
+    init_weights then loads it even when the file is gone; a read of another file is refused, and mmseg's
+    ``pretrained=`` spelling is refused naming ``checkpoint=``."""
+    import shutil
+
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+
+    from backbones.checkpoint_init import hand_over_checkpoint
+    from mae_bench.checkpoints import read_checkpoint
+    from mae_bench.errors import CheckpointError, ConfigError
+
+    copy = tmp_path / "enc.pth"
+    shutil.copy(tiny_mae_ckpt, copy)
+    with DefaultScope.overwrite_default_scope("mmseg"):
+        backbone = MODELS.build(dict(quick_cfg.model.backbone, checkpoint=str(copy)))
+        with pytest.raises(ConfigError, match=r"pretrained=.* give the checkpoint as checkpoint=PATH"):
+            MODELS.build(dict(quick_cfg.model.backbone, pretrained=str(copy)))
+    with pytest.raises(CheckpointError, match="is not the file read for this run"):
+        backbone.hand_over(read_checkpoint(tiny_mae_ckpt))
+    read = read_checkpoint(copy)
+    hand_over_checkpoint(torch.nn.ModuleDict(dict(backbone=backbone)), read)
+    copy.unlink()
+    backbone.init_weights()
+    assert torch.equal(backbone.blocks[0].attn.qkv.weight, read.obj["model"]["blocks.0.attn.qkv.weight"])

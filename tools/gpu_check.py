@@ -390,7 +390,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--step", choices=list(STEPS), help=argparse.SUPPRESS)
     p.add_argument("--peak", type=float, help=argparse.SUPPRESS)
     p.add_argument("--tensor_ips", type=float, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    from mae_bench.cli import accept_both_spellings  # lazily, as the steps: the parent only orchestrates
+
+    args = accept_both_spellings(p).parse_args(argv)
     args.size = SIZES["smoke" if args.smoke else "full"]
     if args.compile_jpeg is None:
         args.compile_jpeg = not args.smoke

@@ -20,8 +20,18 @@ from pathlib import Path
 
 import torch
 
-from mae_bench.checkpoints import (ENCODER_PREFIXES, HEAD_PREFIXES, CheckpointError, LoadReport, convert,
-                                   encoder_for_state, is_optional, load_file, match_state, read_checkpoint)
+from mae_bench.checkpoints import (
+    ENCODER_PREFIXES,
+    HEAD_PREFIXES,
+    CheckpointError,
+    LoadReport,
+    convert,
+    encoder_for_state,
+    is_optional,
+    load_file,
+    match_state,
+    read_checkpoint,
+)
 from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.hub import CACHE_ENV, is_name, resolve
 from mae_bench.meta import git_sha, versions

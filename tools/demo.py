@@ -116,7 +116,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/demo", help="folder of the records, tables, pictures and the work "
                    "(default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="the same steps at toy size (about a minute on 2 cores): a smoke run")
+    p.add_argument("--quick", action="store_true",
+                   help="the same steps at toy size (about a minute on 2 cores): a smoke run")
     p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                    help="tool runs at a time, one thread each (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the pretrainings (default 0)")

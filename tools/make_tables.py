@@ -30,8 +30,15 @@ from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.demo import replace_block
 from mae_bench.report import write_charts, write_report
 from mae_bench.results import RecordError, load_record_dirs
-from mae_bench.tables import (DEFAULT_REFERENCE, PROJECT_SOURCE, build_cells, is_reference, load_reference,
-                              write_tables, write_zoo)
+from mae_bench.tables import (
+    DEFAULT_REFERENCE,
+    PROJECT_SOURCE,
+    build_cells,
+    is_reference,
+    load_reference,
+    write_tables,
+    write_zoo,
+)
 
 
 def parse(argv=None) -> argparse.Namespace:

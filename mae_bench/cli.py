@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import runpy
 import subprocess
 import sys
@@ -84,7 +85,21 @@ def accept_both_spellings(parser: argparse.ArgumentParser) -> argparse.ArgumentP
                 action.__class__ = _EitherSpellingSwitch
             if isinstance(action, _EitherSpellingSwitch):
                 action.spellings = {**action.spellings, alias: option}
+    parser._get_option_tuples = _one_match_per_flag(parser._get_option_tuples)
     return parser
+
+
+def _one_match_per_flag(find: Callable) -> Callable:
+    """argparse's prefix matching (``--norm`` for ``--norm_pix_loss``) with one match per argument: the two
+    spellings of a flag are not an ambiguity. Registered first, the tool's own spelling is the one kept."""
+    def matches(option_string: str) -> list:
+        seen, kept = set(), []
+        for match in find(option_string):  # (action, option string, ...) tuples
+            if id(match[0]) not in seen:
+                seen.add(id(match[0]))
+                kept.append(match)
+        return kept
+    return matches
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {script} not found: this mae-bench was installed without its tools/ (pip install . ships "
               f"them inside the package; pip install -e . uses the checkout's)", file=sys.stderr)
         return 2
-    if script.suffix == ".sh":
-        return subprocess.call(["bash", str(script), *argv[1:]])
+    if script.suffix == ".sh":  # the shell script starts this interpreter (an installed copy has no .venv beside it)
+        env = {**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)}
+        return subprocess.call(["bash", str(script), *argv[1:]], env=env)
     sys.argv = [str(script), *argv[1:]]
     try:
         runpy.run_path(str(script), run_name="__main__")

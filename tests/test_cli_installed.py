@@ -43,6 +43,10 @@ def test_a_flag_parses_in_both_spellings_and_helps_in_one():
         a = p.parse_args(argv)
         assert (a.batch_size, a.data_root) == (4, "d"), argv
     assert p.parse_args(["--no-norm-pix-loss"]).norm_pix_loss is False
+    assert p.parse_args(["--norm"]).norm_pix_loss is True and p.parse_args(["--data", "d"]).data_root == "d"
+    p.add_argument("--data_path")
+    with pytest.raises(SystemExit):  # two flags, not two spellings of one: still ambiguous
+        p.parse_args(["--data", "d"])
     text = p.format_help()
     assert "--batch_size" in text and "--batch-size" not in text and "--data_root" not in text
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import REPO, run_tool
-from mae_bench.meta import sha256
 from mae_bench.cli import main as cli_main
+from mae_bench.meta import sha256
 from mae_bench.models import create_mae
 from mae_bench.perf import mae_train_flops
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from mae_bench.cli import accept_both_spellings
 from mae_bench.engine.amp import autocast
 from mae_bench.evaluation.features import last_blocks, summarize
 from mae_bench.evaluation.heads import LinearGrid, grid_inputs, grid_loss
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--out", help="write the result as JSON here")
-    a = p.parse_args(argv)
+    a = accept_both_spellings(p).parse_args(argv)
     device = torch.device(a.device)
     cfg = FrozenConfig(model=a.model, input_size=a.input_size, amp=a.dtype, device=a.device)
     vit, _ = build_encoder(cfg, None, device)

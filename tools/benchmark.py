@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from mae_bench.cli import accept_both_spellings
 from mae_bench.errors import ConfigError
 from mae_bench.models import MODEL_SIZES, model_size
 from mae_bench.perf import compare, mask_token_speedup
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
                    help="time the encoder with mask tokens against the MAE encoder, decoder 8 and 1 (Table 2)")
     p.add_argument("--out", default=None, help="JSON-lines file the result is appended to (default: "
                    "results/perf/benchmark.jsonl; with --table2 results/perf/table2_mask_token.jsonl)")
-    a = p.parse_args(argv)
+    a = accept_both_spellings(p).parse_args(argv)
     a.out = a.out or ("results/perf/table2_mask_token.jsonl" if a.table2 else "results/perf/benchmark.jsonl")
     try:
         model_size(a.model)

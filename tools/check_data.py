@@ -12,6 +12,7 @@ first problems (file, key, value), 2 for bad arguments.
 import argparse
 import sys
 
+from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.data import DataError
 from mae_bench.data.check import KINDS, check_dataset, dataset_name
 
@@ -27,17 +28,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", help="ADE20K layout: class names of labels 1..N (one a line, or a JSON list)")
     p.add_argument("--workers", type=int, help="threads reading files (default: the CPU count, at most 16)")
     p.add_argument("--dataset", help="the name records would carry (default: from the folder and its sizes)")
-    return p
+    return accept_both_spellings(p)
 
 
+@reports_errors(DataError)
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
-    try:
-        summary = check_dataset(TASK_KIND.get(a.task, a.task), a.data_root, classes=a.classes, full=a.full,
-                                workers=a.workers, progress=True)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    summary = check_dataset(TASK_KIND.get(a.task, a.task), a.data_root, classes=a.classes, full=a.full,
+                            workers=a.workers, progress=True)
     print(summary.summary())
     print(f"  record name: {dataset_name(summary, a.dataset)}")
     try:

@@ -20,8 +20,19 @@ from pathlib import Path
 
 import torch
 
-from mae_bench.checkpoints import (ENCODER_PREFIXES, HEAD_PREFIXES, CheckpointError, LoadReport, convert,
-                                   encoder_for_state, is_optional, load_file, match_state, read_checkpoint)
+from mae_bench.checkpoints import (
+    ENCODER_PREFIXES,
+    HEAD_PREFIXES,
+    CheckpointError,
+    LoadReport,
+    convert,
+    encoder_for_state,
+    is_optional,
+    load_file,
+    match_state,
+    read_checkpoint,
+)
+from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.hub import CACHE_ENV, is_name, resolve
 from mae_bench.meta import git_sha, versions
 
@@ -36,7 +47,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--branch", default=None, help="DINO teacher|student, MoCo v3 base|momentum")
     p.add_argument("--drop-head", action="store_true",
                    help="encoder keys only (loads strictly into timm.create_model(..., num_classes=0))")
-    return p.parse_args(argv)
+    return accept_both_spellings(p).parse_args(argv)
 
 
 def read_input(name: str, cache: str | None = None) -> tuple[str, dict]:
@@ -79,13 +90,10 @@ def write(state: dict, report: LoadReport, out: Path, to: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@reports_errors(CheckpointError)
 def main(argv=None) -> int:
     args = parse(argv)
-    try:
-        state, report = convert_file(args.input, args.branch, args.drop_head, args.cache)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    state, report = convert_file(args.input, args.branch, args.drop_head, args.cache)
     write(state, report, Path(args.output), args.to)
     print(report.summary())
     heads = sum(k.startswith(HEAD_PREFIXES) for k in state)

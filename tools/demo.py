@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.demo import CHECK_FLOOR, COMMITTED, FULL, QUICK, check, check_report, claims_block, plan, replace_block
 from mae_bench.forkrun import ForkedRun
 from mae_bench.progress import progress_bar
@@ -79,18 +80,15 @@ def collect_pictures(out: Path) -> None:
         shutil.copy(work / "mae" / "log.jsonl", out / "pretrain_mae_log.jsonl")
 
 
+@reports_errors(RecordError, OSError)
 def check_main(a) -> int:
     runs = Path(a.check) / "runs" if (Path(a.check) / "runs").is_dir() else Path(a.check)
     if runs.resolve() in {Path(c).resolve() for c in a.committed}:
         print(f"error: --check {a.check}: these are the committed records; run the fresh demo elsewhere "
               "(tools/demo.py --out /tmp/fresh), then --check /tmp/fresh", file=sys.stderr)
         return 2
-    try:
-        fresh, _ = load_record_dirs([runs])
-        committed, _ = load_record_dirs(a.committed)
-    except (RecordError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    fresh, _ = load_record_dirs([runs])
+    committed, _ = load_record_dirs(a.committed)
     if not fresh:
         print(f"error: --check {a.check}: no result records in {runs}", file=sys.stderr)
         return 2
@@ -103,15 +101,12 @@ def check_main(a) -> int:
     return int((cells["status"] == "outside").any())
 
 
+@reports_errors(RecordError, ValueError, OSError)
 def claims_main(a) -> int:
     path = Path(a.claims)
-    try:
-        records, _ = load_record_dirs(a.committed)
-        sources = tuple(os.path.relpath(c, REPO) for c in a.committed)
-        text = replace_block(path.read_text(), claims_block(build_cells(records), sources), path)
-    except (RecordError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    records, _ = load_record_dirs(a.committed)
+    sources = tuple(os.path.relpath(c, REPO) for c in a.committed)
+    text = replace_block(path.read_text(), claims_block(build_cells(records), sources), path)
     path.write_text(text)
     print(f"wrote the generated block of {path} from {len(records)} committed record(s)")
     return 0
@@ -121,7 +116,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/demo", help="folder of the records, tables, pictures and the work "
                    "(default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="the same steps at toy size (about a minute on 2 cores): a smoke run")
+    p.add_argument("--quick", action="store_true",
+                   help="the same steps at toy size (about a minute on 2 cores): a smoke run")
     p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                    help="tool runs at a time, one thread each (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the pretrainings (default 0)")
@@ -141,7 +137,7 @@ def main(argv=None) -> int:
                    help="folders of the committed records (default: %(default)s)")
     p.add_argument("--floor", type=float, default=CHECK_FLOOR, help="--check: smallest allowed distance, in metric "
                    "points (default %(default)s)")
-    a = p.parse_args(argv)
+    a = accept_both_spellings(p).parse_args(argv)
     if a.dense_seeds is not None and a.dense_seeds < 1:
         p.error(f"--dense-seeds must be >= 1, got {a.dense_seeds}")
     if a.check or a.claims:

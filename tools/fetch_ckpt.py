@@ -16,6 +16,7 @@ import os
 import sys
 
 from mae_bench.checkpoints import read_checkpoint
+from mae_bench.cli import reports_errors
 from mae_bench.errors import MaeBenchError
 from mae_bench.hub import CACHE_ENV, NotCached, caches, fetch, resolve
 from mae_bench.zoo import ENTRIES, UNPUBLISHED
@@ -46,6 +47,7 @@ def list_zoo(cache) -> None:
     print("not published: " + "; ".join(f"{k} ({v})" for k, v in UNPUBLISHED.items()))
 
 
+@reports_errors(MaeBenchError)
 def main(argv=None) -> int:
     args = parse(argv)
     if args.cache:
@@ -58,9 +60,6 @@ def main(argv=None) -> int:
             src = fetch(name, args.cache)
             published = {**src.expected, **({"md5": src.md5} if src.md5 else {})}  # every published hash, once
             sha = read_checkpoint(src.path, published, name).sha256
-        except MaeBenchError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
         except OSError as e:  # network or disk: name the name
             print(f"error: {name}: {e}", file=sys.stderr)
             return 2

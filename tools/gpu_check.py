@@ -6,14 +6,15 @@
   python tools/gpu_check.py --smoke --device cpu --out /tmp/check  # tiny sizes on the CPU (tests/test_gpu_path.py)
 
 Steps: a large bf16 matmul (the MFU peak, docs/install.md: 770-800 TFLOP/s on both card kinds); MAE ViT-B/16
-pretraining steps in bf16, eager and ``torch.compile`` (images/s, peak memory, MFU against that peak); the same
-from JPEG files (~500x375, generated first) through the pretrainer's own loader, the fast pipeline (uint8 crops
-from the workers, normalised on the device), and again with the JPEGs decoded on the device in batches
-(``--gpu_decode``) (images/s from files / from tensors, loader workers); COCO Mask R-CNN ViTDet-B (``configs/coco/mask_rcnn_vit_b.py``, 1024 px, AMP, 20 iterations and a
-test pass on the synthetic COCO layout) and ADE20K UperNet ViT-B (``configs/ade20k/upernet_vit_b.py``, 512 px,
-20 iterations and the sliding-window test) through ``tools/transfer.py`` (s/iteration and memory from mmengine's
-log); fine-tuning and linear probing ViT-B at 224 px, 20 iterations each. Writes ``OUT/gpu_check.json`` (device,
-versions, every figure, every pass/fail) and ``OUT/gpu_check.md``. Exit status 0 only when every step passed.
+pretraining steps in bf16, eager and ``torch.compile`` (images/s, peak memory, MFU against that peak); the same from
+JPEG files (~500x375, generated first) through the pretrainer's own loader, the fast pipeline (uint8 crops from the
+workers, normalised on the device), and again with the JPEGs decoded on the device in batches (``--gpu_decode``)
+(images/s from files / from tensors, loader workers); COCO Mask R-CNN ViTDet-B (``configs/coco/mask_rcnn_vit_b.py``,
+1024 px, AMP, 20 iterations and a test pass on the synthetic COCO layout) and ADE20K UperNet ViT-B
+(``configs/ade20k/upernet_vit_b.py``, 512 px, 20 iterations and the sliding-window test) through ``tools/transfer.py``
+(s/iteration and memory from mmengine's log); fine-tuning and linear probing ViT-B at 224 px, 20 iterations each.
+Writes ``OUT/gpu_check.json`` (device, versions, every figure, every pass/fail) and ``OUT/gpu_check.md``. Exit status
+0 only when every step passed.
 Goals (issue 12), reported, not enforced: MFU >= 50% (bf16, ViT-B/16), JPEG feed >= 90% of the tensor rate.
 """
 from __future__ import annotations
@@ -74,6 +75,7 @@ def step_matmul(a) -> dict:
 
 def _mae_setup(a, compile_: bool):
     import torch
+
     from mae_bench.engine.optim import adamw, param_groups
     from mae_bench.models import create_mae
     from mae_bench.perf import mae_train_flops
@@ -152,6 +154,7 @@ def _pretrain_jpeg(a, gpu_decode: bool) -> dict:
     pipeline: uint8 crops from the workers, normalised on the device by ``to_model_input``); with ``gpu_decode`` the
     workers only read the files and the JPEGs are decoded in batches on the device (``--gpu_decode``)."""
     import torch
+
     from mae_bench.data.fast import to_model_input
     from mae_bench.data.pipeline import pretrain_loader
     workers = a.workers or min(16, os.cpu_count() or 1)
@@ -390,7 +393,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--step", choices=list(STEPS), help=argparse.SUPPRESS)
     p.add_argument("--peak", type=float, help=argparse.SUPPRESS)
     p.add_argument("--tensor_ips", type=float, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    from mae_bench.cli import accept_both_spellings  # lazily, as the steps: the parent only orchestrates
+
+    args = accept_both_spellings(p).parse_args(argv)
     args.size = SIZES["smoke" if args.smoke else "full"]
     if args.compile_jpeg is None:
         args.compile_jpeg = not args.smoke

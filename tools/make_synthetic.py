@@ -9,9 +9,11 @@ ImageFolder: the labelled transfer set DIR/{train,val}/<class>/ (N scenes, every
 import argparse
 import sys
 
+from mae_bench.cli import reports_errors
 from mae_bench.data import WRITERS, write_dataset
 
 
+@reports_errors(ValueError)
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--format", required=True, help=f"one of: {', '.join(WRITERS)}")
@@ -29,11 +31,7 @@ def main(argv=None) -> int:
     if a.num < 2 or a.size < 32 or a.pool < 0:
         print("error: --num must be >= 2, --size >= 32 and --pool >= 0", file=sys.stderr)
         return 2
-    try:
-        print(write_dataset(a.format, a.out, a.num, a.size, a.seed, pool=a.pool, val=a.val))
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    print(write_dataset(a.format, a.out, a.num, a.size, a.seed, pool=a.pool, val=a.val))
     return 0
 
 

@@ -26,11 +26,19 @@ import sys
 from pathlib import Path
 
 from mae_bench.ablations import CLAIMS_BEGIN, CLAIMS_END, claims_block, sweep_records, write_ablations
+from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.demo import replace_block
 from mae_bench.report import write_charts, write_report
 from mae_bench.results import RecordError, load_record_dirs
-from mae_bench.tables import (DEFAULT_REFERENCE, PROJECT_SOURCE, build_cells, is_reference, load_reference,
-                              write_tables, write_zoo)
+from mae_bench.tables import (
+    DEFAULT_REFERENCE,
+    PROJECT_SOURCE,
+    build_cells,
+    is_reference,
+    load_reference,
+    write_tables,
+    write_zoo,
+)
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -52,9 +60,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--ablation-claims", dest="ablation_claims", metavar="README",
                    help="replace the generated block of README with which ablation differences are beyond the seed "
                         "noise and whether they reproduce the paper's (records of one sweep)")
-    return p.parse_args(argv)
+    return accept_both_spellings(p).parse_args(argv)
 
 
+@reports_errors(RecordError, ValueError, OSError)
 def main(argv=None) -> int:
     args = parse(argv)
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
@@ -62,27 +71,23 @@ def main(argv=None) -> int:
         if not Path(runs).is_dir():
             print(f"error: --runs {runs}: no such folder (tools/transfer.py writes records there)", file=sys.stderr)
             return 2
-    try:
-        records, files = load_record_dirs(args.runs)
-        cells = build_cells(records, load_reference(args.reference), args.reference_row)
-        ours = cells[cells["source"] == PROJECT_SOURCE]
-        if args.reference_row != DEFAULT_REFERENCE and not is_reference(ours, args.reference_row).any():
-            known = sorted({*ours["pretrain_method"], *ours["init"]})
-            raise ValueError(f"--reference-row {args.reference_row}: no run has that pretraining method or init; "
-                             f"known: {', '.join(known)}")
-        written = write_tables(cells, args.out, formats)
-        written += write_zoo(cells, args.out, args.zoo)
-        if not args.no_plots:
-            written += write_charts(cells, args.out)
-        ablations, blocks = write_ablations(records, args.reference, args.out, plots=not args.no_plots)
-        written += ablations
-        if args.ablation_claims:
-            write_claims(Path(args.ablation_claims), records, args)
-        if not args.no_report:
-            written += write_report(cells, records, files, args.out, blocks)
-    except (RecordError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    records, files = load_record_dirs(args.runs)
+    cells = build_cells(records, load_reference(args.reference), args.reference_row)
+    ours = cells[cells["source"] == PROJECT_SOURCE]
+    if args.reference_row != DEFAULT_REFERENCE and not is_reference(ours, args.reference_row).any():
+        known = sorted({*ours["pretrain_method"], *ours["init"]})
+        raise ValueError(f"--reference-row {args.reference_row}: no run has that pretraining method or init; "
+                         f"known: {', '.join(known)}")
+    written = write_tables(cells, args.out, formats)
+    written += write_zoo(cells, args.out, args.zoo)
+    if not args.no_plots:
+        written += write_charts(cells, args.out)
+    ablations, blocks = write_ablations(records, args.reference, args.out, plots=not args.no_plots)
+    written += ablations
+    if args.ablation_claims:
+        write_claims(Path(args.ablation_claims), records, args)
+    if not args.no_report:
+        written += write_report(cells, records, files, args.out, blocks)
     print((Path(args.out) / "summary.md").read_text())
     report = "" if args.no_report else f"; report: {Path(args.out) / 'report.html'}"
     print(f"{len(records)} record(s) from {', '.join(args.runs)}; wrote {len(written)} file(s) to {args.out}{report}")

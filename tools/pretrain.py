@@ -5,7 +5,9 @@
   tools/pretrain.sh 2 --device cpu --model mae_vit_tiny_patch16 --input_size 64 --epochs 2
 Accepts the official MAE flag names (--model --batch_size --epochs --accum_iter --mask_ratio
 --norm_pix_loss --blr --weight_decay --warmup_epochs --input_size --data_path --output_dir --resume
---device --seed); every field of mae_bench.methods.PretrainConfig is a flag.
+--device --seed); every field of mae_bench.methods.PretrainConfig is a flag, spelt with underscores as there
+(--mask-ratio is accepted as well). --config configs/pretrain/... is found from any folder, in the checkout or in
+the installed package.
 """
 import argparse
 import dataclasses
@@ -13,11 +15,13 @@ import logging
 import sys
 import typing
 
+from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.config import build, field_types, load_config_file
 from mae_bench.engine.checkpoint import NonFiniteWeights, newest_checkpoint
 from mae_bench.engine.trainer import NonFiniteLoss
 from mae_bench.errors import MaeBenchError
 from mae_bench.pretrain import PretrainConfig, run_pretrain
+from mae_bench.resources import find_config
 
 
 def _float_pair(name: str):
@@ -130,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{name}", type=typ, metavar=name.upper(), **kw)
     for flag in IGNORED:
         p.add_argument(flag, default=None, help=argparse.SUPPRESS)
-    return p
+    return accept_both_spellings(p)
 
 
 def parse(argv=None) -> PretrainConfig:
@@ -139,9 +143,11 @@ def parse(argv=None) -> PretrainConfig:
     for flag in IGNORED:
         args.pop(flag.lstrip("-").replace("-", "_"), None)
     cli = {k: v for k, v in args.items() if v is not None}
-    return build(PretrainConfig, load_config_file(config) if config else {}, cli, source=config or "config")
+    return build(PretrainConfig, load_config_file(find_config(config)) if config else {}, cli,
+                 source=config or "config")
 
 
+@reports_errors(MaeBenchError, interrupt=True)
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = None
@@ -153,12 +159,6 @@ def main(argv=None) -> int:
         kept = f"the last good checkpoint, {last}, is kept" if last else "no checkpoint of this run was saved"
         print(f"error: {e}; {kept}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:  # Ctrl-C / SIGINT: one line, the shell's status for it
-        print("interrupted (SIGINT): stopped; the files of the last finished epoch are kept", file=sys.stderr)
-        return 130
-    except MaeBenchError as e:  # the project's own errors: one line; anything else keeps its traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     if stats:
         logging.getLogger("mae_bench.pretrain").info("done: %s", stats)
     return 0

@@ -20,7 +20,7 @@ PIP=("$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS")
 echo "[setup] torch, torchvision and the pure-Python stack"
 "${PIP[@]}" --upgrade pip wheel
 "${PIP[@]}" torch torchvision timm pandas mmengine pycocotools tensorboard matplotlib tqdm \
-  ftfy regex pytest pytest-timeout pytest-xdist safetensors huggingface_hub ninja submitit
+  ftfy regex pytest pytest-timeout pytest-xdist safetensors huggingface_hub ninja submitit ruff
 
 TORCH_V=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')
 PY_V=$("$VENV/bin/python" -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')

@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.errors import MaeBenchError
 from mae_bench.sweep import describe, load_sweep, plan, run_sweep
 
@@ -31,22 +32,19 @@ def parser() -> argparse.ArgumentParser:
                    help="print the job plan (status on disk, GPU-hour estimate) and submit nothing (default: off, run)")
     p.add_argument("--max-parallel", dest="max_parallel", type=int, metavar="N",
                    help="jobs running at once (default: the config's max_parallel; local: 2; Slurm: all)")
-    return p
+    return accept_both_spellings(p)
 
 
+@reports_errors(MaeBenchError)
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        spec = load_sweep(a.config)
-        sweep = plan(spec, a.out or Path("work_dirs") / "sweeps" / spec["name"])
-        if a.dry_run:
-            print(describe(sweep), end="")
-            return 0
-        counts = run_sweep(sweep, None if a.cluster == "auto" else a.cluster, a.max_parallel)
-    except MaeBenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    spec = load_sweep(a.config)
+    sweep = plan(spec, a.out or Path("work_dirs") / "sweeps" / spec["name"])
+    if a.dry_run:
+        print(describe(sweep), end="")
+        return 0
+    counts = run_sweep(sweep, None if a.cluster == "auto" else a.cluster, a.max_parallel)
     print(f"sweep {sweep.name}: {counts['ran']} ran, {counts['skipped']} already finished, {counts['failed']} failed, "
           f"{counts['refused']} refused; records in {sweep.runs_dir}")
     return 1 if counts["failed"] else 0

@@ -12,7 +12,11 @@ read from the local cache only: tools/fetch_ckpt.py NAME fills it where there is
 --gpus N > 1 starts N processes with torchrun (launcher pytorch); --launcher slurm inside an allocation.
 Every task runs the same steps: config, data root and checkpoint, --cfg-options last, dataset check, one read
 of the checkpoint, the run, the record (mae_bench/transfer/skeleton.py).
+Flags are spelt with hyphens, as mmdet's and mmseg's tools/train.py (--work-dir, --cfg-options); every flag also
+takes underscores, as MAE's main_finetune.py spells them (--batch_size, --global_pool, --data_root).
 """
+from __future__ import annotations
+
 import argparse
 import logging
 import os
@@ -20,13 +24,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.errors import MaeBenchError
 from mae_bench.hub import CACHE_ENV, cached_zoo, caches, is_name, resolve
+from mae_bench.resources import config_file, find_config
 from mae_bench.results import PRETRAIN_METHODS
 from mae_bench.transfer import TASKS, TransferArgs, run_task
 
 ZOO_TASKS = ("knn", "linprobe_grid", "attentive")  # the cheap signals --zoo runs by default
-RECIPE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "{task}" / "vit_b.py"  # --zoo's default config
+RECIPE_CONFIG = config_file("{task}/vit_b.py")  # --zoo's default config (checkout or installed package)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,15 +80,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="SIZE",
                    help="finetune / linprobe / frozen probes: vit-t, vit-s, vit-b, vit-l or vit-h, picking that "
                         "size's recipe config (default: the config's model)")
-    p.add_argument("--tune_blocks", type=int, metavar="K",
+    p.add_argument("--tune-blocks", dest="tune_blocks", type=int, metavar="K",
                    help="partial fine-tuning: train only the last K blocks + head (default: all blocks)")
     pool = p.add_mutually_exclusive_group()
-    pool.add_argument("--global_pool", dest="global_pool", action="store_true", default=None,
+    pool.add_argument("--global-pool", dest="global_pool", action="store_true", default=None,
                       help="finetune / linprobe: classify the mean patch token (default: the config's choice)")
-    pool.add_argument("--cls_token", dest="global_pool", action="store_false",
+    pool.add_argument("--cls-token", dest="global_pool", action="store_false",
                       help="finetune / linprobe: classify the cls token (default: the config's choice)")
     p.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the config's)")
-    p.add_argument("--batch_size", type=int, metavar="N",
+    p.add_argument("--batch-size", dest="batch_size", type=int, metavar="N",
                    help="images per process per step (default: the config's)")
     p.add_argument("--ms-flip", dest="ms_flip", action="store_true",
                    help="ade20k: multi-scale + flip test-time augmentation (default: single scale)")
@@ -91,7 +97,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrain-method", dest="pretrain_method", choices=PRETRAIN_METHODS,
                    help="how the checkpoint was pretrained (default: what the file tells; required for plain "
                         "timm, HF and mmpretrain files, which do not)")
-    return p
+    return accept_both_spellings(p)
+
+
+def typed_config(path: str | None) -> str | None:
+    """``--config`` as typed when it names a file from here (so records and work dirs stay as they were), else the
+    same path in the checkout or the installed package: ``--config configs/knn/quick.py`` works from any folder."""
+    return path if not path or Path(path).is_file() else str(find_config(path))
 
 
 def relaunch_with_torchrun(argv: list[str], gpus: int) -> int:
@@ -129,7 +141,7 @@ def run_zoo(a: argparse.Namespace) -> int:
     jobs = [(task, entry) for entry, _ in found for task in tasks]
     failed = []
     for i, (task, entry) in enumerate(jobs, 1):
-        config = (a.config or str(RECIPE_CONFIG)).format(task=task)
+        config = typed_config((a.config or str(RECIPE_CONFIG)).format(task=task))
         print(f"[{i}/{len(jobs)}] {task} zoo:{entry.name} ({entry.model}, {config})", flush=True)
         args = TransferArgs(**{**base, "task": task, "ckpt": f"zoo:{entry.name}", "model": a.model or entry.model,
                                "config": config})
@@ -143,6 +155,7 @@ def run_zoo(a: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+@reports_errors(MaeBenchError, interrupt=True)
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     a = parser().parse_args(argv)
@@ -155,20 +168,10 @@ def main(argv=None) -> int:
         parser().error(f"the following arguments are required: {'--task' if not a.task else '--ckpt'} (or --zoo)")
     if a.gpus > 1 and a.launcher == "none":
         if is_name(a.ckpt):  # resolved (offline) before any worker starts: an uncached name stops here
-            try:
-                resolve(a.ckpt, a.cache)
-            except MaeBenchError as e:
-                print(f"error: {e}", file=sys.stderr)
-                return 2
+            resolve(a.ckpt, a.cache)
         return relaunch_with_torchrun(argv, a.gpus)
-    try:
-        path = run_task(TransferArgs(**{k: v for k, v in vars(a).items() if k != "zoo"}))
-    except KeyboardInterrupt:  # Ctrl-C / SIGINT: one line, the shell's status for it
-        print("interrupted (SIGINT): stopped; the files of the last finished epoch are kept", file=sys.stderr)
-        return 130
-    except MaeBenchError as e:  # the project's own errors: one line; anything else keeps its traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    fields = {k: v for k, v in vars(a).items() if k != "zoo"}
+    path = run_task(TransferArgs(**{**fields, "config": typed_config(a.config)}))
     if path is not None:
         print(f"record: {path}")
     return 0

@@ -23,7 +23,7 @@ from ..errors import TransferError
 from ..hub import Source
 from ..methods.base import VARIANT_FIELDS
 from ..results import PRETRAIN_METHODS
-from ..resources import config_file
+from ..resources import config_file, find_config
 
 RANDOM = "random"  # --ckpt random: random initialisation
 
@@ -180,13 +180,7 @@ class Task:
 
     def config_path(self, args: TransferArgs) -> Path:
         """``--config`` as given (a ``configs/...`` path also works from another folder), else the default."""
-        if not args.config:
-            return self.default_config(args)
-        given = Path(args.config)
-        if given.is_file() or given.is_absolute() or given.parts[:1] != ("configs",):
-            return given
-        packaged = config_file(str(Path(*given.parts[1:])))
-        return packaged if packaged.is_file() else given
+        return find_config(args.config) if args.config else self.default_config(args)
 
     def load_config(self, path: Path, args: TransferArgs):
         """The config object of ``path`` with the task's own flags applied (default: an mmengine ``Config``)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.errors import MaeBenchError
 from mae_bench.hub import CACHE_ENV, cached_zoo, caches, is_name, resolve
-from mae_bench.resources import config_file, find_config
+from mae_bench.resources import config_file
 from mae_bench.results import PRETRAIN_METHODS
 from mae_bench.transfer import TASKS, TransferArgs, run_task
 
@@ -100,12 +100,6 @@ def parser() -> argparse.ArgumentParser:
     return accept_both_spellings(p)
 
 
-def typed_config(path: str | None) -> str | None:
-    """``--config`` as typed when it names a file from here (so records and work dirs stay as they were), else the
-    same path in the checkout or the installed package: ``--config configs/knn/quick.py`` works from any folder."""
-    return path if not path or Path(path).is_file() else str(find_config(path))
-
-
 def relaunch_with_torchrun(argv: list[str], gpus: int) -> int:
     """Re-run this script under torchrun with ``gpus`` processes and the pytorch launcher."""
     rest, skip = [], False
@@ -141,7 +135,7 @@ def run_zoo(a: argparse.Namespace) -> int:
     jobs = [(task, entry) for entry, _ in found for task in tasks]
     failed = []
     for i, (task, entry) in enumerate(jobs, 1):
-        config = typed_config((a.config or str(RECIPE_CONFIG)).format(task=task))
+        config = (a.config or str(RECIPE_CONFIG)).format(task=task)
         print(f"[{i}/{len(jobs)}] {task} zoo:{entry.name} ({entry.model}, {config})", flush=True)
         args = TransferArgs(**{**base, "task": task, "ckpt": f"zoo:{entry.name}", "model": a.model or entry.model,
                                "config": config})
@@ -171,7 +165,7 @@ def main(argv=None) -> int:
             resolve(a.ckpt, a.cache)
         return relaunch_with_torchrun(argv, a.gpus)
     fields = {k: v for k, v in vars(a).items() if k != "zoo"}
-    path = run_task(TransferArgs(**{**fields, "config": typed_config(a.config)}))
+    path = run_task(TransferArgs(**fields))
     if path is not None:
         print(f"record: {path}")
     return 0

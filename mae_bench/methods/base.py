@@ -17,7 +17,7 @@ from ..engine.optim import NO_WEIGHT_DECAY
 from ..engine.trainer import Hook, accumulation
 from ..errors import ConfigError
 from ..data.imagefolder import PRETRAIN_AUGS
-from ..models.mae import LOSS_ON, MASK_SAMPLINGS, TARGETS
+from ..models.mae_vit import LOSS_ON, MASK_SAMPLINGS, TARGETS
 
 ABLATION_CHOICES = {"mask_sampling": MASK_SAMPLINGS, "target": TARGETS, "loss_on": LOSS_ON, "aug": PRETRAIN_AUGS}
 # the config fields that make an MAE pretraining variant (recorded with each transfer of its checkpoint)

@@ -67,7 +67,8 @@ DVAE_REFUSAL = ("--target dvae is not supported: the only published dVAE tokeniz
                 "loads every file with torch.load(weights_only=True)); docs/fidelity.md 'dVAE target'")
 
 
-def block_mask(height: int, width: int, count: int, rng, min_patches: int = 16, min_aspect: float = 0.3) -> torch.Tensor:
+def block_mask(height: int, width: int, count: int, rng, min_patches: int = 16,
+               min_aspect: float = 0.3) -> torch.Tensor:
     """[height * width] bool, exactly ``count`` True (masked): BEiT's block-wise masking, then topped up.
 
     Blocks as BEiT's ``MaskingGenerator`` draws them: area uniform in [min_patches, patches still to mask], log

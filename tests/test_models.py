@@ -118,13 +118,13 @@ def test_every_name_of_a_size_finds_its_row():
 
 def test_a_size_has_one_canonical_name_and_only_the_listed_aliases():
     """The canonical name is timm's architecture without the image size; a name outside ``ALIASES`` (another case,
-    the recipe stem, a letter) is refused with every accepted name."""
+    a timm name with its pretrained tag, a width as text) is refused with every accepted name."""
     for size in MODEL_SIZES.values():
         assert model_size(size.name) is size and size.name == f"vit_{size.variant}_patch{size.patch_size}"
         assert size.timm is None or size.timm.startswith(size.name + "_")
     assert set(ALIASES) == {n for s in MODEL_SIZES.values() for n in (s.name, s.label, s.variant, s.mae,
                                                                       f"mae_vit_{s.variant}", s.timm) if n}
-    for wrong in ("VIT-B", "vit_b", "B", "vit_base_patch16_224.mae", "768", None):
+    for wrong in ("vit-g", "VIT-B", "vit_base_patch16_224.mae", "768", None):
         with pytest.raises(ConfigError) as refused:
             model_size(wrong)
         assert all(name in str(refused.value) for name in ALIASES)

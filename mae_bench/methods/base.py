@@ -12,7 +12,6 @@ import torch
 
 from ..config import above, at_least, fraction
 from ..engine.amp import resolve_amp
-from ..errors import ConfigError
 from ..engine.optim import NO_WEIGHT_DECAY
 from ..engine.trainer import Hook, accumulation
 from ..errors import ConfigError

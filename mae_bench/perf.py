@@ -22,7 +22,7 @@ from timm.layers import PatchEmbed as TimmPatchEmbed
 from timm.optim import param_groups_weight_decay
 
 from .engine.optim import adamw, param_groups
-from .models.mae import MaskedAutoencoderViT, create_mae, gather_tokens, patchify, random_masking
+from .models.mae_vit import MaskedAutoencoderViT, create_mae, gather_tokens, patchify, random_masking
 from .models.pos_embed import sincos_pos_embed_2d
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from .config import load_config_file
 from .errors import ConfigError
 from .methods.base import PretrainConfig
-from .models.mae import DECODER_DEFAULTS, DVAE_REFUSAL
+from .models.mae_vit import DECODER_DEFAULTS, DVAE_REFUSAL
 from .models.sizes import model_size
 from .perf import _vit_forward_macs, mae_flops
 from .results import load_records

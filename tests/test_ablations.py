@@ -12,7 +12,7 @@ from mae_bench.data.imagefolder import pretrain_transform
 from mae_bench.errors import ConfigError
 from mae_bench.methods import PretrainConfig
 from mae_bench.models import create_mae
-from mae_bench.models.mae import block_mask, fit_patch_pca, random_masking
+from mae_bench.models.mae_vit import block_mask, fit_patch_pca, random_masking
 from mae_bench.perf import mae_flops
 
 

@@ -6,7 +6,7 @@ import timm
 import torch
 
 from mae_bench.errors import ConfigError
-from mae_bench.models import (MODEL_SIZES, create_mae, create_vit, mae_vit_base_patch16, mae_vit_tiny_patch16,
+from mae_bench.models import (ALIASES, MODEL_SIZES, create_mae, create_vit, mae_vit_base_patch16, mae_vit_tiny_patch16,
                               model_size, patchify, random_masking, unpatchify)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -114,6 +114,29 @@ def test_every_name_of_a_size_finds_its_row():
             assert (CONFIGS / "finetune" / f"{size.recipe}.py").is_file()
     with pytest.raises(ConfigError, match="vit-b"):
         model_size("vit-g")
+
+
+def test_a_size_has_one_canonical_name_and_only_the_listed_aliases():
+    """The canonical name is timm's architecture without the image size; a name outside ``ALIASES`` (another case,
+    a timm name with its pretrained tag, a width as text) is refused with every accepted name."""
+    for size in MODEL_SIZES.values():
+        assert model_size(size.name) is size and size.name == f"vit_{size.variant}_patch{size.patch_size}"
+        assert size.timm is None or size.timm.startswith(size.name + "_")
+    assert set(ALIASES) == {n for s in MODEL_SIZES.values() for n in (s.name, s.label, s.variant, s.mae,
+                                                                      f"mae_vit_{s.variant}", s.timm) if n}
+    for wrong in ("vit-g", "VIT-B", "vit_base_patch16_224.mae", "768", None):
+        with pytest.raises(ConfigError) as refused:
+            model_size(wrong)
+        assert all(name in str(refused.value) for name in ALIASES)
+
+
+def test_forward_is_encoder_then_decoder_then_loss(tiny):
+    imgs, noise = torch.randn(2, 3, 32, 32), torch.rand(2, 16)
+    latent, mask, ids_restore = tiny.forward_encoder(imgs, 0.75, noise)
+    pred = tiny.forward_decoder(latent, ids_restore)
+    loss, pred2, mask2 = tiny(imgs, 0.75, noise)
+    assert torch.equal(pred, pred2) and torch.equal(mask, mask2)
+    assert torch.equal(tiny.forward_loss(imgs, pred, mask), loss)
 
 
 @pytest.mark.parametrize("size", [s for s in MODEL_SIZES.values() if s.timm], ids=lambda s: s.label)

@@ -12,12 +12,11 @@ import torch
 
 from ..config import above, at_least, fraction
 from ..engine.amp import resolve_amp
-from ..errors import ConfigError
 from ..engine.optim import NO_WEIGHT_DECAY
 from ..engine.trainer import Hook, accumulation
 from ..errors import ConfigError
 from ..data.imagefolder import PRETRAIN_AUGS
-from ..models.mae import LOSS_ON, MASK_SAMPLINGS, TARGETS
+from ..models.mae_vit import LOSS_ON, MASK_SAMPLINGS, TARGETS
 
 ABLATION_CHOICES = {"mask_sampling": MASK_SAMPLINGS, "target": TARGETS, "loss_on": LOSS_ON, "aug": PRETRAIN_AUGS}
 # the config fields that make an MAE pretraining variant (recorded with each transfer of its checkpoint)

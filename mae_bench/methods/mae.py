@@ -1,4 +1,4 @@
-"""MAE pretraining: the masked autoencoder of ``mae_bench.models.mae`` trained on its reconstruction loss.
+"""MAE pretraining, the method: the network of ``mae_bench.models.mae_vit`` trained on its reconstruction loss.
 
 The Table 1 ablation options of ``PretrainConfig`` reach the model here; ``--aug`` other than the recipe's
 ``crop_rand`` trains through the torchvision transforms of ``data.imagefolder.pretrain_transform``, and
@@ -16,7 +16,7 @@ from ..data.imagefolder import pretrain_transform
 from ..engine.checkpoint import unwrap
 from ..engine.trainer import Hook
 from ..models import create_mae
-from ..models.mae import pca_from_sums
+from ..models.mae_vit import pca_from_sums
 from .base import Method, PretrainConfig, model_device
 
 log = logging.getLogger("mae_bench.pretrain")

@@ -1,5 +1,11 @@
-"""The one table of ViT sizes: every name a size goes by (record label, ``create_vit`` variant, MAE factory, timm
-model), its geometry and the stem of its recipe configs, with one lookup, ``model_size``."""
+"""The one table of ViT sizes and the one grammar for naming them.
+
+A size's canonical name is timm's architecture name without its image size: ``vit_base_patch16`` (timm names a
+pretrained model ``architecture.tag``, ``vit_base_patch16_224.mae``; the architecture is what says the size). The
+other names a size goes by are aliases, each kept because a caller types it today (``aliases`` says which), and
+``ALIASES`` is the only place a name is looked up. ``model_size`` accepts exactly the names of ``ALIASES`` (or a
+width, as an mm config's backbone ``embed_dim`` gives it) and refuses anything else with the list of them.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +25,11 @@ class ModelSize:
     patch_size: int
     recipe: str | None  # stem of the recipe configs (``configs/finetune/vit_b.py``); None: no published recipe
 
+    @property
+    def name(self) -> str:
+        """The canonical name, timm's architecture without the image size: ``vit_base_patch16``."""
+        return f"vit_{self.variant}_patch{self.patch_size}"
+
 
 MODEL_SIZES: dict[str, ModelSize] = {s.label: s for s in (
     # the demo's CPU-sized ViT for 32 px images (not a published size)
@@ -31,13 +42,44 @@ MODEL_SIZES: dict[str, ModelSize] = {s.label: s for s in (
 )}
 
 
-def model_size(name: str | int) -> ModelSize:
-    """The size called ``name``: a label (``vit-b``), a variant (``base``), an MAE factory name with or without
-    its patch suffix (``mae_vit_base_patch16``, ``mae_vit_base``), a timm name, or a width (``768``, as an mm
-    config's backbone ``embed_dim`` gives it). A ``ConfigError`` naming the known labels otherwise."""
+def aliases(size: ModelSize) -> tuple[str, ...]:
+    """The names besides the canonical one that mean ``size``, and who types each."""
+    return (
+        size.label,  # records' and tables' ``model``; ``--model`` of tools/transfer.py and the transfer configs
+        size.variant,  # ``create_vit`` / ``create_classifier`` (``base``)
+        size.mae,  # the MAE factory: ``--model`` of tools/pretrain.py and tools/benchmark.py, configs/pretrain
+        f"mae_vit_{size.variant}",  # the MAE factory without its patch suffix
+        *((size.timm,) if size.timm else ()),  # timm's model (the architecture at 224 px)
+    )
+
+
+def _name_table() -> dict[str, ModelSize]:
+    """Every accepted name -> its size; a name that would mean two sizes is a bug of the table above."""
+    table: dict[str, ModelSize] = {}
     for size in MODEL_SIZES.values():
-        names = (size.label, size.variant, size.mae, f"mae_vit_{size.variant}", size.timm)
-        if name in names or name == size.embed_dim:
-            return size
-    raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODEL_SIZES)} "
-                   f"(or {', '.join(s.mae for s in MODEL_SIZES.values())})")
+        for name in (size.name, *aliases(size)):
+            if table.setdefault(name, size) is not size:
+                raise AssertionError(f"model name {name!r} means both {table[name].label} and {size.label}")
+    return table
+
+
+ALIASES: dict[str, ModelSize] = _name_table()
+
+
+def accepted_names() -> str:
+    """The list a refusal gives: each canonical name with its aliases, then the widths."""
+    rows = [f"{s.name} (or {', '.join(aliases(s))})" for s in MODEL_SIZES.values()]
+    return "; ".join(rows) + f"; or a width: {', '.join(str(s.embed_dim) for s in MODEL_SIZES.values())}"
+
+
+def model_size(name: str | int) -> ModelSize:
+    """The size called ``name``: a name of ``ALIASES`` (canonical ``vit_base_patch16``, or an alias such as
+    ``vit-b``, ``base``, ``mae_vit_base_patch16``), or a width (``768``, as an mm config's backbone ``embed_dim``
+    gives it). A ``ConfigError`` listing the accepted names otherwise."""
+    if isinstance(name, int) and not isinstance(name, bool):
+        found = next((s for s in MODEL_SIZES.values() if s.embed_dim == name), None)
+    else:
+        found = ALIASES.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise ConfigError(f"unknown model {name!r}; accepted: {accepted_names()}")
+    return found

@@ -1,4 +1,8 @@
-"""Masked Autoencoder (He et al. 2021) on the ViT of ``vit.py``.
+"""The masked autoencoder network (He et al. 2021) on the ViT of ``vit.py`` (the official ``models_mae.py``).
+
+``MaskedAutoencoderViT.forward`` is ``forward_encoder`` (mask, encode the kept patches), ``forward_decoder``
+(predict every patch) and ``forward_loss``, in that order; ``mae_vit_base_patch16`` and the other sizes are plain
+functions over ``create_mae``. Training it is the pretraining method of ``methods/mae.py``.
 
 Shapes: imgs [N, 3, H, W]; L = (H/p)(W/p) patches; K = L(1 - mask_ratio) kept;
 patches [N, L, p*p*3] in (p, q, c) order (official ``patchify``); mask [N, L], 1 = removed.
@@ -63,7 +67,8 @@ DVAE_REFUSAL = ("--target dvae is not supported: the only published dVAE tokeniz
                 "loads every file with torch.load(weights_only=True)); docs/fidelity.md 'dVAE target'")
 
 
-def block_mask(height: int, width: int, count: int, rng, min_patches: int = 16, min_aspect: float = 0.3) -> torch.Tensor:
+def block_mask(height: int, width: int, count: int, rng, min_patches: int = 16,
+               min_aspect: float = 0.3) -> torch.Tensor:
     """[height * width] bool, exactly ``count`` True (masked): BEiT's block-wise masking, then topped up.
 
     Blocks as BEiT's ``MaskingGenerator`` draws them: area uniform in [min_patches, patches still to mask], log
@@ -168,7 +173,7 @@ class MaskedAutoencoderViT(VisionTransformer):
         self.decoder_norm = LayerNorm(decoder_embed_dim)
         out_dim = pca_dim if target == "pca" else patch_size**2 * in_chans
         self.decoder_pred = nn.Linear(decoder_embed_dim, out_dim)
-        if target == "pca":  # fitted before training (methods/mae.py), saved with the weights
+        if target == "pca":  # fitted before training (methods/mae.py PCAFitHook), saved with the weights
             self.register_buffer("pca_mean", torch.zeros(patch_size**2 * in_chans))
             self.register_buffer("pca_basis", torch.zeros(patch_size**2 * in_chans, pca_dim))
         self.apply(init_linear_and_norm)
@@ -211,7 +216,10 @@ class MaskedAutoencoderViT(VisionTransformer):
             masked = torch.stack([block_mask(gh, gw, count, rng, self.block_min_patches) for _ in range(n)])
         return (masked.float() + torch.arange(length) / (2 * length)).to(device)
 
-    def _encode_patches(self, patches, mask_ratio, noise):
+    def forward_encoder(self, imgs: torch.Tensor, mask_ratio: float, noise: torch.Tensor | None = None):
+        """imgs [N, 3, H, W] -> latent [N, 1 + K, D] (cls first), mask [N, L], ids_restore [N, L]. ``noise`` [N, L]
+        fixes the masking (None: drawn here, by ``mask_noise`` for block and grid sampling)."""
+        patches = self.patchify(imgs)
         n, length, _ = patches.shape
         if noise is None and self.mask_sampling != "random":
             noise = self.mask_noise(n, mask_ratio, patches.device)
@@ -233,10 +241,6 @@ class MaskedAutoencoderViT(VisionTransformer):
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x)
-
-    def forward_encoder(self, imgs: torch.Tensor, mask_ratio: float, noise: torch.Tensor | None = None):
-        """imgs [N, 3, H, W] -> latent [N, 1 + K, D] (cls first), mask [N, L], ids_restore [N, L]."""
-        return self._encode_patches(self.patchify(imgs), mask_ratio, noise)
 
     def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
         """latent [N, 1 + K, D] -> pred [N, L, p*p*3]; removed positions get the shared mask token."""
@@ -276,21 +280,18 @@ class MaskedAutoencoderViT(VisionTransformer):
 
     def forward_loss(self, imgs: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean squared error over the removed patches only (every patch with loss_on all)."""
-        return self._loss(self.patchify(imgs), pred, mask)
-
-    def _loss(self, patches, pred, mask):
-        loss = ((pred.float() - self.target(patches.float())) ** 2).mean(dim=-1)
+        loss = ((pred.float() - self.target(self.patchify(imgs).float())) ** 2).mean(dim=-1)
         if self.loss_on == "all":
             return loss.mean()
         return (loss * mask).sum() / mask.sum()
 
     def forward(self, imgs: torch.Tensor, mask_ratio: float | None = None, noise: torch.Tensor | None = None):
-        """-> (loss, pred [N, L, p*p*3], mask [N, L]). ``noise`` [N, L] fixes the masking."""
+        """-> (loss, pred [N, L, p*p*3], mask [N, L]): encoder, decoder, loss. ``noise`` [N, L] fixes the masking."""
         mask_ratio = self.mask_ratio if mask_ratio is None else mask_ratio
-        patches = self.patchify(imgs)
-        latent, mask, ids_restore = self._encode_patches(patches, mask_ratio, noise)
+        latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, noise)
         pred = self.forward_decoder(latent, ids_restore)
-        return self._loss(patches, pred, mask), pred, mask
+        loss = self.forward_loss(imgs, pred, mask)
+        return loss, pred, mask
 
     def decoder_state_dict(self) -> dict[str, torch.Tensor]:
         enc = self.encoder_state_dict()
@@ -298,18 +299,6 @@ class MaskedAutoencoderViT(VisionTransformer):
 
 
 DECODER_DEFAULTS = dict(decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16)
-
-
-def _factory(variant: str):
-    size = model_size(variant)
-
-    def build(**overrides) -> MaskedAutoencoderViT:
-        return create_mae(size.mae, **overrides)
-
-    build.__name__ = size.mae
-    build.__doc__ = (f"MAE with a ViT-{variant} encoder ({size.embed_dim}-d, {size.depth} blocks, "
-                     f"{size.num_heads} heads).")
-    return build
 
 
 def create_mae(name: str, **overrides) -> MaskedAutoencoderViT:
@@ -321,9 +310,31 @@ def create_mae(name: str, **overrides) -> MaskedAutoencoderViT:
     return MaskedAutoencoderViT(**vit_kwargs(name, **kw))
 
 
-mae_vit_micro_patch8 = _factory("micro")
-mae_vit_tiny_patch16 = _factory("tiny")
-mae_vit_small_patch16 = _factory("small")
-mae_vit_base_patch16 = _factory("base")
-mae_vit_large_patch16 = _factory("large")
-mae_vit_huge_patch14 = _factory("huge")
+def mae_vit_micro_patch8(**overrides) -> MaskedAutoencoderViT:
+    """MAE with the demo's micro ViT (128-d, 6 blocks, 4 heads, patch 8); ``overrides`` as ``create_mae``."""
+    return create_mae("mae_vit_micro_patch8", **overrides)
+
+
+def mae_vit_tiny_patch16(**overrides) -> MaskedAutoencoderViT:
+    """MAE with a ViT-T/16 encoder (192-d, 12 blocks, 3 heads); ``overrides`` as ``create_mae``."""
+    return create_mae("mae_vit_tiny_patch16", **overrides)
+
+
+def mae_vit_small_patch16(**overrides) -> MaskedAutoencoderViT:
+    """MAE with a ViT-S/16 encoder (384-d, 12 blocks, 6 heads); ``overrides`` as ``create_mae``."""
+    return create_mae("mae_vit_small_patch16", **overrides)
+
+
+def mae_vit_base_patch16(**overrides) -> MaskedAutoencoderViT:
+    """MAE with a ViT-B/16 encoder (768-d, 12 blocks, 12 heads); ``overrides`` as ``create_mae``."""
+    return create_mae("mae_vit_base_patch16", **overrides)
+
+
+def mae_vit_large_patch16(**overrides) -> MaskedAutoencoderViT:
+    """MAE with a ViT-L/16 encoder (1024-d, 24 blocks, 16 heads); ``overrides`` as ``create_mae``."""
+    return create_mae("mae_vit_large_patch16", **overrides)
+
+
+def mae_vit_huge_patch14(**overrides) -> MaskedAutoencoderViT:
+    """MAE with a ViT-H/14 encoder (1280-d, 32 blocks, 16 heads); ``overrides`` as ``create_mae``."""
+    return create_mae("mae_vit_huge_patch14", **overrides)

@@ -83,3 +83,12 @@ def model_size(name: str | int) -> ModelSize:
     if found is None:
         raise ConfigError(f"unknown model {name!r}; accepted: {accepted_names()}")
     return found
+
+
+def size_label(name: str, key: str) -> str:
+    """The record label (``vit-b``) of a size named in any accepted spelling; the refusal names ``key``, the flag or
+    config key it came from."""
+    try:
+        return model_size(name).label
+    except ConfigError as e:
+        raise ConfigError(f"{key}={name!r}: {e}") from None

@@ -41,7 +41,7 @@ from ..engine.hooks import CheckpointHook, EmaHook, Hook, LogHook
 from ..engine.optim import adamw, lars, param_groups
 from ..engine.trainer import Schedule, Trainer, accumulation
 from ..models.classifier import ViTClassifier, create_classifier
-from ..models.sizes import MODEL_SIZES
+from ..models.sizes import MODEL_SIZES, size_label
 from ..progress import progress_bar
 from ..resources import config_file
 from .mm_common import dataclass_options
@@ -118,7 +118,8 @@ class ClassificationConfig:
     )
 
     def __post_init__(self):
-        checks = {"model": (self.model, MODEL_SIZES), "head_type": (self.head_type, ("linear", "bn_linear")),
+        self.model = size_label(self.model, "model")
+        checks = {"head_type": (self.head_type, ("linear", "bn_linear")),
                   "optimizer": (self.optimizer, ("adamw", "lars")),
                   "augment": (self.augment, ("randaug", "rrc", "tf_rrc")),
                   "amp": (self.amp, AMP_MODES)}
@@ -145,9 +146,7 @@ def recipe_config(task: str, model: str | None) -> Path:
     ``configs/<task>/quick.py`` without ``--model``."""
     if model is None:
         return config_file(f"{task}/quick.py")
-    if model not in MODEL_SIZES:
-        raise ConfigError(f"--model {model!r} is not one of {', '.join(MODEL_SIZES)}")
-    recipe = MODEL_SIZES[model].recipe
+    recipe = MODEL_SIZES[size_label(model, "--model")].recipe
     path = config_file(f"{task}/{recipe}.py")
     return path if recipe and path.is_file() else config_file(f"{task}/_base_.py")
 

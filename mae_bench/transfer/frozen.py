@@ -34,7 +34,7 @@ from ..engine.amp import AMP_MODES, amp_dtype
 from ..engine.checkpoint import check_finite
 from ..errors import SaveError
 from ..evaluation.features import extract
-from ..models.sizes import MODEL_SIZES
+from ..models.sizes import size_label
 from ..models.vit import VisionTransformer, create_vit
 from .mm_common import dataclass_options
 from .task import Run, Task, TransferArgs
@@ -91,8 +91,7 @@ class FrozenConfig:
     )
 
     def __post_init__(self):
-        if self.model not in MODEL_SIZES:
-            raise ConfigError(f"model={self.model!r} is not one of {', '.join(MODEL_SIZES)}")
+        self.model = size_label(self.model, "model")
         bad = [p for p in self.pools if p not in ("cls", "avg", "cls_avg")]
         if bad:
             raise ConfigError(f"pools {bad}: known cls, avg, cls_avg")

@@ -23,7 +23,7 @@ RECORD_FIELDS = ("task", "dataset", "metrics", "model", "init", "pretrain_method
                  "ckpt_sha256", "config", "cfg_options", "seed", "world_size", "git_sha", "versions", "started",
                  "finished", "wall_time_s")
 FULL_TASKS = ("coco", "ade20k", "finetune", "linprobe")
-CHEAP_TASKS = ("knn", "linprobe_grid", "attentive", "ade20k_linear")  # frozen-feature signals (issue 14)
+CHEAP_TASKS = ("knn", "linprobe_grid", "attentive", "ade20k_linear")  # frozen-feature signals (docs/transfer.md)
 TASKS = (*FULL_TASKS, *CHEAP_TASKS)
 PRETRAIN_METHODS = ("mae", "supervised", "mocov3", "dino", "beit", "random")
 

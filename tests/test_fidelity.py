@@ -69,7 +69,7 @@ def test_optimizer_groups_match_reference_table(table):
 
 
 def test_reference_tables_have_the_drifts_the_issue_names():
-    """The committed tables themselves pin what the references decay (issue 11, points 2 and 3)."""
+    """The committed tables themselves pin what the references decay (docs/fidelity.md)."""
     coco = json.loads((EXPECTED / "coco_vit_b_groups.json").read_text())["params"]
     assert len(coco) == 245
     assert coco["backbone.pos_embed"] == [0.7**13, 0.0] and coco["backbone.blocks.0.norm1.weight"] == [0.7**12, 0.0]

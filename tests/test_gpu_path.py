@@ -1,4 +1,4 @@
-"""The GPU path without mmcv's CUDA kernels (issue 12): torchvision's RoIAlign / NMS behind mmcv's ops, forced on the
+"""The GPU path without mmcv's CUDA kernels (docs/install.md): torchvision's RoIAlign / NMS behind mmcv's ops, forced on the
 CPU with MAE_BENCH_TORCHVISION_OPS=1 and compared with mmcv's own CPU kernels; the GPU check's CPU smoke mode."""
 import importlib
 import json

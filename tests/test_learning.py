@@ -64,7 +64,7 @@ def test_linear_probe_tells_a_known_good_init_from_random(handful, tmp_path):
     construction, so a probe trained on 12 of them must classify the other 12 far better than a probe on a random
     encoder (near chance, 1/6; measured 100 vs 25). This checks the probe can see good features; it says nothing
     about how well pretraining generalises (a ViT-T trained with labels on a 480-scene pool for 300 steps did not:
-    25% vs 23% for random init on 48 held-out scenes, issue 10 report)."""
+    25% vs 23% for random init on 48 held-out scenes, measured when this test was written)."""
     rec = transfer("finetune", handful, tmp_path, "--cfg-options", "global_pool=False")
     assert rec["metrics"]["top1"] >= 90.0, rec["metrics"]
     encoder = tmp_path / "supervised_encoder.pth"

@@ -1,4 +1,4 @@
-"""Cluster faults (issue 12): torchrun restarts a SIGKILLed worker and the run resumes by itself; SIGUSR1 (Slurm's
+"""Cluster faults (docs/faults.md): torchrun restarts a SIGKILLed worker and the run resumes by itself; SIGUSR1 (Slurm's
 warning before the time limit) stops after a saved epoch; both end with the weights of an uninterrupted run."""
 import os
 import signal

@@ -1,4 +1,4 @@
-"""Offline GPU nodes (issue 12): the wheelhouse builds from this machine's registries under 64 MiB, and installs with
+"""Offline GPU nodes (docs/install.md): the wheelhouse builds from this machine's registries under 64 MiB, and installs with
 pip --no-index into a throwaway venv that sees only the packages a node already has (this venv minus the wheelhouse's
 own), after which mmcv.ops / mmengine / mmdet / mmseg import. mmcv's 9-minute build is replaced by the wheel setup
 cached (MMCV_WHEEL); the node builds it from the sdist in the house."""

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""One GPU check of every command (issue 12); each step runs in its own process with a time limit.
+"""One GPU check of every command (docs/install.md); each step runs in its own process with a time limit.
 
   bash tools/gpu_check.sh                                          # on one H100/H200, under 8 min, no network
   python tools/gpu_check.py --out results/perf --device cuda       # what gpu_check.sh runs
@@ -15,7 +15,7 @@ workers, normalised on the device), and again with the JPEGs decoded on the devi
 (s/iteration and memory from mmengine's log); fine-tuning and linear probing ViT-B at 224 px, 20 iterations each.
 Writes ``OUT/gpu_check.json`` (device, versions, every figure, every pass/fail) and ``OUT/gpu_check.md``. Exit status
 0 only when every step passed.
-Goals (issue 12), reported, not enforced: MFU >= 50% (bf16, ViT-B/16), JPEG feed >= 90% of the tensor rate.
+Goals (docs/install.md), reported, not enforced: MFU >= 50% (bf16, ViT-B/16), JPEG feed >= 90% of the tensor rate.
 """
 from __future__ import annotations
 

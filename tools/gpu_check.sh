@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU check of every command (issue 12), under 8 minutes on one H100/H200, no network needed:
+# One GPU check of every command (docs/install.md), under 8 minutes on one H100/H200, no network needed:
 #   bash tools/gpu_check.sh [OUT_DIR]     (default results/perf; scratch in $WORK, default /tmp/mae_bench_gpu_check)
 # Needs the mm stack (offline node: bash tools/build_wheelhouse.sh here, then bash tools/install_offline.sh there).
 # Each step runs in its own process with a time limit and is reported passed/failed with its figures in

@@ -1,5 +1,5 @@
 """Training engine: one loop with hooks, distributed setup, checkpoints, optimiser groups."""
-from .checkpoint import load_training_state, resume_path, save_checkpoint
+from .training_state import load_training_state, resume_path, save_checkpoint
 from .dist import DistInfo, init_distributed
 from .hooks import CheckpointHook, LogHook
 from .optim import cosine_lr, layer_id, layer_scale, param_groups

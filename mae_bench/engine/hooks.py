@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from ..checkpoints import temp_name
-from .checkpoint import save_checkpoint, unwrap
+from .training_state import save_checkpoint, unwrap
 from .dist import all_reduce_mean
 from .trainer import Hook
 from .vis import read_log

@@ -13,7 +13,7 @@ import torch
 
 from ..data.fast import to_model_input
 from ..data.imagefolder import pretrain_transform
-from ..engine.checkpoint import unwrap
+from ..engine.training_state import unwrap
 from ..engine.trainer import Hook
 from ..models import create_mae
 from ..models.mae_vit import pca_from_sums

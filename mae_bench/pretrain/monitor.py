@@ -5,7 +5,7 @@ Data: ``--monitor_data DIR`` (``DIR/train`` = the k-NN bank and the heads' train
 queries), or else a held-out slice of the pretraining ``train/`` folder: every ``round(1 / monitor_fraction)``-th
 image is removed from pretraining (``pretraining_indices``) and split 4:1 into bank and queries.
 Each monitor epoch: the eval-transform features of bank and queries (cls token and mean patch token, last 4
-blocks, after the final norm; ``evaluation.features``), the weighted k-NN of ``evaluation.knn`` (k = 20, T = 0.07)
+blocks, after the final norm; ``evaluation.features``), the weighted k-NN of ``evaluation.knn_vote`` (k = 20, T = 0.07)
 on both features, and ``evaluation.heads.LinearGrid`` (4 learning rates x cls / avg / cls4+avg) trained on the bank
 features without augmentation. The numbers go into the epoch stats, so ``LogHook`` writes them to ``log.jsonl``
 and TensorBoard (``epoch/monitor_*``); after training ``monitors.png`` plots them beside the loss.
@@ -21,13 +21,13 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..data import build_imagefolder, eval_transform
-from ..engine.checkpoint import unwrap
+from ..engine.training_state import unwrap
 from ..engine.trainer import Hook
 from ..errors import ConfigError, DataError
 from ..evaluation.features import extract
 from ..evaluation.heads import (LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics, num_steps,
                                tensor_batches)
-from ..evaluation.knn import knn_accuracy
+from ..evaluation.knn_vote import knn_accuracy
 
 log = logging.getLogger("mae_bench.monitor")
 MONITOR_LRS = [1e-3, 1e-2, 0.1, 1.0]

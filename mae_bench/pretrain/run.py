@@ -20,7 +20,7 @@ from ..data.pipeline import check_pipeline, pretrain_loader
 from ..data.shards import is_shard_pattern
 from ..data.writers import MARKER
 from ..engine.amp import grad_scaler, resolve_amp
-from ..engine.checkpoint import check_same_config, load_training_state, newest_checkpoint, resume_path, unwrap
+from ..engine.training_state import check_same_config, load_training_state, newest_checkpoint, resume_path, unwrap
 from ..engine.outdir import owned
 from ..engine.dist import DistInfo, barrier, init_distributed
 from ..engine.hooks import CheckpointHook, EmaHook, Hook, LogHook, StopOnSignalHook

@@ -34,7 +34,7 @@ from ..data import (
     eval_transform,
 )
 from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
-from ..engine.checkpoint import (check_same_config, load_training_state, restore_state, resume_path, save_checkpoint,
+from ..engine.training_state import (check_same_config, load_training_state, restore_state, resume_path, save_checkpoint,
                                  unwrap)
 from ..engine.dist import DistInfo, cleanup, init_distributed, launch_world_size
 from ..engine.hooks import CheckpointHook, EmaHook, Hook, LogHook

@@ -31,7 +31,7 @@ from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, ev
 from ..data.check import dataset_name
 from ..data.writers import write_synthetic_once
 from ..engine.amp import AMP_MODES, amp_dtype
-from ..engine.checkpoint import check_finite
+from ..engine.training_state import check_finite
 from ..errors import SaveError
 from ..evaluation.features import extract
 from ..models.sizes import size_label

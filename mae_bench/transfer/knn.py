@@ -2,7 +2,7 @@
 
     tools/transfer.py --task knn --ckpt PATH --config configs/knn/vit_b.py --data-root /datasets/imagenet
 
-The vote is ``mae_bench.evaluation.knn`` (dinov2 ``dinov2/eval/knn.py``, commit 81b2b64), with k in
+The vote is ``mae_bench.evaluation.knn_vote`` (dinov2 ``dinov2/eval/knn.py``, commit 81b2b64), with k in
 {10, 20, 100, 200}, micro-averaged top-1 / top-5; their feature is the cls token, we also report the
 mean of the last block's patch tokens (``avg``). Train features are computed once (eval transform) and
 cached per (checkpoint sha256, dataset, transform); ``knn_chunk`` train rows go to the device at a time.
@@ -17,7 +17,7 @@ import logging
 import torch
 
 from ..data import build_imagefolder
-from ..evaluation.knn import knn_metrics
+from ..evaluation.knn_vote import knn_metrics
 from .frozen import FrozenTask, build_encoder, cached_features, feature_set_classes, load_feature_set, start
 from .task import Outcome, Run
 

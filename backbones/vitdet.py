@@ -22,10 +22,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_norm_layer
-from timm.layers import resample_patch_embed
+from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS as ROOT_MODELS
-from mmdet.registry import MODELS
+from timm.layers import resample_patch_embed
 
 from backbones.checkpoint_init import CheckpointInit
 from mae_bench.models.vit import Attention, Block, PatchEmbed, VisionTransformer, init_linear_and_norm

@@ -18,7 +18,6 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from .errors import ConfigError  # noqa: F401  (raised here, importable from here)
 
 

@@ -17,8 +17,8 @@ from functools import partial
 
 import torch
 import torch.nn as nn
-from timm.models.vision_transformer import Block as TimmBlock
 from timm.layers import PatchEmbed as TimmPatchEmbed
+from timm.models.vision_transformer import Block as TimmBlock
 from timm.optim import param_groups_weight_decay
 
 from .engine.optim import adamw, param_groups

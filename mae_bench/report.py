@@ -17,11 +17,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tables import (CLAIMS_AGAINST, CLAIMS_HEAD, CLAIMS_RULE, DATASET_LABEL, MARK, METHOD_ORDER, MODEL_ORDER,
-                     NOT_CONCLUSIVE, PROJECT_SOURCE, RANKING_NOTE, TASK_LABEL, ZOO_CAPTION, _corr, _rank,
-                     cells_reference, claim_tables, column_rank, method_label, model_label, ranking_agreement,
-                     summary_marks, table_keys, table_name, table_view, terminal_summary, verdict, write_text,
-                     zoo_view)
+from .tables import (
+    CLAIMS_AGAINST,
+    CLAIMS_HEAD,
+    CLAIMS_RULE,
+    DATASET_LABEL,
+    MARK,
+    METHOD_ORDER,
+    MODEL_ORDER,
+    NOT_CONCLUSIVE,
+    PROJECT_SOURCE,
+    RANKING_NOTE,
+    TASK_LABEL,
+    ZOO_CAPTION,
+    _corr,
+    _rank,
+    cells_reference,
+    claim_tables,
+    column_rank,
+    method_label,
+    model_label,
+    ranking_agreement,
+    summary_marks,
+    table_keys,
+    table_name,
+    table_view,
+    terminal_summary,
+    verdict,
+    write_text,
+    zoo_view,
+)
 from .tables import to_markdown as view_markdown
 
 METHOD_COLOUR = {"supervised": "#7f7f7f", "mocov3": "#1f77b4", "dino": "#2ca02c", "beit": "#9467bd", "mae": "#d62728",

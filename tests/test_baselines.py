@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import REPO, run_tool
 from mae_bench.checkpoints import load_encoder_state, load_file
 from mae_bench.data import pretrain_transform
 from mae_bench.methods.mocov3 import MoCoV3, cosine_momentum, infonce
 from mae_bench.models import VisionTransformer, create_vit
 from mae_bench.results import load_records
-from conftest import REPO, run_tool
 
 TINY = ["--device", "cpu", "--model", "mae_vit_tiny_patch16", "--input_size", 64, "--batch_size", 4, "--epochs", 1,
         "--warmup_epochs", 1, "--max_iters_per_epoch", 2, "--num_workers", 0, "--no-tensorboard", "--save_every", 0]
@@ -310,6 +310,7 @@ def test_mocov3_three_steps_equal_the_official_optimizer():
     """Three steps of our optimizer on MoCo v3 equal main_moco.py's AdamW(model.parameters(), lr, weight_decay=wd)
     (restated; fused like ours) on identical weights and batches: same groups, betas and decay, bitwise."""
     import copy
+
     from mae_bench.pretrain.run import build_optimizer
     cfg, method = _mocov3(weight_decay=0.1, moco_mlp_dim=256)
     ours, official = method.model, copy.deepcopy(method.model)

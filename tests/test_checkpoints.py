@@ -9,14 +9,21 @@ import pytest
 import timm
 import torch
 
-from mae_bench.checkpoints import (CheckpointError, convert, epochs_completed, load_encoder_state, load_file,
-                                   read_checkpoint, trained_by)
+from conftest import TINY_MAE, run_tool
+from mae_bench.checkpoints import (
+    CheckpointError,
+    convert,
+    epochs_completed,
+    load_encoder_state,
+    load_file,
+    read_checkpoint,
+    trained_by,
+)
 from mae_bench.meta import sha256
+from mae_bench.models import VisionTransformer
 from mae_bench.transfer import TransferArgs, TransferError
 from mae_bench.transfer.skeleton import read_init
 from mae_bench.transfer.task import init_name
-from mae_bench.models import VisionTransformer
-from conftest import TINY_MAE, run_tool
 
 DIM, DEPTH, HEADS, IMG = 192, 2, 3, 32
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, run_tool
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import REPO, run_tool
 from mae_bench.checkpoints import load_file, read_checkpoint
 from mae_bench.config import build, load_config_file
 from mae_bench.engine.optim import param_groups

@@ -12,10 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import TINY_MAE, run_tool
 from mae_bench.evaluation.knn_vote import knn_accuracy
 from mae_bench.pretrain.monitor import held_out, pretraining_indices
-
-from conftest import TINY_MAE, run_tool
 
 CLASSES, DIM = 4, 16
 

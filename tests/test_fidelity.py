@@ -454,8 +454,8 @@ def test_classification_refuses_an_inexact_batch_as_pretraining(tmp_path):
 
 def test_one_amp_rule():
     from mae_bench.engine.amp import amp_dtype, grad_scaler, resolve_amp
-    from mae_bench.transfer.classification import ClassificationConfig
     from mae_bench.methods import PretrainConfig
+    from mae_bench.transfer.classification import ClassificationConfig
     from mae_bench.transfer.frozen import FrozenConfig
 
     assert [resolve_amp("auto", d) for d in ("cpu", "cuda")] == ["fp32", "bf16"]
@@ -519,9 +519,9 @@ def d2_simple_feature_pyramid(neck, x: torch.Tensor, eps: float = 1e-6) -> list[
 
 
 def test_vitdet_neck_equals_simple_feature_pyramid():
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-    from mmdet.registry import MODELS
 
     import backbones.vitdet  # noqa: F401  (registers SimpleFPN and LN2d)
 

@@ -1,4 +1,4 @@
-"""The GPU path without mmcv's CUDA kernels (docs/install.md): torchvision's RoIAlign / NMS behind mmcv's ops, forced on the
+"""The GPU path without mmcv's CUDA kernels: torchvision's RoIAlign / NMS behind mmcv's ops, forced on the
 CPU with MAE_BENCH_TORCHVISION_OPS=1 and compared with mmcv's own CPU kernels; the GPU check's CPU smoke mode."""
 import importlib
 import json
@@ -176,8 +176,8 @@ def _gpu_check(tmp_path: Path, *only: str) -> dict:
 
 
 def test_gpu_check_smoke_pretraining_and_classification(tmp_path):
-    r = _gpu_check(tmp_path, "matmul", "pretrain_eager", "pretrain_compile", "pretrain_jpeg", "pretrain_jpeg_gpu_decode",
-                   "finetune", "linprobe")
+    r = _gpu_check(tmp_path, "matmul", "pretrain_eager", "pretrain_compile", "pretrain_jpeg",
+                   "pretrain_jpeg_gpu_decode", "finetune", "linprobe")
     steps = {k: v["figures"] for k, v in r["steps"].items()}
     assert steps["matmul"]["tflops"] > 0
     for name in ("pretrain_eager", "pretrain_compile"):

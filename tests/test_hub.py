@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save as safetensors_bytes
+from test_checkpoints import hf
 
+from conftest import REPO, run_tool
 from mae_bench.checkpoints import CheckpointError
 from mae_bench.hub import NotCached, caches, resolve
 from mae_bench.models.vit import create_vit
@@ -24,8 +26,6 @@ from mae_bench.tables import build_cells, load_reference, zoo_markdown
 from mae_bench.transfer import TransferArgs
 from mae_bench.transfer.skeleton import read_init
 from mae_bench.zoo import ENTRIES, MAE_LINPROBE, MAE_PAPER, lookup
-from conftest import REPO, run_tool
-from test_checkpoints import hf
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 MAE_B_URL_FILE = "mae_pretrain_vit_base.pth"

@@ -6,8 +6,18 @@ import timm
 import torch
 
 from mae_bench.errors import ConfigError
-from mae_bench.models import (ALIASES, MODEL_SIZES, create_mae, create_vit, mae_vit_base_patch16, mae_vit_tiny_patch16,
-                              model_size, patchify, random_masking, unpatchify)
+from mae_bench.models import (
+    ALIASES,
+    MODEL_SIZES,
+    create_mae,
+    create_vit,
+    mae_vit_base_patch16,
+    mae_vit_tiny_patch16,
+    model_size,
+    patchify,
+    random_masking,
+    unpatchify,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, TINY_MAE
 from PIL import Image
 
+from conftest import REPO, TINY_MAE
 from mae_bench.cli import main as cli_main
 from mae_bench.data import CheckedImageFolder, DataError
 from mae_bench.data.check import check_dataset, dataset_name, load_class_names

@@ -62,7 +62,8 @@ def test_tiny_sweep_killed_and_restarted_reruns_nothing_finished(tmp_path):
     assert sorted(r["sweep_job"] for r in records) == ["default:knn:s0", "mask_ratio-0.5:knn:s0"]
     default = next(r for r in records if r["sweep_variant"] == "default")
     assert default["sweep"] == "tiny" and default["sweep_points"] == [["mask_ratio", "0.75"]]
-    assert default["pretrain_variant"]["mask_ratio"] == 0.75 and default["pretrain_variant"]["mask_sampling"] == "random"
+    variant = default["pretrain_variant"]
+    assert variant["mask_ratio"] == 0.75 and variant["mask_sampling"] == "random"
     other = next(r for r in records if r["sweep_variant"] != "default")
     assert (other["sweep_axis"], other["sweep_value"]) == ("mask_ratio", "0.5")
 

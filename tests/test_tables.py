@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, run_tool
-from mae_bench.results import make_record, write_record
 from mae_bench.report import _bars
+from mae_bench.results import make_record, write_record
 from mae_bench.stats import t_two_sided_p, welch_test
 from mae_bench.tables import PROJECT_SOURCE, build_cells, claims, claims_markdown, load_reference, terminal_summary
 

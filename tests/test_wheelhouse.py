@@ -1,4 +1,4 @@
-"""Offline GPU nodes (docs/install.md): the wheelhouse builds from this machine's registries under 64 MiB, and installs with
+"""Offline GPU nodes: the wheelhouse builds from this machine's registries under 64 MiB, and installs with
 pip --no-index into a throwaway venv that sees only the packages a node already has (this venv minus the wheelhouse's
 own), after which mmcv.ops / mmengine / mmdet / mmseg import. mmcv's 9-minute build is replaced by the wheel setup
 cached (MMCV_WHEEL); the node builds it from the sdist in the house."""
@@ -7,8 +7,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-
-from conftest import REPO, run_tool
+from conftest import run_tool
 
 PROVIDED_BY_HOUSE = ("mmcv", "mmengine", "mmdet", "mmseg", "pycocotools", "cv2", "opencv", "addict", "yapf", "rich",
                      "termcolor", "shapely", "terminaltables", "prettytable", "ftfy", "regex", "wcwidth", "pygments",

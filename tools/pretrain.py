@@ -17,8 +17,8 @@ import typing
 
 from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.config import build, field_types, load_config_file
-from mae_bench.engine.training_state import NonFiniteWeights, newest_checkpoint
 from mae_bench.engine.trainer import NonFiniteLoss
+from mae_bench.engine.training_state import NonFiniteWeights, newest_checkpoint
 from mae_bench.errors import MaeBenchError
 from mae_bench.pretrain import PretrainConfig, run_pretrain
 from mae_bench.resources import find_config

@@ -22,7 +22,6 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from mae_bench.cli import accept_both_spellings, reports_errors
 from mae_bench.errors import MaeBenchError

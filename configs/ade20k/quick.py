@@ -13,6 +13,7 @@ lr); lr 1e-3 with 30 warmup iterations of 300; no validation during training (th
 """
 _base_ = ["./upernet_vit_b.py"]
 from mae_bench.config import pipeline_with  # noqa: E402  (after _base_: see pipeline_with)
+
 custom_imports = dict(imports=["backbones.vit_seg", "backbones.layer_decay", "backbones.synthetic_seg"],
                       allow_failed_imports=False)
 

@@ -2,8 +2,8 @@
 pretrained at 32 px) on 64 px synthetic scenes, 64 px crops (an 8x8 token map).
 
 Run (what `make demo` runs per init and seed):
-    tools/transfer.py --task ade20k --config configs/demo/ade20k.py --ckpt results/demo/work/pretrain/mae/checkpoint-last.pth \
-        --data-root results/demo/work/data/ade20k --device cpu
+    tools/transfer.py --task ade20k --config configs/demo/ade20k.py \
+        --ckpt results/demo/work/pretrain/mae/checkpoint-last.pth --data-root results/demo/work/data/ade20k --device cpu
 Expected (results/demo/runs, seed 0, 60 val scenes): mIoU 12.4 supervised, 11.9 MAE, 10.4 MoCo v3, 9.2
 random init; one seed, so no gap is tested (with 12 val scenes and 3 seeds none was beyond the noise).
 

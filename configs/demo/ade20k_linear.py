@@ -9,6 +9,7 @@ MoCo v3.
 """
 _base_ = ["../ade20k_linear/quick.py"]
 from mae_bench.config import pipeline_with  # noqa: E402  (after _base_: see pipeline_with)
+
 scene_size = 64
 model = dict(
     backbone=dict(img_size=(64, 64), pretrain_img_size=32, patch_size=8, embed_dim=128, depth=6, num_heads=4),

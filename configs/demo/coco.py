@@ -2,8 +2,8 @@
 pretrained at 32 px) on 64 px synthetic scenes (an 8x8 token map, stride 8).
 
 Run (what `make demo` runs per init and seed):
-    tools/transfer.py --task coco --config configs/demo/coco.py --ckpt results/demo/work/pretrain/mae/checkpoint-last.pth \
-        --data-root results/demo/work/data/coco --device cpu
+    tools/transfer.py --task coco --config configs/demo/coco.py \
+        --ckpt results/demo/work/pretrain/mae/checkpoint-last.pth --data-root results/demo/work/data/coco --device cpu
 Expected (results/demo/runs, seed 0, 60 val scenes): box AP 5.0 supervised, 3.4 MAE, 2.4 random init,
 2.3 MoCo v3; one seed, so no gap is tested (with 12 val scenes and 3 seeds none was beyond the noise).
 

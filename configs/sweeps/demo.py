@@ -1,7 +1,8 @@
 """The CPU mini-ablation (results/ablations_demo/): the demo's micro ViT (configs/demo/mae.py: 32 px, patch 8, so 16
 patches; decoder 128 x 2; norm_pix_loss; 20 epochs of the 2400-scene synthetic pool) with three of the paper's axes:
 the mask ratio (Figure 5, 4 values), the mask token in the encoder (Table 1(c)) and the mask sampling (Table 1(f));
-each variant (value labels as in the paper's tables) fine-tuned and linearly probed over 3 seeds (configs/demo/finetune.py, linprobe.py) plus k-NN (1 seed).
+each variant (value labels as in the paper's tables) fine-tuned and linearly probed over 3 seeds
+(configs/demo/finetune.py, linprobe.py) plus k-NN (1 seed).
 
     tools/sweep.py --config configs/sweeps/demo.py --cluster local --out /tmp/ablations_demo
     tools/make_tables.py --runs /tmp/ablations_demo/runs --out results/ablations_demo/tables

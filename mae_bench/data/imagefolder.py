@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision import datasets, transforms
-from torchvision.transforms import functional as TF
 from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
 from ..errors import ConfigError
 from .errors import DataError

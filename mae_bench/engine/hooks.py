@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 
 from ..checkpoints import temp_name
-from .training_state import save_checkpoint, unwrap
 from .dist import all_reduce_mean
 from .trainer import Hook
+from .training_state import save_checkpoint, unwrap
 from .vis import read_log
 
 

@@ -11,11 +11,11 @@ from typing import Callable, ClassVar
 import torch
 
 from ..config import above, at_least, fraction
+from ..data.imagefolder import PRETRAIN_AUGS
 from ..engine.amp import resolve_amp
 from ..engine.optim import NO_WEIGHT_DECAY
 from ..engine.trainer import Hook, accumulation
 from ..errors import ConfigError
-from ..data.imagefolder import PRETRAIN_AUGS
 from ..models.mae_vit import LOSS_ON, MASK_SAMPLINGS, TARGETS
 
 ABLATION_CHOICES = {"mask_sampling": MASK_SAMPLINGS, "target": TARGETS, "loss_on": LOSS_ON, "aug": PRETRAIN_AUGS}

@@ -13,8 +13,8 @@ import torch
 
 from ..data.fast import to_model_input
 from ..data.imagefolder import pretrain_transform
-from ..engine.training_state import unwrap
 from ..engine.trainer import Hook
+from ..engine.training_state import unwrap
 from ..models import create_mae
 from ..models.mae_vit import pca_from_sums
 from .base import Method, PretrainConfig, model_device

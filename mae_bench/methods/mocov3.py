@@ -27,9 +27,9 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from ..data import IMAGENET_MEAN, IMAGENET_STD
-from .base import Method, PretrainConfig, model_device
 from ..engine.trainer import Hook
 from ..models.vit import VisionTransformer, init_patch_proj
+from .base import Method, PretrainConfig, model_device
 from .common import encoder_kwargs
 
 # main_moco.py flags of CONFIG.md's ViT commands: --moco-t .2, --moco-m 0.99 (--moco-m-cos), --moco-dim 256,

@@ -14,9 +14,9 @@ from timm.loss import SoftTargetCrossEntropy
 
 from ..data import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import ConfigError
-from .base import Method, PretrainConfig, model_device
 from ..models.classifier import ViTClassifier
 from ..models.vit import init_linear_and_norm
+from .base import Method, PretrainConfig, model_device
 from .common import encoder_kwargs, num_classes
 
 SWITCH_PROB = 0.5

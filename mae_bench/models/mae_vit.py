@@ -19,7 +19,6 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from .pos_embed import sincos_pos_embed_2d
-from .sizes import model_size
 from .vit import Block, LayerNorm, VisionTransformer, init_linear_and_norm, vit_kwargs
 
 

@@ -25,7 +25,6 @@ from timm.layers import DropPath, Mlp
 from .pos_embed import resample_pos_embed, sincos_pos_embed_2d
 from .sizes import model_size
 
-
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
 

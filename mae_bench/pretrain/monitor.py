@@ -21,12 +21,20 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..data import build_imagefolder, eval_transform
-from ..engine.training_state import unwrap
 from ..engine.trainer import Hook
+from ..engine.training_state import unwrap
 from ..errors import ConfigError, DataError
 from ..evaluation.features import extract
-from ..evaluation.heads import (LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics, num_steps,
-                               tensor_batches)
+from ..evaluation.heads import (
+    LinearGrid,
+    accuracy,
+    eval_batches,
+    fit,
+    grid_inputs,
+    grid_metrics,
+    num_steps,
+    tensor_batches,
+)
 from ..evaluation.knn_vote import knn_accuracy
 
 log = logging.getLogger("mae_bench.monitor")

@@ -14,8 +14,14 @@ from pathlib import Path
 from ..data.check import DatasetSummary, dataset_name
 from ..data.writers import write_synthetic_once
 from ..errors import TransferError
-from .mm_common import allow_mmengine_checkpoints, apply_image_rules, apply_run_args, backbone_label, build_runner
-from .mm_common import metrics_from
+from .mm_common import (
+    allow_mmengine_checkpoints,
+    apply_image_rules,
+    apply_run_args,
+    backbone_label,
+    build_runner,
+    metrics_from,
+)
 from .task import Outcome, Run, Task
 
 SYNTHETIC_SCENES = 40  # 32 training, 8 validation

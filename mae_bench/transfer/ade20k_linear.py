@@ -4,9 +4,9 @@
         --config configs/ade20k_linear/vit_b.py
 
 The frozen encoder (``backbones.linear_seg.FrozenMAEViTSeg``) feeds its normed last-block patch features to a
-BatchNorm + 1x1 conv head (``LinearBNHead``); the rest is the UperNet task's machinery (``ade20k.ADE20KTask``: inputs, data and
-label checks, synthetic set, the real mmseg Runner and ``IoUMetric``). The record holds ``mIoU``, ``aAcc`` and
-``mAcc`` like ``--task ade20k``.
+BatchNorm + 1x1 conv head (``LinearBNHead``); the rest is the UperNet task's machinery (``ade20k.ADE20KTask``:
+inputs, data and label checks, synthetic set, the real mmseg Runner and ``IoUMetric``). The record holds ``mIoU``,
+``aAcc`` and ``mAcc`` like ``--task ade20k``.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """ImageNet fine-tuning, partial fine-tuning (``tune_blocks``) and linear probing on the shared trainer.
 
-``FinetuneTask`` (``--task finetune``) and ``LinprobeTask`` (``--task linprobe``), both ``ClassificationTask``: config
-(``configs/finetune/*.py``, ``configs/linprobe/*.py``) -> ImageFolder data (train/ with the recipe's augmentation, val/ with
-resize + centre crop) -> ``ViTClassifier`` with the encoder of ``--ckpt`` -> ``engine.Trainer``
+``FinetuneTask`` (``--task finetune``) and ``LinprobeTask`` (``--task linprobe``), both ``ClassificationTask``:
+config (``configs/finetune/*.py``, ``configs/linprobe/*.py``) -> ImageFolder data (train/ with the recipe's
+augmentation, val/ with resize + centre crop) -> ``ViTClassifier`` with the encoder of ``--ckpt`` -> ``engine.Trainer``
 with hooks for evaluation (top-1/top-5 on val/ every epoch, every process its own shard, counts
 summed), best/last checkpoints, EMA, JSON-line log and TensorBoard -> the metrics of the record.
 """
@@ -22,9 +22,6 @@ from torchvision.transforms import InterpolationMode
 
 from ..checkpoints import CheckpointFile, load_encoder_state
 from ..config import ConfigError, at_least, build, fraction, load_config_file
-from ..data.check import dataset_name
-from ..data.imagefolder import linprobe_transform
-from ..data.writers import write_synthetic_once
 from ..data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -33,13 +30,22 @@ from ..data import (
     check_same_classes,
     eval_transform,
 )
+from ..data.check import dataset_name
+from ..data.imagefolder import linprobe_transform
+from ..data.writers import write_synthetic_once
 from ..engine.amp import AMP_MODES, autocast, grad_scaler, resolve_amp
-from ..engine.training_state import (check_same_config, load_training_state, restore_state, resume_path, save_checkpoint,
-                                 unwrap)
 from ..engine.dist import DistInfo, cleanup, init_distributed, launch_world_size
 from ..engine.hooks import CheckpointHook, EmaHook, Hook, LogHook
 from ..engine.optim import adamw, lars, param_groups
 from ..engine.trainer import Schedule, Trainer, accumulation
+from ..engine.training_state import (
+    check_same_config,
+    load_training_state,
+    restore_state,
+    resume_path,
+    save_checkpoint,
+    unwrap,
+)
 from ..models.classifier import ViTClassifier, create_classifier
 from ..models.sizes import MODEL_SIZES, size_label
 from ..progress import progress_bar

@@ -24,8 +24,16 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-from ..checkpoints import (CheckpointError, CheckpointFile, check_sha256, hash_file, load_encoder_state, load_file,
-                           record_sha256, save_file)
+from ..checkpoints import (
+    CheckpointError,
+    CheckpointFile,
+    check_sha256,
+    hash_file,
+    load_encoder_state,
+    load_file,
+    record_sha256,
+    save_file,
+)
 from ..config import ConfigError, Each, above, at_least, build, load_config_file
 from ..data import IMAGENET_MEAN, IMAGENET_STD, DataError, build_imagefolder, eval_transform
 from ..data.check import dataset_name

@@ -33,10 +33,28 @@ from ..engine.amp import autocast
 from ..engine.optim import lars
 from ..errors import DataError
 from ..evaluation.features import last_blocks, summarize
-from ..evaluation.heads import (EfficientProbe, LinearGrid, accuracy, eval_batches, fit, grid_inputs, grid_metrics,
-                                num_steps, tensor_batches)
-from .frozen import (FrozenConfig, FrozenTask, build_encoder, cached_features, feature_set_classes, load_feature_set,
-                     loader, start, train_transform)
+from ..evaluation.heads import (
+    EfficientProbe,
+    LinearGrid,
+    accuracy,
+    eval_batches,
+    fit,
+    grid_inputs,
+    grid_metrics,
+    num_steps,
+    tensor_batches,
+)
+from .frozen import (
+    FrozenConfig,
+    FrozenTask,
+    build_encoder,
+    cached_features,
+    feature_set_classes,
+    load_feature_set,
+    loader,
+    start,
+    train_transform,
+)
 from .task import Outcome, Run
 
 log = logging.getLogger("mae_bench.probes")
@@ -70,8 +88,9 @@ def run_grid(run: Run, cfg: FrozenConfig, root: Path, device, fset: dict | None,
         train, val = fset["train"], fset["val"]
     else:
         vit, _ = build_encoder(cfg, run.checkpoint.file, device)
-        train = cached_features(vit, run.checkpoint.sha256, root, "train", cfg, device) if cfg.grid_on_features else None
-        val = cached_features(vit, run.checkpoint.sha256, root, "val", cfg, device)
+        sha = run.checkpoint.sha256
+        train = cached_features(vit, sha, root, "train", cfg, device) if cfg.grid_on_features else None
+        val = cached_features(vit, sha, root, "val", cfg, device)
     torch.manual_seed(cfg.seed)
     probe = LinearGrid({k: val[k][:2] for k in ("cls", "avg")}, inputs, list(cfg.learning_rates), num_classes)
     probe.to(device)

@@ -22,8 +22,8 @@ from ..data.check import DatasetSummary
 from ..errors import TransferError
 from ..hub import Source
 from ..methods.base import VARIANT_FIELDS
-from ..results import PRETRAIN_METHODS
 from ..resources import config_file, find_config
+from ..results import PRETRAIN_METHODS
 
 RANDOM = "random"  # --ckpt random: random initialisation
 

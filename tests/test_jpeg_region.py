@@ -35,7 +35,8 @@ VARIANTS = {  # name: (mode, save options); 301 x 207 px is no multiple of any M
 def jpeg(name: str, width=301, height=207) -> bytes:
     mode, options = VARIANTS[name]
     buf = io.BytesIO()
-    Image.fromarray(textured_photo(width, height, len(name), cell=8, noise=20)).convert(mode).save(buf, "JPEG", **{"quality": 90, **options})
+    photo = Image.fromarray(textured_photo(width, height, len(name), cell=8, noise=20)).convert(mode)
+    photo.save(buf, "JPEG", **{"quality": 90, **options})
     return buf.getvalue()
 
 

@@ -161,14 +161,6 @@ def machine() -> dict:
                 pillow_libjpeg_turbo=PIL.features.version("libjpeg_turbo"), region_decoder=jpeg_region.state())
 
 
-def region_decoder_words(state: dict) -> str:
-    """The machine block's decoder state in words: built with which libjpeg, or the fallback (``fast`` then decodes
-    whole JPEGs, as ``fast_whole_decode``) and why."""
-    if state["decoder"] == "built":
-        return f"built ({state['libjpeg']})"
-    return f"fallback, not built at install ({state['reason']}): `fast` decoded whole JPEGs"
-
-
 def image_sizes(samples) -> dict:
     sizes = [Image.open(p).size for p, _ in samples]
     return dict(images=len(samples), median_width=statistics.median(w for w, _ in sizes),
@@ -216,7 +208,9 @@ def markdown(result: dict) -> str:
     lines += ["", f"Normalisation (uint8 -> float, ToTensor + Normalize), moved to the device by the fast pipeline, "
               f"costs {result['normalise_cpu_images_per_s']:.0f} images/s on one CPU thread; "
               "`fast_with_cpu_normalise` charges it to the workers."]
-    lines.append(f"Region JPEG decoder: {region_decoder_words(result['machine']['region_decoder'])}.")
+    lines.append(f"Region JPEG decoder: {jpeg_region.describe(result['machine']['region_decoder'])}"
+                 + ("" if result["machine"]["region_decoder"]["decoder"] == "built" else
+                    ": `fast` decoded whole JPEGs, as `fast_whole_decode`") + ".")
     return "\n".join(lines) + "\n"
 
 

@@ -51,5 +51,5 @@ echo "[setup] mmcv (cached wheel), mmdet, mmsegmentation, mae-bench"
 "${PIP[@]}" --no-build-isolation -e .
 "$VENV/bin/python" -c 'import mmcv.ops, mmdet.models, mmseg.models, timm, mae_bench; print("[setup] stack imports")'
 # pip -q hides the build's output: say here whether the region JPEG decoder was built or the fallback chosen (and why)
-"$VENV/bin/python" -c 'from mae_bench.data import jpeg_region; print("[setup] JPEG region decoder:", jpeg_region.describe())'
+"$VENV/bin/python" -c 'from mae_bench.data import jpeg_region as j; print("[setup] JPEG region decoder:", j.describe())'
 touch "$STAMP"

@@ -89,9 +89,10 @@ def state() -> dict:
     return {k: v for k, v in _installed()[0].items() if k != "library"}
 
 
-def describe() -> str:
-    """``state()`` in words, for a log line: 'built (libjpeg-turbo 2.1.5 ...)' or 'fallback: whole-JPEG decodes (...)'."""
-    s = state()
+def describe(s: dict | None = None) -> str:
+    """A state (this install's by default; ``tools/bench_data.py`` passes a recorded one) in words, for a log line:
+    'built (libjpeg-turbo 2.1.5 (libjpeg API 62))' or 'fallback: whole-JPEG decodes (<why>)'."""
+    s = s or state()
     return f"built ({s['libjpeg']})" if s["decoder"] == "built" else f"fallback: whole-JPEG decodes ({s['reason']})"
 
 

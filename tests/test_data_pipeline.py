@@ -19,7 +19,7 @@ from torchvision.datasets.folder import pil_loader
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from conftest import REPO, run_tool, textured_photo, tool_env
+from conftest import REPO, TINY_MAE, run_tool, textured_photo, tool_env
 from mae_bench.checkpoints import load_file
 from mae_bench.data.fast import (FastImageDataset, RawBatch, collate, crop_box, dct_scale, decode_raw,
                                  image_samples, load_sample, resized_crop, sample_rng,
@@ -278,6 +278,15 @@ def test_pretrainer_records_its_pipeline(tiny_mae_ckpt):
     assert load_file(tiny_mae_ckpt)["config"]["data_pipeline"] == "fast"
 
 
+def test_pretraining_log_records_the_region_decoder(tmp_path, synthetic_imagefolder):
+    """The start-up line of every pretraining log names the install's decoder state and its libjpeg."""
+    proc = run_tool("pretrain.py", *TINY_MAE, "--device", "cpu", "--epochs", 1, "--warmup_epochs", 1, "--batch_size", 8,
+                    "--data_path", synthetic_imagefolder, "--output_dir", tmp_path, "--num_workers", 0,
+                    "--max_iters_per_epoch", 1, "--vis_every", 0, "--no-tensorboard")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "data pipeline fast, JPEG region decoder built (libjpeg-turbo " in proc.stderr
+
+
 def test_pretrainer_refuses_an_unknown_pipeline(tmp_path, synthetic_imagefolder):
     proc = run_tool("pretrain.py", "--model", "mae_vit_micro_patch8", "--input_size", 32, "--device", "cpu",
                     "--data_path", synthetic_imagefolder, "--output_dir", tmp_path, "--data_pipeline", "dali")
@@ -293,3 +302,6 @@ def test_bench_data_writes_results(tmp_path, images):
     fast = res["per_worker"]["0"]["fast"]
     assert fast["median"] > 0 and fast["ratio_to_official"]["median"] > 0
     assert res["normalise_cpu_images_per_s"] > 0 and out.with_suffix(".md").is_file()
+    decoder = res["machine"]["region_decoder"]  # the install's state: built here, with the libjpeg it links
+    assert decoder["decoder"] == "built" and decoder["libjpeg"].startswith("libjpeg-turbo ")
+    assert f"Region JPEG decoder: built ({decoder['libjpeg']})" in out.with_suffix(".md").read_text()

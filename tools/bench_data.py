@@ -8,17 +8,19 @@ From the same files to a batch of training-ready tensors, each pipeline in its o
              scale=(0.2, 1.0), interpolation=3 (bicubic)), RandomHorizontalFlip, ToTensor, Normalize in the workers,
              torch's default collation -> normalised float (B, 3, H, W)
   fast       mae_bench.data.fast: same crop rule, only the rows and columns around the crop decoded (libjpeg-turbo,
-             mae_bench.data.jpegregion), DCT-scaled decode where the crop allows, uint8 (B, 3, H, W);
+             mae_bench.data.jpeg_region), DCT-scaled decode where the crop allows, uint8 (B, 3, H, W);
              ToTensor + Normalize move to the training device (to_model_input): their CPU cost is timed apart
              (``normalise_cpu``) and folded in as ``fast_with_cpu_normalise``
-  fast_whole_decode  the fast pipeline decoding whole JPEGs (torchvision.io.decode_jpeg), as without the region
-             decoder
+  fast_whole_decode  the fast pipeline decoding whole JPEGs (torchvision.io.decode_jpeg), as an install whose region
+             decoder is the fallback does
   shards     the fast pipeline reading tar shards (--shards PATTERN, written by tools/make_shards.py)
   gpu_decode_worker_share  what --gpu_decode leaves to the workers (read the file, parse the header, draw the crop);
              the batched JPEG decode, crop and flip then run on the device and are not timed here
   decode     reference: PIL decode + convert of the whole image, nothing else
-  decode_region  reference: the fast pipeline's decode alone (the crop drawn, only its rows and columns decoded)
-Rates are images/s per worker process (the main process only receives batches), counted after each loader's first
+  decode_region  reference: the fast pipeline's decode alone (the crop drawn, only its rows and columns decoded;
+             DCT-scaled crops decoded whole at the reduced scale by PIL, as the pipeline does)
+The machine block records the region decoder's state (region_decoder: built with its libjpeg, or the fallback and
+why). Rates are images/s per worker process (the main process only receives batches), counted after each loader's first
 batch (worker start excluded), for --seconds per pipeline per round; medians over rounds, ratios per round then median.
 --data_path is an ImageFolder root (its train/ is used when present) or a flat folder of images.
 """
@@ -44,9 +46,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets.folder import pil_loader
 from tqdm import tqdm
 
-from mae_bench.data import DataError, jpegregion
+from mae_bench.data import DataError, jpeg_region
 from mae_bench.data.fast import (FastImageDataset, collate, crop_box, dct_scale, image_samples, pretrain_root,
-                                 reduced_size, sample_rng, to_model_input, touched_pixels)
+                                 sample_rng, to_model_input)
 from mae_bench.data.imagefolder import pretrain_transform
 from mae_bench.data.shards import ShardDataset
 
@@ -71,9 +73,9 @@ class DecodeOnly(Official):
 
 
 class DecodeRegionOnly(Official):
-    """The fast pipeline's decode step alone: the header read, the crop drawn, the pixels around it decoded (at the
-    reduced scale where the fast pipeline uses DCT scaling), no resize, flip or collation: the floor of a pipeline
-    that decodes these files here."""
+    """The fast pipeline's decode step alone: the header read, the crop drawn, the pixels around it decoded (a
+    DCT-scaled crop: the whole image at the reduced scale, by PIL, as the pipeline does), no resize, flip or
+    collation: the floor of a pipeline that decodes these files here."""
 
     def __init__(self, samples, size: int):
         super().__init__(samples, None)
@@ -87,9 +89,11 @@ class DecodeRegionOnly(Official):
         box = crop_box(img.width, img.height, sample_rng(0, 0, i))
         if img.format != "JPEG" or img.mode not in ("RGB", "L"):
             return np.asarray(img.convert("RGB")).shape[0]  # CMYK, PNG, ...: decoded whole by PIL, as in the pipeline
-        s = dct_scale(box[2], box[3], self.size)  # 1: the box itself; else the pixels it touches at 1/s scale
-        touched, _ = touched_pixels(box, s, *reduced_size(img, s))
-        return jpegregion.decode_box(data, touched, denom=s).shape[1]
+        s = dct_scale(box[2], box[3], self.size)
+        if s > 1:  # decoded whole at 1/s scale
+            img.draft("RGB", (img.width // s, img.height // s))
+            return np.asarray(img.convert("RGB")).shape[0]
+        return jpeg_region.decode_box(data, box).shape[1]
 
 
 class Forever(Sampler):
@@ -120,7 +124,7 @@ def loaders(args, samples) -> dict:
         out["shards"] = lambda w: DataLoader(shards, batch_size=bs, num_workers=w, collate_fn=collate)
     out["gpu_decode_worker_share"] = folder(FastImageDataset(samples, size, raw=True), True, collate)
     out["decode"] = folder(DecodeOnly(samples, None), False, len)
-    if jpegregion.enabled():
+    if jpeg_region.enabled():
         out["decode_region"] = folder(DecodeRegionOnly(samples, size), False, len)
     return out
 
@@ -154,7 +158,7 @@ def machine() -> dict:
         ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "?")
     return dict(cpu=model, cores=os.cpu_count(), load_avg_at_start=os.getloadavg()[0], python=platform.python_version(),
                 torch=torch.__version__, torchvision=torchvision.__version__, pillow=PIL.__version__,
-                libjpeg_turbo=PIL.features.version("libjpeg_turbo"), region_decoder=jpegregion.enabled())
+                pillow_libjpeg_turbo=PIL.features.version("libjpeg_turbo"), region_decoder=jpeg_region.state())
 
 
 def image_sizes(samples) -> dict:
@@ -204,8 +208,9 @@ def markdown(result: dict) -> str:
     lines += ["", f"Normalisation (uint8 -> float, ToTensor + Normalize), moved to the device by the fast pipeline, "
               f"costs {result['normalise_cpu_images_per_s']:.0f} images/s on one CPU thread; "
               "`fast_with_cpu_normalise` charges it to the workers."]
-    if not result["machine"]["region_decoder"]:
-        lines.append("The region decoder was unavailable (no C compiler or libjpeg headers): `fast` decoded whole JPEGs.")
+    lines.append(f"Region JPEG decoder: {jpeg_region.describe(result['machine']['region_decoder'])}"
+                 + ("" if result["machine"]["region_decoder"]["decoder"] == "built" else
+                    ": `fast` decoded whole JPEGs, as `fast_whole_decode`") + ".")
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,11 @@ MMCV_VERSION=2.1.0
 STAMP="$VENV/.mae-bench-setup-$(sha256sum "$CONSTRAINTS" setup.py tools/setup_env.sh | sha256sum | cut -c1-12)"
 
 if [ -f "$STAMP" ]; then
+  # a checkout the ready venv has not built (another clone or worktree): build its region JPEG decoder in place
+  if [ ! -f mae_bench/data/jpeg_region.build.json ]; then
+    "$VENV/bin/python" setup.py -q build_ext --inplace
+    "$VENV/bin/python" -c 'from mae_bench.data import jpeg_region as j; print("[setup] JPEG region decoder:", j.describe())'
+  fi
   echo "[setup] $VENV is ready ($(basename "$STAMP"))"; exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
@@ -50,4 +55,6 @@ echo "[setup] mmcv (cached wheel), mmdet, mmsegmentation, mae-bench"
 "${PIP[@]}" mmdet mmsegmentation
 "${PIP[@]}" --no-build-isolation -e .
 "$VENV/bin/python" -c 'import mmcv.ops, mmdet.models, mmseg.models, timm, mae_bench; print("[setup] stack imports")'
+# pip -q hides the build's output: say here whether the region JPEG decoder was built or the fallback chosen (and why)
+"$VENV/bin/python" -c 'from mae_bench.data import jpeg_region as j; print("[setup] JPEG region decoder:", j.describe())'
 touch "$STAMP"

@@ -6,12 +6,11 @@ resizes bicubically, converts to float and normalises in every worker. Here a wo
 * draws the crop box with the rule of torchvision's ``RandomResizedCrop.get_params`` (``crop_box``), from a
   per-sample generator seeded by (seed, epoch, index), so crops do not depend on the number of workers;
 * decodes an RGB or grayscale JPEG whose crop box is smaller than twice the output with libjpeg-turbo into a tensor,
-  only the rows and columns around the box (``jpegregion``, the same pixels as a whole-image decode; the whole image
-  with ``torchvision.io.decode_jpeg`` where that is unavailable), and resizes the box with torch's antialiased
-  bicubic, which matches PIL's bicubic to within 2 of 255 (mean below 0.05) at about twice its speed;
+  only the rows and columns around the box (``jpeg_region``, the same pixels as a whole-image decode; the whole image
+  with ``torchvision.io.decode_jpeg`` where the install chose the fallback), and resizes the box with torch's
+  antialiased bicubic, which matches PIL's bicubic to within 2 of 255 (mean below 0.05) at about twice its speed;
 * decodes at 1/2, 1/4 or 1/8 scale when the crop box is at least that many times the output size (libjpeg's DCT
-  scaling: the region decoder at that scale, else PIL's ``Image.draft``) and resizes the scaled box with PIL (mean
-  |diff| to the official 1-2 of 255);
+  scaling through PIL's ``Image.draft``) and resizes the scaled box with PIL (mean |diff| to the official 1-2 of 255);
 * sends every other file (CMYK JPEGs, PNG, ...) through PIL exactly as the official pipeline (the same bits);
 * returns uint8 CHW pixels; ``to_model_input`` normalises the batch on the training device (``ToTensor`` +
   ``Normalize``, the same float operations in the same order).
@@ -36,7 +35,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_datas
 from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms.v2 import functional as TF2
 
-from . import jpegregion
+from . import jpeg_region
 from .imagefolder import IMAGENET_MEAN, IMAGENET_STD, MAE_CROP_SCALE, DataError
 
 log = logging.getLogger(__name__)
@@ -90,40 +89,25 @@ def touched_pixels(box: tuple[int, int, int, int], factor: float, width: int, he
     return touched, (x0 - fx, y0 - fy, x1 - fx, y1 - fy)
 
 
-def reduced_size(img: Image.Image, scale: int) -> tuple[int, int]:
-    """(width, height) of ``img`` decoded at 1/``scale`` (libjpeg rounds up)."""
-    return -(-img.width // scale), -(-img.height // scale)
-
-
-def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int, flip: bool,
-                 data: bytes | None = None) -> torch.Tensor:
+def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int, flip: bool) -> torch.Tensor:
     """``box`` (top, left, h, w) of the opened, not yet decoded ``img``, resized bicubically by PIL to (3, size, size)
     RGB uint8.
 
-    With DCT scaling the box is scaled into the reduced image: the pixels it touches are cropped and its fractional
-    position inside them is handed to ``resize``, so the filter sees the same neighbourhood as the official crop.
-    Given the file's bytes (``data``: an RGB or grayscale JPEG), only those pixels are decoded, at the reduced scale,
-    by the region decoder (the same pixels as PIL's reduced decode, so the same output).
+    With DCT scaling (a JPEG and a box at least twice the output: PIL's ``draft``, libjpeg's reduced IDCT) the box is
+    scaled into the reduced image: the pixels it touches are cropped and its fractional position inside them is
+    handed to ``resize``, so the filter sees the same neighbourhood as the official crop. (Decoding only those pixels
+    with the region decoder at the reduced scale gave the same pixels and no speed: docs/data_pipeline.md.)
     """
     top, left, h, w = box
     scale = dct_scale(h, w, size)
-    by_region = scale > 1 and data is not None and jpegregion.enabled()
-    if by_region:  # PIL's draft would reduce by exactly ``scale``: the factor between full and reduced pixels
-        factor, (width, height) = float(scale), reduced_size(img, scale)
-    else:
-        full_width = img.width
-        drafted = img.draft("RGB", (img.width // scale, img.height // scale)) if scale > 1 else None
-        factor = full_width / drafted[1][2] if drafted else 1.0  # draft returns the full image's box in new pixels
-        width, height = img.width, img.height  # after draft: the reduced size
+    full_width = img.width
+    drafted = img.draft("RGB", (img.width // scale, img.height // scale)) if scale > 1 else None
+    factor = full_width / drafted[1][2] if drafted else 1.0  # draft returns the full image's box in new pixels
     if factor == 1.0:  # no reduction (or not a JPEG): crop and resize as the official pipeline
         region, sub = img.crop((left, top, left + w, top + h)), None
     else:
-        touched, sub = touched_pixels(box, factor, width, height)
-        if by_region:
-            region = Image.fromarray(jpegregion.decode_box(data, touched, denom=scale).permute(1, 2, 0).numpy())
-        else:
-            y, x, th, tw = touched
-            region = img.crop((x, y, x + tw, y + th))
+        (y, x, th, tw), sub = touched_pixels(box, factor, img.width, img.height)  # img.width: after draft, reduced
+        region = img.crop((x, y, x + tw, y + th))
     if region.mode != "RGB":  # pointwise, so converting the crop equals cropping the converted image
         region = region.convert("RGB")
     out = region.resize((size, size), Image.BICUBIC, box=sub)
@@ -145,10 +129,10 @@ def load_sample(fp, name, size: int, rng: random.Random, scale=MAE_CROP_SCALE, r
     device decoder reads (RGB or grayscale); the crop and flip are drawn first, from the header's size.
 
     An RGB or grayscale JPEG whose crop allows no DCT scaling is decoded by libjpeg-turbo into a tensor, only around
-    the box (``jpegregion``), and resized by torch's antialiased bicubic, which matches PIL's to +-2 of 255 at twice
-    PIL's speed; a DCT-scaled crop of one is decoded around the box at the reduced scale and resized by PIL; the
-    rest (CMYK, PNG, ...) goes through PIL (``resized_crop``). ``region=False`` decodes whole JPEGs (at the reduced
-    scale where it applies) even where the region decoder is available."""
+    the box (``jpeg_region``), and resized by torch's antialiased bicubic, which matches PIL's to +-2 of 255 at twice
+    PIL's speed (``tensor_crop``); a DCT-scaled crop of one, and every other file (CMYK, PNG, ...), goes through PIL
+    (``resized_crop``). ``region=False`` decodes whole JPEGs, as the install's fallback does (``tools/bench_data.py``
+    times both)."""
     img = open_image(fp, name)
     box = crop_box(img.width, img.height, rng, scale)
     flip = rng.random() < 0.5
@@ -160,7 +144,6 @@ def load_sample(fp, name, size: int, rng: random.Random, scale=MAE_CROP_SCALE, r
                 return RawImage(data, box, flip)
             if dct_scale(box[2], box[3], size) == 1:
                 return tensor_crop(data, box, size, flip, region)
-            return resized_crop(img, box, size, flip, data if region else None)
         return resized_crop(img, box, size, flip)
     except (OSError, SyntaxError, RuntimeError) as e:
         raise DataError(f"cannot read image {name}: {e}") from None
@@ -173,8 +156,8 @@ def tensor_crop(data: bytes | torch.Tensor, box: tuple[int, int, int, int], size
     top, left, h, w = box
     if isinstance(data, torch.Tensor):
         crop = data[:, top:top + h, left:left + w]
-    elif region and jpegregion.enabled():  # only the rows and columns around the box (the same pixels there)
-        crop = jpegregion.decode_box(data, box)
+    elif region and jpeg_region.enabled():  # only the rows and columns around the box (the same pixels there)
+        crop = jpeg_region.decode_box(data, box)
     else:
         img = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
         crop = img[:, top:top + h, left:left + w]

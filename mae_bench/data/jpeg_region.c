@@ -1,6 +1,7 @@
 /* Decode one rectangle of a JPEG held in memory, as RGB, with libjpeg(-turbo).
  *
- * Part of mae-bench (mae_bench/data/jpegregion.py compiles and loads it with ctypes). The rows above the rectangle
+ * Part of mae-bench: built with the package (setup.py's build_ext, as mae_bench/data/jpeg_region*.so) and loaded by
+ * mae_bench/data/jpeg_region.py with ctypes; it is not a Python extension module. The rows above the rectangle
  * are skipped (jpeg_skip_scanlines: entropy-decoded, but no IDCT, upsampling or colour conversion), the columns
  * outside it are not reconstructed (jpeg_crop_scanline, which widens the columns to whole iMCUs), and decoding stops
  * after its last row. libjpeg-turbo 1.5.1 or newer provides both calls.
@@ -13,6 +14,18 @@
 #include <jerror.h>
 
 #define MSG_LEN 200
+
+/* The libjpeg this file was compiled against, e.g. "libjpeg-turbo 2.1.5 (libjpeg API 62)": the decoder's state in
+ * the pretraining log and tools/bench_data.py. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+const char *mae_jpeg_lib_version(void) {
+#ifdef LIBJPEG_TURBO_VERSION
+  return "libjpeg-turbo " STR(LIBJPEG_TURBO_VERSION) " (libjpeg API " STR(JPEG_LIB_VERSION) ")";
+#else
+  return "libjpeg (not libjpeg-turbo; libjpeg API " STR(JPEG_LIB_VERSION) ")";
+#endif
+}
 
 struct error_state {
   struct jpeg_error_mgr pub;
@@ -33,12 +46,12 @@ static void on_message(j_common_ptr cinfo, int level) {
   if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) fail(cinfo);
 }
 
-/* Decode the box (top, left, h, w) of the image scaled by 1/denom (1, 2, 4 or 8) as RGB into out, packed (h rows of
- * w * 3 bytes). The rectangle decoded is the box plus margin pixels on each side (clipped to the image): libjpeg
- * upsamples chroma at the rectangle's edges as at the image's, so the margin keeps the box's pixels equal to those
- * of a whole-image decode. Returns 0, or -1 with message set. */
-int mae_jpeg_decode_box(const unsigned char *data, unsigned long size, int denom, int margin, int top, int left,
-                        int h, int w, unsigned char *out, char *message) {
+/* Decode the box (top, left, h, w) of the image as RGB into out, packed (h rows of w * 3 bytes). The rectangle
+ * decoded is the box plus margin pixels on each side (clipped to the image): libjpeg upsamples chroma at the
+ * rectangle's edges as at the image's, so the margin keeps the box's pixels equal to those of a whole-image decode.
+ * Returns 0, or -1 with message set. */
+int mae_jpeg_decode_box(const unsigned char *data, unsigned long size, int margin, int top, int left, int h, int w,
+                        unsigned char *out, char *message) {
   struct jpeg_decompress_struct cinfo;
   struct error_state err;
   cinfo.err = jpeg_std_error(&err.pub);
@@ -60,8 +73,6 @@ int mae_jpeg_decode_box(const unsigned char *data, unsigned long size, int denom
     return -1;
   }
   cinfo.out_color_space = JCS_RGB;
-  cinfo.scale_num = 1;
-  cinfo.scale_denom = denom;
   jpeg_start_decompress(&cinfo);
   int width = cinfo.output_width, height = cinfo.output_height;
   if (top < 0 || left < 0 || h <= 0 || w <= 0 || top + h > height || left + w > width) {

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..checkpoints import load_file
-from ..data import SHAPES, build_imagefolder, pretrain_transform, write_dataset
+from ..data import SHAPES, build_imagefolder, jpeg_region, pretrain_transform, write_dataset
 from ..data.check import check_dataset
 from ..data.pipeline import check_pipeline, pretrain_loader
 from ..data.shards import is_shard_pattern
@@ -217,11 +217,14 @@ def _train(cfg: PretrainConfig, dist, out: Path, ckpt: Path | None, config: dict
                       dist=dist, epochs=cfg.epochs, start_epoch=start_epoch, accum_iter=accum, amp=amp,
                       clip_grad=cfg.clip_grad, seed=cfg.seed, hooks=hooks, max_iters=cfg.max_iters_per_epoch,
                       desc=f"pretrain {cfg.method}", scaler=scaler)
+    # the install's region JPEG decoder (built, or the fallback and why); one that should load and does not stops here
+    decoder = jpeg_region.describe() if pipeline.startswith("fast") else "not used by this pipeline"
     if dist.is_main:
         rule = "--lr" if cfg.lr is not None else f"blr {cfg.blr:.3g} x {cfg.total_batch(dist.world_size)} / 256"
         log.info("%s: %s, %d process(es) x batch %d x accum_iter %d = effective batch %d, lr %.3g (%s), %s, "
-                 "%d iterations/epoch, data pipeline %s", cfg.method, cfg.model, dist.world_size, cfg.batch_size,
-                 accum, cfg.total_batch(dist.world_size), lr, rule, amp, trainer.iters_per_epoch(), pipeline)
+                 "%d iterations/epoch, data pipeline %s, JPEG region decoder %s", cfg.method, cfg.model,
+                 dist.world_size, cfg.batch_size, accum, cfg.total_batch(dist.world_size), lr, rule, amp,
+                 trainer.iters_per_epoch(), pipeline, decoder)
     history = trainer.fit()
     if dist.is_main and (out / "log.jsonl").exists():
         plot_loss_curve(out / "log.jsonl", out / "loss_curve.png")

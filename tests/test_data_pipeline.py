@@ -21,9 +21,19 @@ from torchvision.transforms import functional as TF
 
 from conftest import REPO, TINY_MAE, run_tool, textured_photo, tool_env
 from mae_bench.checkpoints import load_file
-from mae_bench.data.fast import (FastImageDataset, RawBatch, collate, crop_box, dct_scale, decode_raw,
-                                 image_samples, load_sample, resized_crop, sample_rng,
-                                 to_model_input)
+from mae_bench.data.fast import (
+    FastImageDataset,
+    RawBatch,
+    collate,
+    crop_box,
+    dct_scale,
+    decode_raw,
+    image_samples,
+    load_sample,
+    resized_crop,
+    sample_rng,
+    to_model_input,
+)
 from mae_bench.data.imagefolder import IMAGENET_MEAN, IMAGENET_STD
 from mae_bench.data.pipeline import pretrain_loader
 from mae_bench.data.shards import expand_pattern

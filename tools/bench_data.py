@@ -47,8 +47,16 @@ from torchvision.datasets.folder import pil_loader
 from tqdm import tqdm
 
 from mae_bench.data import DataError, jpeg_region
-from mae_bench.data.fast import (FastImageDataset, collate, crop_box, dct_scale, image_samples, pretrain_root,
-                                 sample_rng, to_model_input)
+from mae_bench.data.fast import (
+    FastImageDataset,
+    collate,
+    crop_box,
+    dct_scale,
+    image_samples,
+    pretrain_root,
+    sample_rng,
+    to_model_input,
+)
 from mae_bench.data.imagefolder import pretrain_transform
 from mae_bench.data.shards import ShardDataset
 
@@ -173,7 +181,7 @@ def run(args) -> dict:
     torch.set_num_threads(1)
     rates = {w: {name: [] for name in pipes} for w in args.workers}
     steps = [(r, w, name) for r in range(args.rounds) for w in args.workers for name in pipes]
-    for r, w, name in tqdm(steps, desc="bench_data", unit="run"):
+    for _round, w, name in tqdm(steps, desc="bench_data", unit="run"):
         rates[w][name].append(images_per_s(pipes[name], w, args.seconds) / max(w, 1))
     norm = normalise_cpu(args.input_size, args.batch_size, min(args.seconds, 2.0))
     result = dict(command="python tools/bench_data.py " + " ".join(sys.argv[1:]), machine=machine(),

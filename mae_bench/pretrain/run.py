@@ -20,12 +20,12 @@ from ..data.pipeline import check_pipeline, pretrain_loader
 from ..data.shards import is_shard_pattern
 from ..data.writers import MARKER
 from ..engine.amp import grad_scaler, resolve_amp
-from ..engine.training_state import check_same_config, load_training_state, newest_checkpoint, resume_path, unwrap
-from ..engine.outdir import owned
 from ..engine.dist import DistInfo, barrier, init_distributed
 from ..engine.hooks import CheckpointHook, EmaHook, Hook, LogHook, StopOnSignalHook
 from ..engine.optim import adamw, param_groups
+from ..engine.outdir import owned
 from ..engine.trainer import Schedule, Trainer
+from ..engine.training_state import check_same_config, load_training_state, newest_checkpoint, resume_path, unwrap
 from ..engine.vis import plot_loss_curve, save_reconstructions
 from ..errors import ConfigError, DataError
 from ..methods import METHODS, Method, PretrainConfig, model_device

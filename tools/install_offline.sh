@@ -35,3 +35,11 @@ import mmcv.ops, mmdet.models, mmengine, mmseg.models, pycocotools.coco, timm  #
 print("[offline] mmcv", mmcv.__version__, "ops CUDA:", mmcv.ops.get_compiling_cuda_version(),
       "| mmengine", mmengine.__version__, "| stack imports")
 PY
+# The fast pipeline's JPEG region decoder, built once per checkout against this node's compiler and libjpeg (the
+# build records its fallback where they are missing; mae_bench/data/jpeg_region.py, docs/data_pipeline.md).
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+ABS_VPY=$(cd "$(dirname "$VPY")" && pwd)/python
+if [ ! -f "$REPO/mae_bench/data/jpeg_region.build.json" ]; then
+  (cd "$REPO" && "$ABS_VPY" setup.py -q build_ext --inplace >/dev/null)
+fi
+(cd "$REPO" && "$ABS_VPY" -c 'from mae_bench.data import jpeg_region as j; print("[offline] JPEG region decoder:", j.describe())')

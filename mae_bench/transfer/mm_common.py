@@ -160,9 +160,12 @@ def build_runner(cfg, checkpoint=None):
     """mmengine's Runner of ``cfg``; the backbone it builds gets ``checkpoint`` (the file the pipeline read once,
     a ``CheckpointFile``) for its ``init_weights``, which ``Runner.train`` calls before the first iteration."""
     from mmengine.runner import Runner
+    from mmengine.utils import import_modules_from_strings
 
     from backbones.checkpoint_init import hand_over_checkpoint
 
+    # Config.fromfile imported the file's custom_imports; --cfg-options may have named more
+    import_modules_from_strings(**cfg.get("custom_imports", dict(imports=[])))
     start_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     hand_over_checkpoint(runner.model, checkpoint)

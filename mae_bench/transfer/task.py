@@ -1,6 +1,6 @@
 """What a transfer task is: the ``Task`` class with its hooks, and the objects the pipeline hands it.
 
-``skeleton.run_task`` calls a task's hooks in one order for every task (docs/architecture.md, "A transfer task"):
+``skeleton.run_task`` calls a task's hooks in one order for every task (docs/architecture.md, "Transfer"):
 
     config_path -> load_config -> set_inputs -> set_options        (``skeleton.prepare``)
     -> dataset -> [dataset check] -> use_data                       (``skeleton.check_data``)

@@ -174,3 +174,28 @@ def test_cfg_options_come_last_for_every_task(task, tmp_path):
     assert run.cfg.test_dataloader.dataset.data_root == "/elsewhere" and run.cfg.model.backbone.checkpoint is None
     assert run.cfg.train_dataloader.dataset.get("dataset", run.cfg.train_dataloader.dataset)["data_root"].startswith(
         str(tmp_path / "w"))
+
+
+def test_every_task_is_a_class_with_its_name_and_the_hooks_a_task_must_write():
+    """``--task`` names map to ``Task`` subclasses in one plain table; the two hooks without a default say what to
+    write, the others have defaults (no hasattr)."""
+    from mae_bench.errors import TransferError
+    from mae_bench.transfer import TASKS, Task, TransferArgs
+    from mae_bench.transfer.skeleton import task_for
+
+    assert set(TASKS) == {"coco", "ade20k", "ade20k_linear", "finetune", "linprobe", "knn", "linprobe_grid",
+                          "attentive"}
+    for name, cls in TASKS.items():
+        assert issubclass(cls, Task) and cls.name == name and cls.metrics, name
+        assert cls.dataset is not Task.dataset and cls.run is not Task.run, name
+        assert cls().default_config(TransferArgs(name, "random")).is_file(), name
+
+    class Unfinished(Task):
+        name = "unfinished"
+
+    with pytest.raises(NotImplementedError, match=r"task 'unfinished': write dataset\(run\)"):
+        Unfinished().dataset(None)
+    with pytest.raises(NotImplementedError, match=r"task 'unfinished': write run\(run\)"):
+        Unfinished().run(None)
+    with pytest.raises(TransferError, match="unknown --task 'nope'; known: coco, ade20k"):
+        task_for("nope")

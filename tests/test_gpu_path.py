@@ -175,6 +175,7 @@ def _gpu_check(tmp_path: Path, *only: str) -> dict:
     return report
 
 
+@pytest.mark.slow  # in make test (CI), not in the quick loop of make test-fast
 def test_gpu_check_smoke_pretraining_and_classification(tmp_path):
     r = _gpu_check(tmp_path, "matmul", "pretrain_eager", "pretrain_compile", "pretrain_jpeg",
                    "pretrain_jpeg_gpu_decode", "finetune", "linprobe")

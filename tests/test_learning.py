@@ -36,6 +36,7 @@ def handful(tmp_path_factory) -> Path:
     return val_is_train(root, "train", "val")
 
 
+@pytest.mark.slow  # in make test (CI), not in the quick loop of make test-fast
 @pytest.mark.parametrize("task", ["finetune", "linprobe"])
 def test_classification_overfits_a_handful_from_random_init(task, handful, tmp_path):
     """Fine-tuning (all weights) and the linear probe (frozen random encoder: 192-d features of 24 images are

@@ -303,6 +303,7 @@ def test_coco_on_five_real_photos(realdata, tmp_path):
     assert "num_classes=80" in dumped and "CheckedLoadImageFromFile" in dumped
 
 
+@pytest.mark.slow  # in make test (CI), not in the quick loop of make test-fast
 def test_segmentation_tasks_on_real_photos_with_their_classes(realdata, tmp_path):
     data = seg_subset(realdata, tmp_path / "seg", 8, 4)
     classes = realdata / "segmentation" / "classes.json"

@@ -7,6 +7,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 from conftest import run_tool
 
 PROVIDED_BY_HOUSE = ("mmcv", "mmengine", "mmdet", "mmseg", "pycocotools", "cv2", "opencv", "addict", "yapf", "rich",
@@ -34,6 +36,7 @@ def _node_like_site(tmp: Path) -> Path:
     return node
 
 
+@pytest.mark.slow  # in make test (CI), not in the quick loop of make test-fast
 def test_wheelhouse_builds_small_and_installs_offline(tmp_path):
     wheel = _cached_mmcv_wheel()
     assert wheel is not None, "no cached mmcv wheel: `make setup` (run by `make test`) builds one"

@@ -28,7 +28,7 @@ from torchvision.transforms import InterpolationMode
 
 from ..data import IMAGENET_MEAN, IMAGENET_STD
 from ..engine.trainer import Hook
-from ..models.vit import VisionTransformer, init_patch_proj
+from ..models.vit import VisionTransformer, init_linear_and_norm, init_patch_proj
 from .base import Method, PretrainConfig, model_device
 from .common import encoder_kwargs
 
@@ -50,18 +50,14 @@ def init_mocov3_vit(vit: VisionTransformer) -> None:
     """The official ViT init (vits.py ``VisionTransformerMoCo.__init__``): every Linear xavier-uniform, the fused qkv
     with ``qkv_bound``, biases zero; LayerNorm 1 / 0; cls token N(0, 1e-6); the patch projection xavier-uniform
     (over its 3 x p x p inputs) with a zero bias. The position table is the fixed 2D sin-cos one."""
-    for name, m in vit.named_modules():
-        if isinstance(m, nn.Linear):
-            if "qkv" in name:
-                bound = qkv_bound(m.weight)
-                nn.init.uniform_(m.weight, -bound, bound)
-            else:
-                nn.init.xavier_uniform_(m.weight)
+    for name, m in vit.named_modules():  # one module at a time, in order: the random draws as vits.py makes them
+        if isinstance(m, nn.Linear) and "qkv" in name:
+            bound = qkv_bound(m.weight)
+            nn.init.uniform_(m.weight, -bound, bound)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+        else:
+            init_linear_and_norm(m)  # MAE's: xavier-uniform Linear with zero bias, LayerNorm 1 / 0
     nn.init.normal_(vit.cls_token, std=CLS_TOKEN_STD)
     init_patch_proj(vit.patch_embed.proj)
     nn.init.zeros_(vit.patch_embed.proj.bias)
